@@ -1,0 +1,306 @@
+//! The command line. Every flag has a `BACKPLANE_…` environment variable beside it,
+//! shown by `--help`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::Application;
+use crate::config::{Config, Mode};
+use crate::identity::oidc::{OidcSettings, parse_algorithm};
+use crate::policy::Role;
+use crate::store::{Store, StoreOptions, seed};
+use crate::telemetry::LogFormat;
+
+/// Backplane: the internal GraphQL data layer.
+///
+/// One schema over the company's data, guarded per role, audited. Start with
+/// `backplane dev` (SQLite, demo data, no identity provider needed).
+#[derive(Parser, Debug)]
+#[command(name = "backplane", version, about, long_about)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, env = "BACKPLANE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run in production: every request needs a token from the OIDC issuer.
+    Serve(ServeArgs),
+    /// Try it: a SQLite file migrated and filled with demo data on first start,
+    /// loopback only, requests without a token act as a demo admin.
+    Dev(DevArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Fill an empty database with deterministic demo data.
+    Seed(SeedArgs),
+    /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
+    Schema,
+}
+
+#[derive(Args, Debug)]
+pub struct DatabaseArgs {
+    /// `sqlite://FILE` or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(
+        long,
+        env = "BACKPLANE_DATABASE_URL",
+        default_value = "sqlite://backplane.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Most pooled database connections.
+    #[arg(long, env = "BACKPLANE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    fn options(&self) -> StoreOptions {
+        let mut options = StoreOptions::new(self.database_url.clone());
+        options.max_connections = self.database_max_connections.max(1);
+        options
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct OidcArgs {
+    /// The OIDC issuer URL (discovery at `/.well-known/openid-configuration`).
+    #[arg(long, env = "BACKPLANE_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The `aud` every bearer token must carry.
+    #[arg(long, env = "BACKPLANE_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// Accepted signing algorithms, comma-separated; asymmetric ones only.
+    #[arg(long, env = "BACKPLANE_OIDC_ALGORITHMS", default_value = "RS256,PS256,ES256,EdDSA")]
+    pub oidc_algorithms: String,
+
+    /// The token claim that carries roles; a dotted path reaches into objects
+    /// (`realm_access.roles`).
+    #[arg(long, env = "BACKPLANE_ROLES_CLAIM", default_value = "roles")]
+    pub roles_claim: String,
+
+    /// Identity-provider groups mapped to roles: `eng-oncall=ops,cs-team=support`.
+    #[arg(long, env = "BACKPLANE_ROLE_MAP", default_value = "")]
+    pub role_map: String,
+}
+
+impl OidcArgs {
+    fn settings(&self) -> anyhow::Result<Option<OidcSettings>> {
+        let Some(issuer) = self.oidc_issuer.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let audience = self.oidc_audience.clone().unwrap_or_default();
+        let mut settings = OidcSettings::new(issuer.trim(), audience);
+        settings.algorithms = self
+            .oidc_algorithms
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                parse_algorithm(s).with_context(|| {
+                    format!("BACKPLANE_OIDC_ALGORITHMS: {s:?} is not an allowed asymmetric algorithm")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        settings.roles_claim = self.roles_claim.clone();
+        settings.role_map = parse_role_map(&self.role_map)?;
+        Ok(Some(settings))
+    }
+}
+
+fn parse_role_map(text: &str) -> anyhow::Result<HashMap<String, Role>> {
+    let mut map = HashMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((group, role)) = pair.split_once('=') else {
+            bail!("BACKPLANE_ROLE_MAP: {pair:?} is not GROUP=ROLE");
+        };
+        let role: Role = role.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "BACKPLANE_ROLE_MAP: {role:?} is not a role (support, billing, finance, ops, admin, auditor)"
+            )
+        })?;
+        map.insert(group.trim().to_owned(), role);
+    }
+    Ok(map)
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Request time limit in seconds.
+    #[arg(long, env = "BACKPLANE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "BACKPLANE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BACKPLANE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Address to listen on; loopback only.
+    #[arg(long, env = "BACKPLANE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Organizations to seed into an empty database on first start.
+    #[arg(long, env = "BACKPLANE_DEV_SEED_ORGS", default_value_t = 200)]
+    pub seed_orgs: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Number of organizations (with their users, invoices and tickets).
+    #[arg(long, env = "BACKPLANE_SEED_ORGS", default_value_t = 200)]
+    pub orgs: u64,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+fn server_config(
+    mode: Mode,
+    listen: SocketAddr,
+    database: &DatabaseArgs,
+    oidc: &OidcArgs,
+    server: &ServerArgs,
+) -> anyhow::Result<Config> {
+    let mut config = Config::new(mode, listen, database.options());
+    config.oidc = oidc.settings()?;
+    config.request_timeout = Duration::from_secs(server.request_timeout_secs.max(1));
+    config.max_body_bytes = server.max_body_bytes;
+    Ok(config)
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    Store::connect(&database.options())
+        .await
+        .context("cannot open the database (check BACKPLANE_DATABASE_URL and that the server is up)")
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl(&crate::graphql::build_schema(None)));
+            Ok(())
+        }
+        Command::Migrate(database) => {
+            let store = open(&database).await?;
+            store.migrate().await.context("migrations failed")?;
+            tracing::info!(backend = store.backend_name(), "migrations applied");
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let store = open(&args.database).await?;
+            store.migrate().await.context("migrations failed")?;
+            let started = std::time::Instant::now();
+            let report = seed::seed(&store, args.orgs).await.context("seeding failed")?;
+            println!(
+                "seeded {} organizations, {} users, {} invoices ({} lines), {} tickets ({} messages) in {:.1}s",
+                report.organizations,
+                report.users,
+                report.invoices,
+                report.invoice_lines,
+                report.tickets,
+                report.messages,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = server_config(
+                Mode::Serve,
+                args.listen,
+                &args.database,
+                &args.oidc,
+                &args.server,
+            )?;
+            serve(config).await
+        }
+        Command::Dev(args) => {
+            let mut config = server_config(
+                Mode::Dev,
+                args.listen,
+                &args.database,
+                &args.oidc,
+                &args.server,
+            )?;
+            config.dev_seed_orgs = args.seed_orgs;
+            serve(config).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let app = Application::build(config).await?;
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn role_maps_parse_and_refuse_unknown_roles() {
+        let map = parse_role_map("eng-oncall=ops, cs-team=support").unwrap_or_default();
+        assert_eq!(map.get("eng-oncall"), Some(&Role::Ops));
+        assert_eq!(map.get("cs-team"), Some(&Role::Support));
+        assert!(parse_role_map("x=root").is_err());
+        assert!(parse_role_map("nonsense").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Typed configuration, validated once at start-up. Tests build it directly.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::identity::oidc::OidcSettings;
+use crate::store::StoreOptions;
+
+/// How the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `backplane dev`: loopback only, demo data, requests without a token act as a
+    /// demo administrator.
+    Dev,
+    /// `backplane serve`: every request needs a token from the configured issuer.
+    Serve,
+}
+
+/// Everything the server needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub listen: SocketAddr,
+    pub database: StoreOptions,
+    /// Required in `serve`; optional in `dev` (bearer tokens are then refused).
+    pub oidc: Option<OidcSettings>,
+    /// Organizations `dev` seeds into an empty database.
+    pub dev_seed_orgs: u64,
+    /// Longest time one request may take.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration that cannot work; the message says what to set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "`backplane dev` listens on loopback only (it signs everyone in as a demo admin); {0} is not a loopback address. Use 127.0.0.1 or ::1, or run `backplane serve`"
+    )]
+    DevNotLoopback(SocketAddr),
+    #[error(
+        "`backplane serve` needs an identity provider: set BACKPLANE_OIDC_ISSUER (or --oidc-issuer) and BACKPLANE_OIDC_AUDIENCE (or --oidc-audience)"
+    )]
+    IssuerRequired,
+    #[error("BACKPLANE_OIDC_AUDIENCE (or --oidc-audience) must not be empty")]
+    AudienceRequired,
+    #[error("BACKPLANE_OIDC_ALGORITHMS lists no allowed algorithm")]
+    NoAlgorithms,
+}
+
+impl Config {
+    /// A configuration with the documented defaults.
+    pub fn new(mode: Mode, listen: SocketAddr, database: StoreOptions) -> Self {
+        Self {
+            mode,
+            listen,
+            database,
+            oidc: None,
+            dev_seed_orgs: 200,
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mode == Mode::Dev && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::DevNotLoopback(self.listen));
+        }
+        match &self.oidc {
+            None if self.mode == Mode::Serve => return Err(ConfigError::IssuerRequired),
+            Some(oidc) if oidc.audience.trim().is_empty() => {
+                return Err(ConfigError::AudienceRequired);
+            }
+            Some(oidc) if oidc.algorithms.is_empty() => return Err(ConfigError::NoAlgorithms),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: Mode, listen: &str) -> Config {
+        Config::new(
+            mode,
+            listen.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            StoreOptions::new("sqlite://x.db"),
+        )
+    }
+
+    #[test]
+    fn dev_refuses_other_than_loopback() {
+        assert!(config(Mode::Dev, "127.0.0.1:8080").validate().is_ok());
+        assert!(config(Mode::Dev, "[::1]:8080").validate().is_ok());
+        assert!(matches!(
+            config(Mode::Dev, "0.0.0.0:8080").validate(),
+            Err(ConfigError::DevNotLoopback(_))
+        ));
+    }
+
+    #[test]
+    fn serve_requires_an_issuer() {
+        assert_eq!(
+            config(Mode::Serve, "0.0.0.0:8080").validate(),
+            Err(ConfigError::IssuerRequired)
+        );
+        let mut c = config(Mode::Serve, "0.0.0.0:8080");
+        c.oidc = Some(OidcSettings::new("https://id.example", "backplane"));
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,89 @@
+//! The GraphQL schema: building it, exporting its SDL, and the per-request data
+//! resolvers read (the caller and the DataLoader).
+
+pub mod error;
+pub mod guard;
+pub mod ids;
+pub mod pagination;
+pub mod query;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
+
+use crate::identity::Principal;
+use crate::store::Store;
+use crate::store::loaders::StoreLoader;
+use error::{ApiError, Code};
+
+pub use query::Query;
+
+/// The schema type.
+pub type BackplaneSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Keys one DataLoader batch may hold: large enough that a level of a nested
+/// query (up to 100 parents × 100 children) is one batch, hence one statement.
+const MAX_BATCH_KEYS: usize = 10_000;
+
+/// Builds the schema. `store` is absent only when the schema is built to print it.
+pub fn build_schema(store: Option<Store>) -> BackplaneSchema {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        // Suggestions are built from every field, hidden ones too: they would name
+        // what a role may not see.
+        .disable_suggestions();
+    if let Some(store) = store {
+        builder = builder.data(store);
+    }
+    builder.finish()
+}
+
+/// The SDL, sorted so that diffs show real changes only.
+pub fn sdl(schema: &BackplaneSchema) -> String {
+    schema.sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}
+
+/// Per-request data: who calls and the request's DataLoader.
+pub fn request_data(store: &Store, principal: Principal) -> (Principal, RequestLoader) {
+    let loader = DataLoader::new(StoreLoader::new(store.clone()), tokio::spawn)
+        .max_batch_size(MAX_BATCH_KEYS);
+    (principal, Arc::new(loader))
+}
+
+/// The DataLoader of one HTTP request, shared by the operations of a batch.
+pub type RequestLoader = Arc<DataLoader<StoreLoader>>;
+
+fn missing(what: &'static str) -> async_graphql::Error {
+    tracing::error!(missing = what, "request data missing from the GraphQL context");
+    async_graphql::Error::from(ApiError::Internal(Arc::new(
+        crate::store::StoreError::Invalid(what.into()),
+    )))
+}
+
+/// The request's DataLoader.
+pub fn loader<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DataLoader<StoreLoader>> {
+    ctx.data::<RequestLoader>()
+        .map(|l| l.as_ref())
+        .map_err(|_| missing("loader"))
+}
+
+/// The pool, for root queries that are not relations.
+pub fn store<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Store> {
+    ctx.data::<Store>().map_err(|_| missing("store"))
+}
+
+/// The authenticated caller.
+pub fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    ctx.data::<Principal>().map_err(|_| {
+        async_graphql::Error::new("authentication required")
+            .extend_with(|_, e| e.set("code", Code::Unauthenticated.as_str()))
+    })
+}
+
+use async_graphql::ErrorExtensions;

@@ -1,0 +1,264 @@
+//! The root query: lists with filters and orders, lookups by id, slug and email,
+//! and `viewer`.
+
+use async_graphql::{Context, ID, Object};
+
+use super::error::ApiError;
+use super::guard::Need;
+use super::ids::{self, Kind};
+use super::pagination::{keyset_of, page_request};
+use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
+use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
+use super::types::load_one;
+use super::types::organization::{
+    Organization, OrganizationConnection, OrganizationFilter, OrganizationOrder,
+};
+use super::types::staff::{StaffMember, StaffMemberConnection, Viewer};
+use super::types::support::{
+    SupportTicket, SupportTicketConnection, SupportTicketFilter, SupportTicketOrder,
+};
+use super::types::user::{User, UserConnection, UserFilter, UserOrder};
+use super::{principal, store};
+use crate::policy::Permission;
+use crate::store::loaders::{InvoiceId, OrganizationId, StaffId, TicketId, UserId};
+use crate::store::page::Sort;
+use crate::store::{audit, organizations, people};
+
+/// The root of every read.
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Who is calling, with their roles and what they may do.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        Ok(Viewer::from(principal(ctx)?))
+    }
+
+    /// Customer accounts. `first`: 0 to 100, default 20; `after`: an `endCursor` of
+    /// the same list and order.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<OrganizationFilter>,
+        order_by: Option<OrganizationOrder>,
+    ) -> async_graphql::Result<OrganizationConnection> {
+        let ordering = order_by.unwrap_or_default().ordering();
+        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
+        let query = filter.unwrap_or_default().into();
+        let page = organizations::list(store(ctx)?, &query, ordering.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(OrganizationConnection::from_page(
+            page,
+            &ordering,
+            keyset_of(&ordering),
+            Organization,
+        ))
+    }
+
+    /// One organization by id; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Organization>> {
+        let id = ids::decode(Kind::Organization, &id, "id")?;
+        Ok(load_one(ctx, OrganizationId(id)).await?.map(Organization))
+    }
+
+    /// One organization by slug; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn organization_by_slug(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<Organization>> {
+        Ok(organizations::by_slug(store(ctx)?, slug.trim())
+            .await
+            .map_err(ApiError::from)?
+            .map(Organization))
+    }
+
+    /// Customer users. `first`: 0 to 100, default 20.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<UserFilter>,
+        order_by: Option<UserOrder>,
+    ) -> async_graphql::Result<UserConnection> {
+        let ordering = order_by.unwrap_or_default().ordering();
+        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
+        let query = filter.unwrap_or_default().into_query()?;
+        let page = people::users(store(ctx)?, &query, ordering.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(UserConnection::from_page(
+            page,
+            &ordering,
+            keyset_of(&ordering),
+            User,
+        ))
+    }
+
+    /// One user by id; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        let id = ids::decode(Kind::User, &id, "id")?;
+        Ok(load_one(ctx, UserId(id)).await?.map(User))
+    }
+
+    /// One user by email, case-insensitively; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn user_by_email(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> async_graphql::Result<Option<User>> {
+        Ok(people::user_by_email(store(ctx)?, &email)
+            .await
+            .map_err(ApiError::from)?
+            .map(User))
+    }
+
+    /// Invoices. `first`: 0 to 100, default 20.
+    #[graphql(guard = "Need(Permission::ReadBilling)")]
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<InvoiceFilter>,
+        order_by: Option<InvoiceOrder>,
+    ) -> async_graphql::Result<InvoiceConnection> {
+        let ordering = order_by.unwrap_or_default().ordering();
+        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
+        let query = filter.unwrap_or_default().into_query()?;
+        let page = people::invoices(store(ctx)?, &query, ordering.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(InvoiceConnection::from_page(
+            page,
+            &ordering,
+            keyset_of(&ordering),
+            Invoice,
+        ))
+    }
+
+    /// One invoice by id; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadBilling)")]
+    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Invoice>> {
+        let id = ids::decode(Kind::Invoice, &id, "id")?;
+        Ok(load_one(ctx, InvoiceId(id)).await?.map(Invoice))
+    }
+
+    /// Support tickets. `first`: 0 to 100, default 20.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<SupportTicketFilter>,
+        order_by: Option<SupportTicketOrder>,
+    ) -> async_graphql::Result<SupportTicketConnection> {
+        let ordering = order_by.unwrap_or_default().ordering();
+        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
+        let query = filter.unwrap_or_default().into_query()?;
+        let page = people::tickets(store(ctx)?, &query, ordering.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SupportTicketConnection::from_page(
+            page,
+            &ordering,
+            keyset_of(&ordering),
+            SupportTicket,
+        ))
+    }
+
+    /// One ticket by id; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<SupportTicket>> {
+        let id = ids::decode(Kind::Ticket, &id, "id")?;
+        Ok(load_one(ctx, TicketId(id)).await?.map(SupportTicket))
+    }
+
+    /// Every price plan, cheapest first.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
+        Ok(organizations::plans(store(ctx)?)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(Plan)
+            .collect())
+    }
+
+    /// Staff members known from the identity provider, in the order first seen.
+    /// `first`: 0 to 100, default 20.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn staff_members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<StaffMemberConnection> {
+        const ORDER: super::pagination::Ordering =
+            super::pagination::Ordering::new("stf:id", Sort::ID_ASC);
+        let req = page_request(ctx, first, after.as_deref(), &ORDER)?;
+        let page = people::staff(store(ctx)?, ORDER.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(StaffMemberConnection::from_page(
+            page,
+            &ORDER,
+            keyset_of(&ORDER),
+            StaffMember,
+        ))
+    }
+
+    /// One staff member by id; null when there is none.
+    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    async fn staff_member(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<StaffMember>> {
+        let id = ids::decode(Kind::Staff, &id, "id")?;
+        Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember))
+    }
+
+    /// The audit log, newest first: auditors and admins only. `first`: 0 to 100,
+    /// default 20.
+    #[graphql(guard = "Need(Permission::ReadAuditLog)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditEventFilter>,
+    ) -> async_graphql::Result<AuditEventConnection> {
+        let req = page_request(ctx, first, after.as_deref(), &AUDIT_NEWEST_FIRST)?;
+        let query = filter.unwrap_or_default().into();
+        let page = audit::list(store(ctx)?, &query, AUDIT_NEWEST_FIRST.sort, &req)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(AuditEventConnection::from_page(
+            page,
+            &AUDIT_NEWEST_FIRST,
+            keyset_of(&AUDIT_NEWEST_FIRST),
+            AuditEvent,
+        ))
+    }
+}

@@ -1,0 +1,27 @@
+//! `/graphql` and `/playground`.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::Extension;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+
+use super::AppState;
+use crate::graphql::request_data;
+use crate::identity::Principal;
+
+/// Executes a GraphQL request (or a batch) as the authenticated principal.
+pub async fn handle(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    request: GraphQLBatchRequest,
+) -> GraphQLResponse {
+    let (principal, loader) = request_data(&state.store, principal);
+    let request = request.into_inner().data(principal).data(loader);
+    state.schema.execute_batch(request).await.into()
+}
+
+/// GraphiQL.
+pub async fn playground() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}

@@ -1,0 +1,65 @@
+//! The Router and its layers, read top to bottom as the request path: request id
+//! → trace → time limit → body limit → route (authentication on `/graphql`).
+
+mod auth;
+mod graphql;
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, Mode};
+use crate::graphql::BackplaneSchema;
+use crate::identity::TokenVerifier;
+use crate::store::Store;
+
+/// What every handler may read.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: BackplaneSchema,
+    pub store: Store,
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+    pub mode: Mode,
+}
+
+/// The request id header, set when the client sent none, echoed in the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    let graphql_routes = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::handle).post(graphql::handle),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+
+    Router::new()
+        .merge(graphql_routes)
+        .route("/playground", get(graphql::playground))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

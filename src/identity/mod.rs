@@ -1,0 +1,94 @@
+//! Who is calling: turns a bearer token (or, in `backplane dev`, nothing) into a
+//! [`Principal`]. No GraphQL types here; authorization is declared on the schema.
+
+pub mod oidc;
+
+use std::collections::BTreeSet;
+
+use crate::policy::{Permission, Role, permissions_of};
+
+pub use oidc::{OidcVerifier, TokenVerifier};
+
+/// What kind of caller a principal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A person signed in through the identity provider.
+    Staff,
+    /// A script with a client-credentials token.
+    Service,
+    /// `backplane dev` without a token: a demo identity, never in `serve`.
+    Demo,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub kind: PrincipalKind,
+    pub roles: BTreeSet<Role>,
+    /// Granted directly (service scopes), on top of what the roles grant.
+    pub scopes: BTreeSet<Permission>,
+}
+
+impl Principal {
+    /// Everything this principal may do.
+    pub fn permissions(&self) -> BTreeSet<Permission> {
+        let mut all = permissions_of(&self.roles);
+        all.extend(self.scopes.iter().copied());
+        all
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.scopes.contains(&permission)
+            || self
+                .roles
+                .iter()
+                .any(|r| crate::policy::grants(*r).contains(&permission))
+    }
+
+    /// The demo administrator of `backplane dev`.
+    pub fn demo_admin() -> Self {
+        Principal {
+            subject: "demo-admin".into(),
+            email: Some("demo-admin@backplane.example".into()),
+            name: Some("Ada Admin".into()),
+            kind: PrincipalKind::Demo,
+            roles: BTreeSet::from([Role::Admin]),
+            scopes: BTreeSet::new(),
+        }
+    }
+}
+
+/// Why a caller was not authenticated. Each becomes HTTP 401 with a
+/// `WWW-Authenticate` header; the message never echoes the token.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("a bearer token is required")]
+    MissingToken,
+    #[error("the Authorization header is not a bearer token")]
+    NotBearer,
+    #[error("the token is not a JWT")]
+    Malformed,
+    #[error("the token's algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    #[error("the token was signed with an unknown key")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another audience")]
+    WrongAudience,
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token lacks a required claim: {0}")]
+    MissingClaim(&'static str),
+    #[error("the identity provider is unavailable")]
+    IssuerUnavailable,
+    #[error("bearer tokens are not accepted: no identity provider is configured")]
+    NotConfigured,
+}

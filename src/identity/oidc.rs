@@ -1,0 +1,407 @@
+//! Bearer-token verification against the configured OIDC issuer.
+//!
+//! `openidconnect` does discovery (and checks the issuer it returns); it verifies
+//! ID tokens but not access tokens and never refreshes its key set, so the
+//! verification itself is ours, on `jsonwebtoken`: an allowlist of asymmetric
+//! algorithms, issuer, audience, `exp`/`nbf` with a small leeway, and the key found
+//! by `kid` in the issuer's JWKS, refetched (rate-limited) when a token names a key
+//! we have not seen, so that keys rotate without a restart.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use openidconnect::core::CoreProviderMetadata;
+use openidconnect::{IssuerUrl, reqwest};
+use serde_json::{Map, Value};
+
+use super::{IdentityError, Principal, PrincipalKind};
+use crate::policy::{Permission, Role};
+
+/// Verifies a bearer token and says who it belongs to. A trait so that the HTTP
+/// layer does not care where keys come from.
+pub trait TokenVerifier: Send + Sync + 'static {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, IdentityError>> + Send + 'a>>;
+
+    /// Whether the issuer's keys are loaded (readiness).
+    fn is_ready(&self) -> bool;
+}
+
+/// How to trust an issuer.
+#[derive(Clone, Debug)]
+pub struct OidcSettings {
+    /// The issuer URL; discovery is at `/.well-known/openid-configuration` below it.
+    pub issuer: String,
+    /// The `aud` every bearer token must carry.
+    pub audience: String,
+    /// The algorithms accepted; never a symmetric one.
+    pub algorithms: Vec<Algorithm>,
+    /// The claim that carries roles (a dotted path reaches into objects, as
+    /// Keycloak's `realm_access.roles`).
+    pub roles_claim: String,
+    /// Identity-provider group names mapped to roles.
+    pub role_map: HashMap<String, Role>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The shortest time between two key-set fetches caused by unknown key ids.
+    pub min_refresh_interval: Duration,
+    /// Key sets are refetched this often even when no unknown key was seen.
+    pub refresh_interval: Duration,
+}
+
+impl OidcSettings {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithms: vec![
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::ES256,
+                Algorithm::EdDSA,
+            ],
+            roles_claim: "roles".into(),
+            role_map: HashMap::new(),
+            leeway: Duration::from_secs(30),
+            min_refresh_interval: Duration::from_secs(10),
+            refresh_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The only algorithms that may ever be configured: asymmetric ones.
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    match name.trim().to_ascii_uppercase().as_str() {
+        "RS256" => Some(Algorithm::RS256),
+        "RS384" => Some(Algorithm::RS384),
+        "RS512" => Some(Algorithm::RS512),
+        "PS256" => Some(Algorithm::PS256),
+        "PS384" => Some(Algorithm::PS384),
+        "PS512" => Some(Algorithm::PS512),
+        "ES256" => Some(Algorithm::ES256),
+        "ES384" => Some(Algorithm::ES384),
+        "EDDSA" => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
+struct Keys {
+    jwks_uri: String,
+    set: JwkSet,
+    fetched_at: Instant,
+}
+
+/// Verifies tokens of one OIDC issuer.
+pub struct OidcVerifier {
+    settings: OidcSettings,
+    http: reqwest::Client,
+    keys: RwLock<Option<Keys>>,
+    /// When a fetch was last attempted: unknown key ids and failures refetch at most
+    /// once per `min_refresh_interval`, so a flood of made-up kids cannot hammer
+    /// the issuer.
+    last_attempt: Mutex<Option<Instant>>,
+    /// Unknown groups already logged, so each is logged once.
+    logged_groups: Mutex<HashSet<String>>,
+}
+
+impl OidcVerifier {
+    /// A verifier that loads the issuer's keys on first use and in the background.
+    pub fn new(settings: OidcSettings) -> Result<Arc<Self>, IdentityError> {
+        let http = reqwest::ClientBuilder::new()
+            // Following redirects here would let an issuer send us elsewhere (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|_| IdentityError::IssuerUnavailable)?;
+        Ok(Arc::new(Self {
+            settings,
+            http,
+            keys: RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            logged_groups: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    /// Keeps the keys fresh: retries discovery with backoff until it succeeds, then
+    /// refetches the key set every `refresh_interval`. Keys already loaded keep
+    /// working while the issuer is unreachable.
+    pub fn spawn_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                let Some(verifier) = this.upgrade() else {
+                    return;
+                };
+                let wait = match verifier.refresh().await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(500);
+                        verifier.settings.refresh_interval
+                    }
+                    Err(_) => {
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        backoff
+                    }
+                };
+                drop(verifier);
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+
+    /// Discovers the issuer (first time) and fetches its key set.
+    pub async fn refresh(&self) -> Result<(), IdentityError> {
+        if let Ok(mut last) = self.last_attempt.lock() {
+            *last = Some(Instant::now());
+        }
+        let known_uri = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|k| k.as_ref().map(|k| k.jwks_uri.clone()));
+        let jwks_uri = match known_uri {
+            Some(uri) => uri,
+            None => self.discover().await?,
+        };
+        let set = self.fetch_jwks(&jwks_uri).await?;
+        tracing::info!(
+            issuer = %self.settings.issuer,
+            keys = set.keys.len(),
+            "identity provider keys loaded"
+        );
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Some(Keys {
+                jwks_uri,
+                set,
+                fetched_at: Instant::now(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn discover(&self) -> Result<String, IdentityError> {
+        let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|err| {
+            tracing::error!(error = %err, "the configured issuer is not a URL");
+            IdentityError::IssuerUnavailable
+        })?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|err| {
+                tracing::warn!(issuer = %self.settings.issuer, error = %err, "OIDC discovery failed");
+                IdentityError::IssuerUnavailable
+            })?;
+        Ok(metadata.jwks_uri().url().to_string())
+    }
+
+    async fn fetch_jwks(&self, uri: &str) -> Result<JwkSet, IdentityError> {
+        let response = self.http.get(uri).send().await.map_err(|err| {
+            tracing::warn!(error = %err, "fetching the issuer's key set failed");
+            IdentityError::IssuerUnavailable
+        })?;
+        if !response.status().is_success() {
+            tracing::warn!(status = %response.status(), "the issuer's key set answered with an error");
+            return Err(IdentityError::IssuerUnavailable);
+        }
+        response.json::<JwkSet>().await.map_err(|err| {
+            tracing::warn!(error = %err, "the issuer's key set is not a JWK set");
+            IdentityError::IssuerUnavailable
+        })
+    }
+
+    /// Whether a fetch may be attempted now (rate limit on unknown kids).
+    fn may_refetch(&self) -> bool {
+        let Ok(last) = self.last_attempt.lock() else {
+            return false;
+        };
+        last.is_none_or(|t| t.elapsed() >= self.settings.min_refresh_interval)
+    }
+
+    fn find_key(&self, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
+        let guard = self.keys.read().ok()?;
+        let keys = guard.as_ref()?;
+        let jwk = match kid {
+            Some(kid) => keys.set.find(kid)?,
+            // Without a kid only an issuer with a single key is unambiguous.
+            None if keys.set.keys.len() == 1 => &keys.set.keys[0],
+            None => return None,
+        };
+        // A key that declares its algorithm is used with that algorithm only.
+        if let Some(key_alg) = jwk.common.key_algorithm {
+            if format!("{key_alg:?}") != format!("{alg:?}") {
+                return None;
+            }
+        }
+        DecodingKey::from_jwk(jwk).ok()
+    }
+
+    async fn verify_token(&self, token: &str) -> Result<Principal, IdentityError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Malformed)?;
+        if !self.settings.algorithms.contains(&header.alg) {
+            return Err(IdentityError::AlgorithmNotAllowed);
+        }
+        let mut key = self.find_key(header.kid.as_deref(), header.alg);
+        if key.is_none() {
+            let loaded = self.keys.read().map(|k| k.is_some()).unwrap_or(false);
+            if self.may_refetch() {
+                match self.refresh().await {
+                    Ok(()) => key = self.find_key(header.kid.as_deref(), header.alg),
+                    Err(err) if !loaded => return Err(err),
+                    Err(_) => {}
+                }
+            } else if !loaded {
+                return Err(IdentityError::IssuerUnavailable);
+            }
+        }
+        let key = key.ok_or(IdentityError::UnknownKey)?;
+
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        validation.leeway = self.settings.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => IdentityError::Expired,
+                ErrorKind::ImmatureSignature => IdentityError::NotYetValid,
+                ErrorKind::InvalidAudience => IdentityError::WrongAudience,
+                ErrorKind::InvalidIssuer => IdentityError::WrongIssuer,
+                ErrorKind::InvalidSignature => IdentityError::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    IdentityError::AlgorithmNotAllowed
+                }
+                ErrorKind::MissingRequiredClaim(claim) => IdentityError::MissingClaim(match claim
+                    .as_str()
+                {
+                    "exp" => "exp",
+                    "iss" => "iss",
+                    "aud" => "aud",
+                    _ => "sub",
+                }),
+                _ => IdentityError::Malformed,
+            })?;
+        Ok(self.principal(&data.claims))
+    }
+
+    fn principal(&self, claims: &Map<String, Value>) -> Principal {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let mut roles = BTreeSet::new();
+        for name in claim_strings(lookup(claims, &self.settings.roles_claim)) {
+            if let Some(role) = self.settings.role_map.get(&name) {
+                roles.insert(*role);
+            } else if let Ok(role) = name.parse::<Role>() {
+                roles.insert(role);
+            } else if let Ok(mut logged) = self.logged_groups.lock() {
+                if logged.len() < 1024 && logged.insert(name.clone()) {
+                    tracing::info!(group = %name, "a token carries a group that maps to no role; ignored");
+                }
+            }
+        }
+        let scopes: BTreeSet<Permission> = claim_strings(claims.get("scope"))
+            .into_iter()
+            .filter_map(|s| {
+                s.strip_prefix("backplane:")
+                    .and_then(Permission::from_name)
+            })
+            .collect();
+        let email = text("email");
+        let kind = if email.is_none() && (claims.contains_key("client_id") || !scopes.is_empty()) {
+            PrincipalKind::Service
+        } else {
+            PrincipalKind::Staff
+        };
+        Principal {
+            subject: text("sub").unwrap_or_default(),
+            name: text("name").or_else(|| text("preferred_username")),
+            email,
+            kind,
+            roles,
+            scopes,
+        }
+    }
+}
+
+impl TokenVerifier for OidcVerifier {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, IdentityError>> + Send + 'a>> {
+        Box::pin(self.verify_token(token))
+    }
+
+    fn is_ready(&self) -> bool {
+        self.keys
+            .read()
+            .map(|k| {
+                k.as_ref()
+                    .is_some_and(|k| k.fetched_at.elapsed() < Duration::from_secs(24 * 3600))
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// A claim by dotted path (`realm_access.roles`).
+fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let mut current = claims.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// A claim that is a list of strings, or one string separated by spaces or commas.
+fn claim_strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn role_claims_come_as_lists_or_strings() {
+        assert_eq!(claim_strings(Some(&json!(["a", "b"]))), vec!["a", "b"]);
+        assert_eq!(claim_strings(Some(&json!("a b,c"))), vec!["a", "b", "c"]);
+        assert!(claim_strings(Some(&json!(3))).is_empty());
+    }
+
+    #[test]
+    fn dotted_paths_reach_nested_claims() {
+        let claims = json!({"realm_access": {"roles": ["ops"]}});
+        let map = claims.as_object().cloned().unwrap_or_default();
+        assert_eq!(lookup(&map, "realm_access.roles"), Some(&json!(["ops"])));
+    }
+
+    #[test]
+    fn symmetric_algorithms_cannot_be_configured() {
+        assert_eq!(parse_algorithm("HS256"), None);
+        assert_eq!(parse_algorithm("none"), None);
+        assert_eq!(parse_algorithm("rs256"), Some(Algorithm::RS256));
+    }
+}

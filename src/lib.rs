@@ -1,0 +1,23 @@
+//! Backplane: the internal GraphQL data layer.
+//!
+//! Data flows one way: `http` → `identity` → `graphql` → (`policy`, `domain`) →
+//! `store`. Nothing below imports from above it.
+
+/// Build, bind, serve, shut down gracefully.
+pub mod app;
+/// The command line: every flag has a `BACKPLANE_…` variable.
+pub mod cli;
+/// Typed configuration, validated once.
+pub mod config;
+/// The GraphQL schema: types, loaders wiring, errors, pagination.
+pub mod graphql;
+/// The Router and its layers: /graphql, /playground, health.
+pub mod http;
+/// Who is calling: bearer tokens → `Principal`.
+pub mod identity;
+/// The role matrix.
+pub mod policy;
+/// Data access: pool, entities, loaders, queries, seed.
+pub mod store;
+/// Logs and metrics.
+pub mod telemetry;

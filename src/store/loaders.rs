@@ -1,0 +1,267 @@
+//! The per-request DataLoaders: every relation the API resolves goes through one,
+//! so a nested query costs one SQL statement per level of nesting, whatever the
+//! page size.
+//!
+//! We use async-graphql's built-in `dataloader` (not the standalone `dataloader`
+//! crate, which defaults to async-std): it batches on tokio, is created per request
+//! with the schema data, and is what the async-graphql services we model ourselves
+//! on use. Keys are newtypes, so each relation has its own batch.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
+
+use super::entities::{
+    invoice, invoice_line, organization, plan, staff_member, subscription, support_ticket,
+    ticket_message, user,
+};
+use super::page::{Keyset, Page, PageRequest, Sort, child_pages};
+use super::sql::Sql;
+use super::{Store, StoreError};
+
+/// The loader behind every key type below. One per request.
+pub struct StoreLoader {
+    store: Store,
+}
+
+impl StoreLoader {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+/// What a loader returns when the database fails: shared by every waiting resolver.
+pub type LoadError = Arc<StoreError>;
+
+macro_rules! by_id {
+    ($(#[$doc:meta])* $key:ident, $entity:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
+
+        impl Loader<$key> for StoreLoader {
+            type Value = $entity::Model;
+            type Error = LoadError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                if keys.is_empty() {
+                    return Ok(HashMap::new());
+                }
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = $entity::Entity::find()
+                    .filter($entity::Column::Id.is_in(ids))
+                    .all(self.store.db())
+                    .await
+                    .map_err(|e| Arc::new(StoreError::from(e)))?;
+                Ok(rows.into_iter().map(|m| ($key(m.id), m)).collect())
+            }
+        }
+    };
+}
+
+by_id!(/// An organization by id.
+    OrganizationId, organization);
+by_id!(/// A plan by id.
+    PlanId, plan);
+by_id!(/// A customer user by id.
+    UserId, user);
+by_id!(/// A staff member by id.
+    StaffId, staff_member);
+by_id!(/// A ticket by id.
+    TicketId, support_ticket);
+by_id!(/// An invoice by id.
+    InvoiceId, invoice);
+
+/// The subscription of an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubscriptionOfOrganization(pub i64);
+
+impl Loader<SubscriptionOfOrganization> for StoreLoader {
+    type Value = subscription::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[SubscriptionOfOrganization],
+    ) -> Result<HashMap<SubscriptionOfOrganization, Self::Value>, Self::Error> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = subscription::Entity::find()
+            .filter(subscription::Column::OrganizationId.is_in(ids))
+            .all(self.store.db())
+            .await
+            .map_err(|e| Arc::new(StoreError::from(e)))?;
+        Ok(rows
+            .into_iter()
+            .map(|m| (SubscriptionOfOrganization(m.organization_id), m))
+            .collect())
+    }
+}
+
+/// The plan of an organization's subscription, in one join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PlanOfOrganization(pub i64);
+
+impl Loader<PlanOfOrganization> for StoreLoader {
+    type Value = plan::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PlanOfOrganization],
+    ) -> Result<HashMap<PlanOfOrganization, Self::Value>, Self::Error> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut sql = Sql::default();
+        sql.push("SELECT p.*, s.\"organization_id\" AS \"__parent\" FROM \"plans\" p JOIN \"subscriptions\" s ON s.\"plan_id\" = p.\"id\" WHERE s.\"organization_id\" IN ")
+            .bind_list(&ids);
+        let db = self.store.db();
+        let rows = db
+            .query_all_raw(sql.build(db.get_database_backend()))
+            .await
+            .map_err(|e| Arc::new(StoreError::from(e)))?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let parent: i64 = row
+                .try_get("", "__parent")
+                .map_err(|e| Arc::new(StoreError::from(e)))?;
+            let model =
+                plan::Model::from_query_result(&row, "").map_err(|e| Arc::new(StoreError::from(e)))?;
+            out.insert(PlanOfOrganization(parent), model);
+        }
+        Ok(out)
+    }
+}
+
+/// A one-to-many relation read a page per parent.
+pub trait ChildRelation: Send + Sync + 'static {
+    type Model: FromQueryResult + Clone + Send + Sync + 'static;
+    /// The child table.
+    const TABLE: &'static str;
+    /// Its column that holds the parent's id.
+    const PARENT: &'static str;
+    /// The order of each parent's page.
+    const SORT: Sort;
+}
+
+/// A page of `R`'s children of one parent.
+#[derive(Debug)]
+pub struct ChildPage<R> {
+    pub parent: i64,
+    pub page: PageRequest,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> ChildPage<R> {
+    pub fn new(parent: i64, page: PageRequest) -> Self {
+        Self {
+            parent,
+            page,
+            relation: PhantomData,
+        }
+    }
+}
+
+impl<R> Clone for ChildPage<R> {
+    fn clone(&self) -> Self {
+        Self::new(self.parent, self.page.clone())
+    }
+}
+impl<R> PartialEq for ChildPage<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent && self.page == other.page
+    }
+}
+impl<R> Eq for ChildPage<R> {}
+impl<R> std::hash::Hash for ChildPage<R> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parent.hash(state);
+        self.page.hash(state);
+    }
+}
+
+impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
+    type Value = Page<R::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ChildPage<R>],
+    ) -> Result<HashMap<ChildPage<R>, Self::Value>, Self::Error> {
+        // Keys of one level share `first` and `with_total`; group anyway, so that
+        // a document asking for two page sizes still gets right answers.
+        let mut groups: HashMap<(u64, bool), Vec<(i64, Option<Keyset>)>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.page.first, key.page.with_total))
+                .or_default()
+                .push((key.parent, key.page.after.clone()));
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for ((first, with_total), parents) in groups {
+            let mut pages = child_pages::<R::Model>(
+                &self.store,
+                R::TABLE,
+                R::PARENT,
+                R::SORT,
+                first,
+                with_total,
+                &parents,
+            )
+            .await
+            .map_err(Arc::new)?;
+            for (parent, after) in parents {
+                let page = pages
+                    .remove(&parent)
+                    .unwrap_or_else(|| Page::empty(with_total));
+                let key = ChildPage::new(
+                    parent,
+                    PageRequest {
+                        first,
+                        after,
+                        with_total,
+                    },
+                );
+                out.insert(key, page);
+            }
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! child_relation {
+    ($(#[$doc:meta])* $name:ident, $entity:ident, $table:literal, $parent:literal, $sort:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl ChildRelation for $name {
+            type Model = $entity::Model;
+            const TABLE: &'static str = $table;
+            const PARENT: &'static str = $parent;
+            const SORT: Sort = $sort;
+        }
+    };
+}
+
+child_relation!(/// An organization's users, oldest first.
+    UsersOfOrganization, user, "users", "organization_id", Sort::ID_ASC);
+child_relation!(/// An organization's invoices, newest first.
+    InvoicesOfOrganization, invoice, "invoices", "organization_id", Sort::by("issued_at", true));
+child_relation!(/// An organization's tickets, newest first.
+    TicketsOfOrganization, support_ticket, "support_tickets", "organization_id", Sort::by("created_at", true));
+child_relation!(/// The tickets a user opened, newest first.
+    TicketsOfRequester, support_ticket, "support_tickets", "requester_id", Sort::by("created_at", true));
+child_relation!(/// The tickets assigned to a staff member, newest first.
+    TicketsOfAssignee, support_ticket, "support_tickets", "assignee_id", Sort::by("created_at", true));
+child_relation!(/// An invoice's lines in order.
+    LinesOfInvoice, invoice_line, "invoice_lines", "invoice_id", Sort::ID_ASC);
+child_relation!(/// A ticket's messages, oldest first.
+    MessagesOfTicket, ticket_message, "ticket_messages", "ticket_id", Sort::ID_ASC);
+child_relation!(/// The subscriptions on a plan, oldest first.
+    SubscriptionsOfPlan, subscription, "subscriptions", "plan_id", Sort::ID_ASC);

@@ -1,0 +1,191 @@
+//! Data access only: the connection pool, entities, DataLoaders and one file of
+//! queries per domain. Knows nothing of HTTP or GraphQL; `sea_orm::DbErr` never
+//! leaves this module (it becomes a [`StoreError`]).
+
+pub mod entities;
+pub mod loaders;
+pub mod audit;
+pub mod organizations;
+pub mod page;
+pub mod people;
+pub mod seed;
+mod sql;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// Errors of the data layer. Callers decide what a caller of theirs is told; the
+/// cause stays attached for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached (refused, timed out, pool exhausted).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbErr),
+    /// A statement failed for another reason: a bug or a schema mismatch.
+    #[error("a database statement failed")]
+    Query(#[source] DbErr),
+    /// A row violated a constraint (unique key, foreign key).
+    #[error("the change conflicts with existing data: {0}")]
+    Conflict(String),
+    /// The request cannot be served as asked (e.g. seeding a database that has data).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
+            DbErr::Exec(e) | DbErr::Query(e) if is_connection_error(&e.to_string()) => {
+                StoreError::Unavailable(err)
+            }
+            _ => match err.sql_err() {
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(m))
+                | Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(m)) => {
+                    StoreError::Conflict(m)
+                }
+                _ => StoreError::Query(err),
+            },
+        }
+    }
+}
+
+fn is_connection_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "connection reset",
+        "broken pipe",
+        "pool timed out",
+        "terminating connection",
+        "connection closed",
+        "unexpected eof",
+        "error communicating with database",
+        "the database system is shutting down",
+        "the database system is starting up",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+/// How to open the database.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// How long a statement may wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The pooled connection and the statement counter. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// Every statement sent, counted by sea-orm's metric callback: the tests compare
+    /// it before and after a request to prove one statement per nesting level.
+    statements: Arc<AtomicU64>,
+}
+
+impl Store {
+    /// Opens the pool (creating a SQLite file if it is missing) and checks that the
+    /// database answers.
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        let url = normalize_url(&options.url);
+        let is_sqlite = url.starts_with("sqlite:");
+        let mut opts = ConnectOptions::new(url);
+        opts.max_connections(if is_sqlite {
+            options.max_connections.min(8)
+        } else {
+            options.max_connections
+        })
+        .min_connections(1)
+        .connect_timeout(options.acquire_timeout)
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false);
+        let mut db = Database::connect(opts).await.map_err(StoreError::from)?;
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // WAL lets readers proceed while a writer commits; the setting is stored
+            // in the file, so one connection setting it is enough.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Ok(Self { db, statements })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await.map_err(StoreError::from)
+    }
+
+    /// Runs a trivial statement: readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(StoreError::from)
+    }
+
+    /// Statements sent since start-up.
+    pub fn statements_sent(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::Postgres => "postgres",
+            _ => "other",
+        }
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// A SQLite URL without a `mode` opens read-write and creates the file.
+fn normalize_url(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}mode=rwc")
+    } else {
+        url.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        assert_eq!(normalize_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(normalize_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(normalize_url("postgres://x/y"), "postgres://x/y");
+    }
+
+    #[test]
+    fn connection_failures_are_recognised() {
+        assert!(is_connection_error("Connection refused (os error 111)"));
+        assert!(!is_connection_error("syntax error at or near"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Keyset pagination, for root lists and for per-parent pages.
+//!
+//! Never OFFSET: a page continues after the (sort value, id) of the last row seen,
+//! which an index on `(sort column, id)` serves directly. A per-parent page
+//! (`users(first: 10)` under many organizations) is one statement for all parents:
+//! `ROW_NUMBER() OVER (PARTITION BY parent …)` cuts each parent's rows, and
+//! `COUNT(*) OVER (PARTITION BY parent)` gives each total when it is asked for.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
+
+use super::sql::Sql;
+use super::{Store, StoreError};
+
+/// The value of the sort column of the last row seen.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SortValue {
+    /// The order is by id alone.
+    None,
+    Text(String),
+    Time(DateTime<Utc>),
+}
+
+impl SortValue {
+    fn into_value(self) -> Option<Value> {
+        match self {
+            SortValue::None => None,
+            SortValue::Text(s) => Some(s.into()),
+            SortValue::Time(t) => Some(t.into()),
+        }
+    }
+}
+
+/// Where the next page starts: after this row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Keyset {
+    pub value: SortValue,
+    pub id: i64,
+}
+
+/// The order of a list: a column (or none, for id order) and a direction; ties
+/// are always broken by id in the same direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sort {
+    pub column: Option<&'static str>,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub const ID_ASC: Sort = Sort {
+        column: None,
+        descending: false,
+    };
+
+    pub const fn by(column: &'static str, descending: bool) -> Self {
+        Sort {
+            column: Some(column),
+            descending,
+        }
+    }
+
+    fn order_by(&self, alias: &str) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        match self.column {
+            Some(col) => format!("{alias}.\"{col}\" {dir}, {alias}.\"id\" {dir}"),
+            None => format!("{alias}.\"id\" {dir}"),
+        }
+    }
+
+    /// `(sort, id) > (?, ?)` (or `<` when descending) on `alias`.
+    fn after(&self, alias: &str, keyset: &Keyset, sql: &mut Sql) -> Result<(), StoreError> {
+        let op = if self.descending { "<" } else { ">" };
+        match (self.column, keyset.value.clone().into_value()) {
+            (Some(col), Some(value)) => {
+                sql.push(&format!("({alias}.\"{col}\", {alias}.\"id\") {op} ("))
+                    .bind(value)
+                    .push(", ")
+                    .bind(keyset.id)
+                    .push(")");
+            }
+            (None, None) => {
+                sql.push(&format!("{alias}.\"id\" {op} ")).bind(keyset.id);
+            }
+            _ => {
+                return Err(StoreError::Invalid(
+                    "the cursor does not belong to this ordering".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What page to read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    /// Rows wanted; the caller has already bounded it.
+    pub first: u64,
+    pub after: Option<Keyset>,
+    /// Whether to count every row of the list (costs a scan of the list).
+    pub with_total: bool,
+}
+
+/// One page of rows.
+#[derive(Clone, Debug)]
+pub struct Page<M> {
+    pub items: Vec<M>,
+    pub has_next_page: bool,
+    /// Rows in the whole list, when asked for.
+    pub total: Option<i64>,
+}
+
+impl<M> Page<M> {
+    pub fn empty(with_total: bool) -> Self {
+        Page {
+            items: Vec::new(),
+            has_next_page: false,
+            total: with_total.then_some(0),
+        }
+    }
+}
+
+fn total_of(row: &QueryResult) -> Result<i64, StoreError> {
+    Ok(row.try_get::<i64>("", "__total")?)
+}
+
+/// A page of a whole table under `filter` (a SQL condition on alias `c`; empty for
+/// none). One statement, with the total when asked.
+pub(crate) async fn root_page<M: FromQueryResult>(
+    store: &Store,
+    table: &str,
+    filter: &Sql,
+    sort: Sort,
+    req: &PageRequest,
+) -> Result<Page<M>, StoreError> {
+    let mut page_sql = Sql::default();
+    page_sql.push(&format!("SELECT c.* FROM \"{table}\" c WHERE "));
+    if filter.is_empty() {
+        page_sql.push("1=1");
+    } else {
+        page_sql.append(filter);
+    }
+    if let Some(after) = &req.after {
+        page_sql.push(" AND ");
+        sort.after("c", after, &mut page_sql)?;
+    }
+    page_sql
+        .push(&format!(" ORDER BY {} LIMIT ", sort.order_by("c")))
+        .bind(req.first as i64 + 1);
+
+    let sql = if req.with_total {
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT tc.\"__total\", p.* FROM (SELECT COUNT(*) AS \"__total\" FROM \"{table}\" c WHERE "
+        ));
+        if filter.is_empty() {
+            sql.push("1=1");
+        } else {
+            sql.append(filter);
+        }
+        sql.push(") tc LEFT JOIN (")
+            .append(&page_sql)
+            .push(&format!(") p ON 1=1 ORDER BY {}", sort.order_by("p")));
+        sql
+    } else {
+        page_sql
+    };
+
+    let db = store.db();
+    let rows = db.query_all_raw(sql.build(db.get_database_backend())).await?;
+    let mut total = None;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if req.with_total {
+            total = Some(total_of(row)?);
+            // The LEFT JOIN yields one row of NULLs for an empty page.
+            if row.try_get::<Option<i64>>("", "id")?.is_none() {
+                continue;
+            }
+        }
+        items.push(M::from_query_result(row, "")?);
+    }
+    let has_next_page = items.len() as u64 > req.first;
+    items.truncate(req.first as usize);
+    Ok(Page {
+        items,
+        has_next_page,
+        total: total.or(req.with_total.then_some(0)),
+    })
+}
+
+/// One page per parent of the rows of `table` whose `parent` column is one of the
+/// keys' parents: one statement for all of them. Keys may carry their own cursor
+/// but share `first` and `with_total` (the loader groups them so).
+pub(crate) async fn child_pages<M: FromQueryResult>(
+    store: &Store,
+    table: &str,
+    parent: &str,
+    sort: Sort,
+    first: u64,
+    with_total: bool,
+    parents: &[(i64, Option<Keyset>)],
+) -> Result<HashMap<i64, Page<M>>, StoreError> {
+    let mut out: HashMap<i64, Page<M>> = HashMap::new();
+    if parents.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<i64> = parents.iter().map(|(id, _)| *id).collect();
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.\"{parent}\" ORDER BY {}) AS \"__rn\" FROM (SELECT c.*",
+        sort.order_by("i")
+    ));
+    if with_total {
+        sql.push(&format!(
+            ", COUNT(*) OVER (PARTITION BY c.\"{parent}\") AS \"__total\""
+        ));
+    }
+    sql.push(&format!(" FROM \"{table}\" c WHERE c.\"{parent}\" IN "))
+        .bind_list(&ids)
+        .push(") i");
+    let with_cursor: Vec<&(i64, Option<Keyset>)> =
+        parents.iter().filter(|(_, after)| after.is_some()).collect();
+    if !with_cursor.is_empty() {
+        let plain: Vec<i64> = parents
+            .iter()
+            .filter(|(_, after)| after.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        sql.push(" WHERE (");
+        if plain.is_empty() {
+            sql.push("1=0");
+        } else {
+            sql.push(&format!("i.\"{parent}\" IN ")).bind_list(&plain);
+        }
+        for (id, after) in with_cursor {
+            sql.push(&format!(" OR (i.\"{parent}\" = ")).bind(*id).push(" AND ");
+            if let Some(after) = after {
+                sort.after("i", after, &mut sql)?;
+            }
+            sql.push(")");
+        }
+        sql.push(")");
+    }
+    sql.push(") p WHERE p.\"__rn\" <= ")
+        .bind(first as i64 + 1)
+        .push(&format!(" ORDER BY p.\"{parent}\", p.\"__rn\""));
+
+    let db = store.db();
+    let rows = db.query_all_raw(sql.build(db.get_database_backend())).await?;
+    for row in &rows {
+        let parent_id: i64 = row.try_get("", parent)?;
+        let page = out
+            .entry(parent_id)
+            .or_insert_with(|| Page::empty(with_total));
+        if with_total {
+            page.total = Some(total_of(row)?);
+        }
+        if page.items.len() as u64 >= first {
+            page.has_next_page = true;
+        } else {
+            page.items.push(M::from_query_result(row, "")?);
+        }
+    }
+    Ok(out)
+}
