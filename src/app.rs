@@ -63,12 +63,13 @@ impl Application {
             None => (None, None),
         };
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let state = AppState {
             schema: build_schema(Some(store.clone())),
             store,
@@ -85,9 +86,7 @@ impl Application {
 
     /// The bound address (the port is chosen by the OS when configured as 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.config.listen)
+        self.listener.local_addr().unwrap_or(self.config.listen)
     }
 
     /// The pool, for tests that look at the database or count statements.
@@ -115,8 +114,8 @@ impl Application {
             "backplane ready"
         );
         let grace = self.config.shutdown_grace;
-        let app = router(self.state, &self.config)
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            router(self.state, &self.config).into_make_service_with_connect_info::<SocketAddr>();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
@@ -126,7 +125,10 @@ impl Application {
         let deadline = async move {
             if stopped_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
-                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "shutdown grace period over; closing remaining connections"
+                );
             } else {
                 std::future::pending::<()>().await;
             }

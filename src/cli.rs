@@ -23,7 +23,13 @@ use crate::telemetry::LogFormat;
 #[command(name = "backplane", version, about, long_about)]
 pub struct Cli {
     /// Log line format.
-    #[arg(long, env = "BACKPLANE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "BACKPLANE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -80,7 +86,11 @@ pub struct OidcArgs {
     pub oidc_audience: Option<String>,
 
     /// Accepted signing algorithms, comma-separated; asymmetric ones only.
-    #[arg(long, env = "BACKPLANE_OIDC_ALGORITHMS", default_value = "RS256,PS256,ES256,EdDSA")]
+    #[arg(
+        long,
+        env = "BACKPLANE_OIDC_ALGORITHMS",
+        default_value = "RS256,PS256,ES256,EdDSA"
+    )]
     pub oidc_algorithms: String,
 
     /// The token claim that carries roles; a dotted path reaches into objects
@@ -106,7 +116,9 @@ impl OidcArgs {
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
                 parse_algorithm(s).with_context(|| {
-                    format!("BACKPLANE_OIDC_ALGORITHMS: {s:?} is not an allowed asymmetric algorithm")
+                    format!(
+                        "BACKPLANE_OIDC_ALGORITHMS: {s:?} is not an allowed asymmetric algorithm"
+                    )
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -196,16 +208,19 @@ fn server_config(
 }
 
 async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
-    Store::connect(&database.options())
-        .await
-        .context("cannot open the database (check BACKPLANE_DATABASE_URL and that the server is up)")
+    Store::connect(&database.options()).await.context(
+        "cannot open the database (check BACKPLANE_DATABASE_URL and that the server is up)",
+    )
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schema => {
-            print!("{}", crate::graphql::sdl(&crate::graphql::build_schema(None)));
+            print!(
+                "{}",
+                crate::graphql::sdl(&crate::graphql::build_schema(None))
+            );
             Ok(())
         }
         Command::Migrate(database) => {
@@ -218,7 +233,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&args.database).await?;
             store.migrate().await.context("migrations failed")?;
             let started = std::time::Instant::now();
-            let report = seed::seed(&store, args.orgs).await.context("seeding failed")?;
+            let report = seed::seed(&store, args.orgs)
+                .await
+                .context("seeding failed")?;
             println!(
                 "seeded {} organizations, {} users, {} invoices ({} lines), {} tickets ({} messages) in {:.1}s",
                 report.organizations,

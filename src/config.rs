@@ -89,7 +89,9 @@ mod tests {
     fn config(mode: Mode, listen: &str) -> Config {
         Config::new(
             mode,
-            listen.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            listen
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
             StoreOptions::new("sqlite://x.db"),
         )
     }

@@ -122,13 +122,28 @@ impl MigrationTrait for Migration {
             .create_index(index("ux_organizations_slug", O::Table, &[O::Slug], true))
             .await?;
         manager
-            .create_index(index("ix_organizations_name", O::Table, &[O::Name, O::Id], false))
+            .create_index(index(
+                "ix_organizations_name",
+                O::Table,
+                &[O::Name, O::Id],
+                false,
+            ))
             .await?;
         manager
-            .create_index(index("ix_organizations_created", O::Table, &[O::CreatedAt, O::Id], false))
+            .create_index(index(
+                "ix_organizations_created",
+                O::Table,
+                &[O::CreatedAt, O::Id],
+                false,
+            ))
             .await?;
         manager
-            .create_index(index("ix_organizations_status", O::Table, &[O::Status, O::Id], false))
+            .create_index(index(
+                "ix_organizations_status",
+                O::Table,
+                &[O::Status, O::Id],
+                false,
+            ))
             .await?;
 
         manager
@@ -231,7 +246,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ux_invoices_number", Invoices::Table, &[Invoices::Number], true))
+            .create_index(index(
+                "ux_invoices_number",
+                Invoices::Table,
+                &[Invoices::Number],
+                true,
+            ))
             .await?;
         manager
             .create_index(index(
@@ -307,7 +327,11 @@ impl MigrationTrait for Migration {
                     .col(id(SupportTickets::Id))
                     .col(int(SupportTickets::OrganizationId))
                     .col(int(SupportTickets::RequesterId))
-                    .col(ColumnDef::new(SupportTickets::AssigneeId).big_integer().null())
+                    .col(
+                        ColumnDef::new(SupportTickets::AssigneeId)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(text(SupportTickets::Subject))
                     .col(text(SupportTickets::Status))
                     .col(text(SupportTickets::Priority))
@@ -357,8 +381,16 @@ impl MigrationTrait for Migration {
                     .table(TicketMessages::Table)
                     .col(id(TicketMessages::Id))
                     .col(int(TicketMessages::TicketId))
-                    .col(ColumnDef::new(TicketMessages::AuthorUserId).big_integer().null())
-                    .col(ColumnDef::new(TicketMessages::AuthorStaffId).big_integer().null())
+                    .col(
+                        ColumnDef::new(TicketMessages::AuthorUserId)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(TicketMessages::AuthorStaffId)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(text(TicketMessages::Body))
                     .col(flag(TicketMessages::Internal))
                     .col(time(TicketMessages::CreatedAt))
@@ -403,7 +435,11 @@ impl MigrationTrait for Migration {
                     .col(text_null(AuditEvents::OperationName))
                     .col(text(AuditEvents::DocumentHash))
                     .col(ColumnDef::new(AuditEvents::Variables).text().not_null())
-                    .col(ColumnDef::new(AuditEvents::SensitiveFields).text().not_null())
+                    .col(
+                        ColumnDef::new(AuditEvents::SensitiveFields)
+                            .text()
+                            .not_null(),
+                    )
                     .col(text(AuditEvents::Outcome))
                     .col(int(AuditEvents::DurationMs))
                     .col(ColumnDef::new(AuditEvents::Details).text().null())

@@ -139,11 +139,15 @@ mod tests {
     fn codes_are_stable() {
         let e: async_graphql::Error = ApiError::bad_input("id", "not an organization id").into();
         let ext = e.extensions.expect("extensions");
-        assert_eq!(ext.get("code").map(|v| v.to_string()), Some("\"BAD_USER_INPUT\"".into()));
+        assert_eq!(
+            ext.get("code").map(|v| v.to_string()),
+            Some("\"BAD_USER_INPUT\"".into())
+        );
         assert_eq!(e.message, "id: not an organization id");
         let e: async_graphql::Error = ApiError::Forbidden("read the audit log").into();
         assert_eq!(
-            e.extensions.and_then(|x| x.get("code").map(|v| v.to_string())),
+            e.extensions
+                .and_then(|x| x.get("code").map(|v| v.to_string())),
             Some("\"FORBIDDEN\"".into())
         );
     }

@@ -10,11 +10,11 @@ pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
 
 use crate::identity::Principal;
 use crate::store::Store;
+use crate::store::batch::Batcher;
 use crate::store::loaders::StoreLoader;
 use error::{ApiError, Code};
 
@@ -23,13 +23,9 @@ pub use query::Query;
 /// The schema type.
 pub type BackplaneSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Keys one DataLoader batch may hold: large enough that a level of a nested
-/// query (up to 100 parents × 100 children) is one batch, hence one statement.
-const MAX_BATCH_KEYS: usize = 10_000;
-
 /// Builds the schema. `store` is absent only when the schema is built to print it.
 pub fn build_schema(store: Option<Store>) -> BackplaneSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
         .disable_suggestions();
@@ -51,23 +47,25 @@ pub fn sdl(schema: &BackplaneSchema) -> String {
 
 /// Per-request data: who calls and the request's DataLoader.
 pub fn request_data(store: &Store, principal: Principal) -> (Principal, RequestLoader) {
-    let loader = DataLoader::new(StoreLoader::new(store.clone()), tokio::spawn)
-        .max_batch_size(MAX_BATCH_KEYS);
+    let loader = Batcher::new(StoreLoader::new(store.clone()));
     (principal, Arc::new(loader))
 }
 
 /// The DataLoader of one HTTP request, shared by the operations of a batch.
-pub type RequestLoader = Arc<DataLoader<StoreLoader>>;
+pub type RequestLoader = Arc<Batcher<StoreLoader>>;
 
 fn missing(what: &'static str) -> async_graphql::Error {
-    tracing::error!(missing = what, "request data missing from the GraphQL context");
+    tracing::error!(
+        missing = what,
+        "request data missing from the GraphQL context"
+    );
     async_graphql::Error::from(ApiError::Internal(Arc::new(
         crate::store::StoreError::Invalid(what.into()),
     )))
 }
 
 /// The request's DataLoader.
-pub fn loader<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DataLoader<StoreLoader>> {
+pub fn loader<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Batcher<StoreLoader>> {
     ctx.data::<RequestLoader>()
         .map(|l| l.as_ref())
         .map_err(|_| missing("loader"))

@@ -171,6 +171,24 @@ macro_rules! connection {
 }
 pub(crate) use connection;
 
+/// How a row gives its sort value for a cursor.
+pub trait SortKey {
+    fn id(&self) -> i64;
+    /// The value of `column` (one of the columns the row's orderings use).
+    fn sort_value(&self, column: &str) -> SortValue;
+}
+
+/// The keyset of `row` under `ordering`.
+pub fn keyset_of<M: SortKey>(ordering: &Ordering) -> impl Fn(&M) -> Keyset + '_ {
+    move |row| Keyset {
+        value: match ordering.sort.column {
+            Some(col) => row.sort_value(col),
+            None => SortValue::None,
+        },
+        id: row.id(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,23 +223,5 @@ mod tests {
         for bad in ["", "!!!", "bnVsbA", "WzEsMiwzXQ"] {
             assert!(decode_cursor(&BY_NAME, bad).is_err(), "{bad}");
         }
-    }
-}
-
-/// How a row gives its sort value for a cursor.
-pub trait SortKey {
-    fn id(&self) -> i64;
-    /// The value of `column` (one of the columns the row's orderings use).
-    fn sort_value(&self, column: &str) -> SortValue;
-}
-
-/// The keyset of `row` under `ordering`.
-pub fn keyset_of<M: SortKey>(ordering: &Ordering) -> impl Fn(&M) -> Keyset + '_ {
-    move |row| Keyset {
-        value: match ordering.sort.column {
-            Some(col) => row.sort_value(col),
-            None => SortValue::None,
-        },
-        id: row.id(),
     }
 }

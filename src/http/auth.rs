@@ -43,7 +43,10 @@ async fn principal(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(IdentityError::NotBearer)?;
-    let verifier = state.verifier.as_ref().ok_or(IdentityError::NotConfigured)?;
+    let verifier = state
+        .verifier
+        .as_ref()
+        .ok_or(IdentityError::NotConfigured)?;
     verifier.verify(token).await
 }
 
@@ -70,10 +73,12 @@ fn refuse(err: &IdentityError) -> Response {
         })),
     )
         .into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-        }
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

@@ -35,11 +35,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, config: &Config) -> Router {
     let graphql_routes = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::handle).post(graphql::handle),
-        )
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+        .route("/graphql", get(graphql::handle).post(graphql::handle))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
 
     Router::new()
         .merge(graphql_routes)

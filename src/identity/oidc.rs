@@ -234,10 +234,10 @@ impl OidcVerifier {
             None => return None,
         };
         // A key that declares its algorithm is used with that algorithm only.
-        if let Some(key_alg) = jwk.common.key_algorithm {
-            if format!("{key_alg:?}") != format!("{alg:?}") {
-                return None;
-            }
+        if let Some(key_alg) = jwk.common.key_algorithm
+            && format!("{key_alg:?}") != format!("{alg:?}")
+        {
+            return None;
         }
         DecodingKey::from_jwk(jwk).ok()
     }
@@ -269,8 +269,8 @@ impl OidcVerifier {
         validation.leeway = self.settings.leeway.as_secs();
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|err| match err.kind() {
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(
+            |err| match err.kind() {
                 ErrorKind::ExpiredSignature => IdentityError::Expired,
                 ErrorKind::ImmatureSignature => IdentityError::NotYetValid,
                 ErrorKind::InvalidAudience => IdentityError::WrongAudience,
@@ -279,16 +279,17 @@ impl OidcVerifier {
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     IdentityError::AlgorithmNotAllowed
                 }
-                ErrorKind::MissingRequiredClaim(claim) => IdentityError::MissingClaim(match claim
-                    .as_str()
-                {
-                    "exp" => "exp",
-                    "iss" => "iss",
-                    "aud" => "aud",
-                    _ => "sub",
-                }),
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    IdentityError::MissingClaim(match claim.as_str() {
+                        "exp" => "exp",
+                        "iss" => "iss",
+                        "aud" => "aud",
+                        _ => "sub",
+                    })
+                }
                 _ => IdentityError::Malformed,
-            })?;
+            },
+        )?;
         Ok(self.principal(&data.claims))
     }
 
@@ -300,18 +301,16 @@ impl OidcVerifier {
                 roles.insert(*role);
             } else if let Ok(role) = name.parse::<Role>() {
                 roles.insert(role);
-            } else if let Ok(mut logged) = self.logged_groups.lock() {
-                if logged.len() < 1024 && logged.insert(name.clone()) {
-                    tracing::info!(group = %name, "a token carries a group that maps to no role; ignored");
-                }
+            } else if let Ok(mut logged) = self.logged_groups.lock()
+                && logged.len() < 1024
+                && logged.insert(name.clone())
+            {
+                tracing::info!(group = %name, "a token carries a group that maps to no role; ignored");
             }
         }
         let scopes: BTreeSet<Permission> = claim_strings(claims.get("scope"))
             .into_iter()
-            .filter_map(|s| {
-                s.strip_prefix("backplane:")
-                    .and_then(Permission::from_name)
-            })
+            .filter_map(|s| s.strip_prefix("backplane:").and_then(Permission::from_name))
             .collect();
         let email = text("email");
         let kind = if email.is_none() && (claims.contains_key("client_id") || !scopes.is_empty()) {

@@ -2,10 +2,12 @@
 //! so a nested query costs one SQL statement per level of nesting, whatever the
 //! page size.
 //!
-//! We use async-graphql's built-in `dataloader` (not the standalone `dataloader`
-//! crate, which defaults to async-std): it batches on tokio, is created per request
-//! with the schema data, and is what the async-graphql services we model ourselves
-//! on use. Keys are newtypes, so each relation has its own batch.
+//! The loaders implement async-graphql's `Loader` trait (the interface of its
+//! built-in `dataloader`, which the async-graphql services we model ourselves on
+//! use; the standalone `dataloader` crate defaults to async-std). They are driven
+//! by our [`Batcher`](super::batch::Batcher), which batches per level of the query
+//! rather than per millisecond (see there why). Keys are newtypes, so each
+//! relation has its own batch.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -132,13 +134,16 @@ impl Loader<PlanOfOrganization> for StoreLoader {
             let parent: i64 = row
                 .try_get("", "__parent")
                 .map_err(|e| Arc::new(StoreError::from(e)))?;
-            let model =
-                plan::Model::from_query_result(&row, "").map_err(|e| Arc::new(StoreError::from(e)))?;
+            let model = plan::Model::from_query_result(&row, "")
+                .map_err(|e| Arc::new(StoreError::from(e)))?;
             out.insert(PlanOfOrganization(parent), model);
         }
         Ok(out)
     }
 }
+
+/// A parent and where its page starts.
+type ParentCursor = (i64, Option<Keyset>);
 
 /// A one-to-many relation read a page per parent.
 pub trait ChildRelation: Send + Sync + 'static {
@@ -197,7 +202,7 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
     ) -> Result<HashMap<ChildPage<R>, Self::Value>, Self::Error> {
         // Keys of one level share `first` and `with_total`; group anyway, so that
         // a document asking for two page sizes still gets right answers.
-        let mut groups: HashMap<(u64, bool), Vec<(i64, Option<Keyset>)>> = HashMap::new();
+        let mut groups: HashMap<(u64, bool), Vec<ParentCursor>> = HashMap::new();
         for key in keys {
             groups
                 .entry((key.page.first, key.page.with_total))

@@ -2,9 +2,10 @@
 //! queries per domain. Knows nothing of HTTP or GraphQL; `sea_orm::DbErr` never
 //! leaves this module (it becomes a [`StoreError`]).
 
+pub mod audit;
+pub mod batch;
 pub mod entities;
 pub mod loaders;
-pub mod audit;
 pub mod organizations;
 pub mod page;
 pub mod people;
@@ -127,8 +128,16 @@ impl Store {
         }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |_info| {
+        db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            // The text only: bound values (which may be personal data) are not logged.
+            tracing::trace!(
+                target: "backplane::sql",
+                statement = %info.statement.sql,
+                elapsed_ms = info.elapsed.as_millis() as u64,
+                failed = info.failed,
+                "statement"
+            );
         });
         Ok(Self { db, statements })
     }
@@ -179,7 +188,10 @@ mod tests {
     #[test]
     fn sqlite_urls_create_the_file() {
         assert_eq!(normalize_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(normalize_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            normalize_url("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
         assert_eq!(normalize_url("postgres://x/y"), "postgres://x/y");
     }
 

@@ -169,7 +169,9 @@ pub(crate) async fn root_page<M: FromQueryResult>(
     };
 
     let db = store.db();
-    let rows = db.query_all_raw(sql.build(db.get_database_backend())).await?;
+    let rows = db
+        .query_all_raw(sql.build(db.get_database_backend()))
+        .await?;
     let mut total = None;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -221,8 +223,10 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
     sql.push(&format!(" FROM \"{table}\" c WHERE c.\"{parent}\" IN "))
         .bind_list(&ids)
         .push(") i");
-    let with_cursor: Vec<&(i64, Option<Keyset>)> =
-        parents.iter().filter(|(_, after)| after.is_some()).collect();
+    let with_cursor: Vec<&(i64, Option<Keyset>)> = parents
+        .iter()
+        .filter(|(_, after)| after.is_some())
+        .collect();
     if !with_cursor.is_empty() {
         let plain: Vec<i64> = parents
             .iter()
@@ -236,7 +240,9 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
             sql.push(&format!("i.\"{parent}\" IN ")).bind_list(&plain);
         }
         for (id, after) in with_cursor {
-            sql.push(&format!(" OR (i.\"{parent}\" = ")).bind(*id).push(" AND ");
+            sql.push(&format!(" OR (i.\"{parent}\" = "))
+                .bind(*id)
+                .push(" AND ");
             if let Some(after) = after {
                 sort.after("i", after, &mut sql)?;
             }
@@ -249,7 +255,9 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
         .push(&format!(" ORDER BY p.\"{parent}\", p.\"__rn\""));
 
     let db = store.db();
-    let rows = db.query_all_raw(sql.build(db.get_database_backend())).await?;
+    let rows = db
+        .query_all_raw(sql.build(db.get_database_backend()))
+        .await?;
     for row in &rows {
         let parent_id: i64 = row.try_get("", parent)?;
         let page = out

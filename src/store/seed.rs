@@ -50,22 +50,51 @@ const PLANS: &[(&str, &str, i64, i64)] = &[
 ];
 
 const COMPANY_A: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Tyrell",
-    "Cyberdyne", "Soylent", "Aperture", "Vandelay", "Pied Piper", "Dunder", "Massive", "Nimbus",
-    "Blue Harbor", "Northwind", "Contoso",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Vandelay",
+    "Pied Piper",
+    "Dunder",
+    "Massive",
+    "Nimbus",
+    "Blue Harbor",
+    "Northwind",
+    "Contoso",
 ];
 const COMPANY_B: &[&str] = &[
-    "Logistics", "Labs", "Systems", "Foods", "Health", "Media", "Energy", "Robotics",
-    "Analytics", "Studios", "Capital", "Retail", "Travel", "Security", "Cloud",
+    "Logistics",
+    "Labs",
+    "Systems",
+    "Foods",
+    "Health",
+    "Media",
+    "Energy",
+    "Robotics",
+    "Analytics",
+    "Studios",
+    "Capital",
+    "Retail",
+    "Travel",
+    "Security",
+    "Cloud",
 ];
 const FIRST: &[&str] = &[
-    "Alex", "Blair", "Casey", "Dana", "Eli", "Frankie", "Gray", "Harper", "Indy", "Jordan",
-    "Kai", "Logan", "Morgan", "Noor", "Oakley", "Parker", "Quinn", "Riley", "Sasha", "Taylor",
+    "Alex", "Blair", "Casey", "Dana", "Eli", "Frankie", "Gray", "Harper", "Indy", "Jordan", "Kai",
+    "Logan", "Morgan", "Noor", "Oakley", "Parker", "Quinn", "Riley", "Sasha", "Taylor",
 ];
 const LAST: &[&str] = &[
-    "Anders", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ivanova",
-    "Jones", "Kim", "Lopez", "Moreau", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka",
-    "Weber",
+    "Anders", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ivanova", "Jones",
+    "Kim", "Lopez", "Moreau", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
 ];
 const REGIONS: &[&str] = &["eu-west-1", "us-east-1", "us-west-2", "ap-southeast-2"];
 const SUBJECTS: &[&str] = &[
@@ -372,7 +401,11 @@ impl Generator {
                 let invoice_id = self.next.invoice;
                 let mut amount = 0;
                 let add_on = self.chance(30);
-                let mut lines = vec![(format!("{} plan, {} seats", plan.name, seats), seats, plan.price_cents)];
+                let mut lines = vec![(
+                    format!("{} plan, {} seats", plan.name, seats),
+                    seats,
+                    plan.price_cents,
+                )];
                 if add_on {
                     lines.push(("Extra storage".into(), self.rng.gen_range(1..5), 500));
                 }

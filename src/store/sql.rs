@@ -77,8 +77,14 @@ mod tests {
     #[test]
     fn placeholders_follow_the_backend() {
         let mut sql = Sql::default();
-        sql.push("a = ").bind(1i64).push(" AND b IN ").bind_list(&[2i64, 3]);
-        assert_eq!(sql.build(DbBackend::Postgres).sql, "a = $1 AND b IN ($2, $3)");
+        sql.push("a = ")
+            .bind(1i64)
+            .push(" AND b IN ")
+            .bind_list(&[2i64, 3]);
+        assert_eq!(
+            sql.build(DbBackend::Postgres).sql,
+            "a = $1 AND b IN ($2, $3)"
+        );
         let mut sql = Sql::default();
         sql.push("a = ").bind(1i64);
         assert_eq!(sql.build(DbBackend::Sqlite).sql, "a = ?");
@@ -112,7 +118,9 @@ impl Conditions {
     /// `c."column" <op> value` when a value is given.
     pub(crate) fn compare<V: Into<Value>>(&mut self, column: &str, op: &str, value: Option<V>) {
         if let Some(value) = value {
-            self.and().push(&format!("c.\"{column}\" {op} ")).bind(value);
+            self.and()
+                .push(&format!("c.\"{column}\" {op} "))
+                .bind(value);
         }
     }
 

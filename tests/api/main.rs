@@ -1,1 +1,9 @@
+//! Backplane's integration tests: one binary, the real stack (HTTP on loopback,
+//! SQLite files and PostgreSQL databases, a test OIDC issuer with real keys).
 
+mod helpers;
+
+mod authentication;
+mod pagination;
+mod schema;
+mod statements;

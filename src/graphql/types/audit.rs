@@ -10,10 +10,13 @@ use crate::store::entities::audit_event;
 use crate::store::page::{Sort, SortValue};
 
 /// The audit log, newest first.
-pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new("aud:id_desc", Sort {
-    column: None,
-    descending: true,
-});
+pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
+    "aud:id_desc",
+    Sort {
+        column: None,
+        descending: true,
+    },
+);
 
 /// One entry of the audit log.
 #[derive(Clone)]
@@ -84,7 +87,12 @@ impl AuditEvent {
     }
 }
 
-connection!(AuditEventConnection, AuditEventEdge, AuditEvent, "an audit event");
+connection!(
+    AuditEventConnection,
+    AuditEventEdge,
+    AuditEvent,
+    "an audit event"
+);
 
 /// Which audit events to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]

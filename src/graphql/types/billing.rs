@@ -311,7 +311,9 @@ impl InvoiceLine {
 
     /// The invoice this line belongs to.
     async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
-        Ok(load_one(ctx, InvoiceId(self.0.invoice_id)).await?.map(Invoice))
+        Ok(load_one(ctx, InvoiceId(self.0.invoice_id))
+            .await?
+            .map(Invoice))
     }
 }
 
@@ -374,7 +376,9 @@ impl InvoiceOrder {
     pub fn ordering(self) -> Ordering {
         match self {
             InvoiceOrder::IssuedAtDesc => INVOICES_NEWEST_FIRST,
-            InvoiceOrder::IssuedAtAsc => Ordering::new("inv:issued_asc", Sort::by("issued_at", false)),
+            InvoiceOrder::IssuedAtAsc => {
+                Ordering::new("inv:issued_asc", Sort::by("issued_at", false))
+            }
         }
     }
 }

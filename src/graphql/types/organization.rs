@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::billing::{Invoice, InvoiceConnection, Plan, Subscription, INVOICES_NEWEST_FIRST};
+use super::billing::{INVOICES_NEWEST_FIRST, Invoice, InvoiceConnection, Plan, Subscription};
 use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRST};
 use super::user::{USERS_OLDEST_FIRST, User, UserConnection};
 use super::{child_page, load_one, mirror_enum};
@@ -99,7 +99,9 @@ impl Organization {
 
     /// The plan of the current subscription; null when there is none.
     async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Plan>> {
-        Ok(load_one(ctx, PlanOfOrganization(self.0.id)).await?.map(Plan))
+        Ok(load_one(ctx, PlanOfOrganization(self.0.id))
+            .await?
+            .map(Plan))
     }
 
     /// The current subscription; null when there is none.

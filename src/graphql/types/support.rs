@@ -119,9 +119,8 @@ impl SupportTicket {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<TicketMessageConnection> {
-        let page =
-            child_page::<MessagesOfTicket>(ctx, self.0.id, first, after, &MESSAGES_IN_ORDER)
-                .await?;
+        let page = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after, &MESSAGES_IN_ORDER)
+            .await?;
         Ok(TicketMessageConnection::from_page(
             page,
             &MESSAGES_IN_ORDER,
@@ -271,4 +270,3 @@ impl SupportTicketOrder {
         }
     }
 }
-

@@ -163,7 +163,9 @@ pub enum UserOrder {
 impl UserOrder {
     pub fn ordering(self) -> Ordering {
         match self {
-            UserOrder::CreatedAtAsc => Ordering::new("usr:created_asc", Sort::by("created_at", false)),
+            UserOrder::CreatedAtAsc => {
+                Ordering::new("usr:created_asc", Sort::by("created_at", false))
+            }
             UserOrder::CreatedAtDesc => {
                 Ordering::new("usr:created_desc", Sort::by("created_at", true))
             }

@@ -1,0 +1,368 @@
+//! The real stack for tests: a server on a random loopback port, a fresh database
+//! per test (a SQLite file, or a PostgreSQL database cloned from a seeded
+//! template), and a test OIDC issuer with real RSA keys.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::routing::get;
+use backplane::app::Application;
+use backplane::config::{Config, Mode};
+use backplane::identity::oidc::OidcSettings;
+use backplane::store::{Store, StoreOptions, seed};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+/// Organizations in every test database: enough for pages of 100 parents.
+pub const SEED_ORGS: u64 = 150;
+
+/// The audience test tokens carry.
+pub const AUDIENCE: &str = "backplane-tests";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per database.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// A fresh, migrated, seeded database for one test.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/test.db", dir.path().display());
+            let store = Store::connect(&StoreOptions::new(url.clone()))
+                .await
+                .expect("open sqlite");
+            store.migrate().await.expect("migrate");
+            seed::seed(&store, SEED_ORGS).await.expect("seed");
+            TestDatabase {
+                url,
+                _dir: Some(dir),
+            }
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_url();
+            let template = ensure_template(&admin_url).await;
+            let name = format!("bp_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to the test PostgreSQL server");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await
+                .expect("clone the template database");
+            admin.close().await.ok();
+            TestDatabase {
+                url: with_database(&admin_url, &name),
+                _dir: None,
+            }
+        }
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("BACKPLANE_TEST_POSTGRES_URL").expect(
+        "BACKPLANE_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, which starts a throwaway PostgreSQL server",
+    )
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if url[..i].contains("@") || url[..i].ends_with(char::is_numeric) => {
+            format!("{}/{name}", &url[..i])
+        }
+        _ => format!("{url}/{name}"),
+    }
+}
+
+/// A migrated, seeded database to clone, made once per seed size and schema by
+/// whichever test process gets there first; the others wait for it.
+async fn ensure_template(admin_url: &str) -> String {
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/src"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let name = format!(
+        "bp_template_{SEED_ORGS}_{migrations}_{}",
+        env!("CARGO_PKG_VERSION").replace('.', "_")
+    );
+    let admin = Database::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    let created = admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .is_ok();
+    if created {
+        let url = with_database(admin_url, &name);
+        let store = Store::connect(&StoreOptions::new(url))
+            .await
+            .expect("open template");
+        store.migrate().await.expect("migrate template");
+        seed::seed(&store, SEED_ORGS).await.expect("seed template");
+        drop(store);
+        // Connections of the pool may linger a moment; a template must have none.
+        for _ in 0..50 {
+            let r = admin
+                .execute_unprepared(&format!("ALTER DATABASE {name} IS_TEMPLATE true"))
+                .await;
+            let busy = admin
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!("SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = '{name}'"),
+                ))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get::<i64>("", "n").ok())
+                .unwrap_or(0);
+            if r.is_ok() && busy == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        for _ in 0..600 {
+            let ready = admin
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!("SELECT datistemplate FROM pg_database WHERE datname = '{name}'"),
+                ))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get::<bool>("", "datistemplate").ok())
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    admin.close().await.ok();
+    name
+}
+
+/// A test OIDC issuer on loopback: discovery and a JWKS whose keys the test may
+/// change (rotation), and tokens signed with real RSA keys.
+pub struct TestIssuer {
+    pub url: String,
+    keys: Arc<Mutex<Vec<(String, String)>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+fn key_pem(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/api/keys/{name}.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("test key")
+}
+
+fn rsa_jwk(kid: &str, pem: &str) -> Value {
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("RSA test key");
+    let public = key.to_public_key();
+    json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    })
+}
+
+impl TestIssuer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind issuer");
+        let addr = listener.local_addr().expect("issuer addr");
+        let url = format!("http://{addr}");
+        let keys = Arc::new(Mutex::new(vec![("key-1".to_owned(), key_pem("rsa1"))]));
+        let discovery = json!({
+            "issuer": url,
+            "authorization_endpoint": format!("{url}/authorize"),
+            "token_endpoint": format!("{url}/token"),
+            "jwks_uri": format!("{url}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        let jwks_keys = keys.clone();
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let d = discovery.clone();
+                    async move { Json(d) }
+                }),
+            )
+            .route(
+                "/jwks",
+                get(move || {
+                    let keys = jwks_keys.lock().map(|k| k.clone()).unwrap_or_default();
+                    async move {
+                        Json(json!({
+                            "keys": keys.iter().map(|(kid, pem)| rsa_jwk(kid, pem)).collect::<Vec<_>>()
+                        }))
+                    }
+                }),
+            );
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        TestIssuer {
+            url,
+            keys,
+            _server: server,
+        }
+    }
+
+    /// A token for `subject` with `roles`, valid for an hour, signed by the
+    /// issuer's current key.
+    pub fn token(&self, subject: &str, roles: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(json!({
+            "iss": self.url,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "email": format!("{subject}@staff.example"),
+            "name": subject,
+            "roles": roles,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + 3600,
+        }))
+    }
+
+    /// Signs any claims with the issuer's current key.
+    pub fn sign(&self, claims: Value) -> String {
+        let (kid, pem) = self.keys.lock().map(|k| k[0].clone()).expect("issuer keys");
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid);
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("encoding key"),
+        )
+        .expect("sign")
+    }
+
+    pub fn settings(&self) -> OidcSettings {
+        let mut s = OidcSettings::new(self.url.clone(), AUDIENCE);
+        s.min_refresh_interval = Duration::from_millis(200);
+        s
+    }
+}
+
+/// A running Backplane.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub issuer: TestIssuer,
+    _db: TestDatabase,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Mode::Serve).await
+}
+
+pub async fn spawn_app_with(backend: Backend, mode: Mode) -> TestApp {
+    let db = database(backend).await;
+    let issuer = TestIssuer::start().await;
+    let mut config = Config::new(
+        mode,
+        "127.0.0.1:0".parse().expect("addr"),
+        StoreOptions::new(db.url.clone()),
+    );
+    config.oidc = Some(issuer.settings());
+    config.dev_seed_orgs = 0;
+    let app = Application::build(config).await.expect("build app");
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(std::future::pending()).await.ok();
+    });
+    TestApp {
+        addr,
+        store,
+        client: reqwest::Client::new(),
+        issuer,
+        _db: db,
+        _server: server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request with a bearer token (or none); returns status and body.
+    pub async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// A GraphQL request as an administrator; panics unless it has no errors.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let token = self.issuer.token("admin-1", &["admin"]);
+        let (status, body) = self.graphql_as(Some(&token), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Statements the server sent while `f` ran.
+    pub async fn statements_during<F: std::future::Future<Output = T>, T>(&self, f: F) -> (u64, T) {
+        let before = self.store.statements_sent();
+        let out = f.await;
+        (self.store.statements_sent() - before, out)
+    }
+}

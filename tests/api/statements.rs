@@ -1,0 +1,88 @@
+//! One SQL statement per level of nesting, whatever the page size: counted from
+//! the statements the server actually sends.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+use crate::on_both_databases;
+
+/// Eleven levels: organizations → users → organization → invoices → lines →
+/// invoice → organization → tickets → requester → tickets → (assignee, messages).
+const DEEP: &str = "query Deep($n: Int!) {
+  organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id
+    users(first: 2) { nodes { id
+      organization { id
+        invoices(first: 1) { nodes { number
+          lines(first: 1) { nodes { description
+            invoice { id
+              organization { slug
+                tickets(first: 1) { nodes { subject
+                  requester { email
+                    tickets(first: 1) { nodes { id
+                      assignee { name }
+                      messages(first: 1) { nodes { body } }
+                    } }
+                  }
+                } }
+              }
+            }
+          } }
+        } }
+      }
+    } }
+  } }
+}";
+
+/// Statements per level above: one each, two on the last (assignee, messages).
+const DEEP_STATEMENTS: u64 = 12;
+
+async fn nested_queries_cost_one_statement_per_level(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut counts = Vec::new();
+    for n in [10, 100] {
+        let (count, data) = app
+            .statements_during(app.query(DEEP, json!({ "n": n })))
+            .await;
+        let orgs = data["organizations"]["nodes"].as_array().expect("nodes");
+        assert_eq!(orgs.len(), n, "the seed has {n} active organizations");
+        // The deepest level really was reached.
+        let reached = orgs.iter().any(|o| {
+            o["users"]["nodes"][0]["organization"]["invoices"]["nodes"][0]["lines"]["nodes"][0]
+                ["invoice"]["organization"]["tickets"]["nodes"][0]["requester"]["tickets"]["nodes"]
+                [0]["messages"]["nodes"][0]["body"]
+                .is_string()
+        });
+        assert!(reached, "no organization reached the last level");
+        counts.push(count);
+    }
+    assert_eq!(
+        counts,
+        vec![DEEP_STATEMENTS, DEEP_STATEMENTS],
+        "statements at 10 and 100 parents"
+    );
+}
+on_both_databases!(nested_queries_cost_one_statement_per_level);
+
+async fn per_parent_pages_with_totals_are_one_statement(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for n in [10, 100] {
+        let (count, data) = app
+            .statements_during(app.query(
+                "query($n: Int!) { organizations(first: $n) { totalCount nodes {
+                    users(first: 10) { totalCount nodes { id } }
+                    invoices(first: 10) { totalCount nodes { id } }
+                    tickets(first: 10) { totalCount nodes { id } }
+                    plan { code } subscription { seats }
+                } } }",
+                json!({ "n": n }),
+            ))
+            .await;
+        assert_eq!(
+            data["organizations"]["nodes"].as_array().map(Vec::len),
+            Some(n)
+        );
+        // organizations, users, invoices, tickets, plan, subscription.
+        assert_eq!(count, 6, "at {n} parents");
+    }
+}
+on_both_databases!(per_parent_pages_with_totals_are_one_statement);
