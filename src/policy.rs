@@ -136,6 +136,111 @@ pub fn grants(role: Role) -> &'static [Permission] {
     }
 }
 
+/// Schema fields that need a permission, as `(type, field, permission)`. For a
+/// caller without it the field does not exist: introspection leaves it out,
+/// a query naming it fails validation as an unknown field would, and a guard
+/// refuses it at execution as a second wall.
+pub const GUARDED_FIELDS: &[(&str, &str, Permission)] = &[
+    // Customers: organizations, users, tickets, staff, plans.
+    ("Query", "organizations", Permission::ReadCustomers),
+    ("Query", "organization", Permission::ReadCustomers),
+    ("Query", "organizationBySlug", Permission::ReadCustomers),
+    ("Query", "users", Permission::ReadCustomers),
+    ("Query", "user", Permission::ReadCustomers),
+    ("Query", "userByEmail", Permission::ReadCustomers),
+    ("Query", "tickets", Permission::ReadCustomers),
+    ("Query", "ticket", Permission::ReadCustomers),
+    ("Query", "plans", Permission::ReadCustomers),
+    ("Query", "staffMembers", Permission::ReadCustomers),
+    ("Query", "staffMember", Permission::ReadCustomers),
+    // Billing: invoices and subscriptions.
+    ("Query", "invoices", Permission::ReadBilling),
+    ("Query", "invoice", Permission::ReadBilling),
+    ("Organization", "invoices", Permission::ReadBilling),
+    ("Organization", "subscription", Permission::ReadBilling),
+    ("Plan", "subscriptions", Permission::ReadBilling),
+    // Cost data.
+    ("Organization", "monthlyCostCents", Permission::ReadCostData),
+    ("Organization", "grossMarginBps", Permission::ReadCostData),
+    ("Plan", "unitCostCents", Permission::ReadCostData),
+    ("Invoice", "processingFeeCents", Permission::ReadCostData),
+    // Internal flags.
+    (
+        "Organization",
+        "internalFlags",
+        Permission::ReadInternalFlags,
+    ),
+    // The audit log.
+    ("Query", "auditEvents", Permission::ReadAuditLog),
+];
+
+/// Schema types that exist only for callers with a permission: the types that
+/// only guarded fields lead to.
+pub const GUARDED_TYPES: &[(&str, Permission)] = &[
+    ("Organization", Permission::ReadCustomers),
+    ("OrganizationConnection", Permission::ReadCustomers),
+    ("OrganizationEdge", Permission::ReadCustomers),
+    ("OrganizationFilter", Permission::ReadCustomers),
+    ("OrganizationOrder", Permission::ReadCustomers),
+    ("OrganizationStatus", Permission::ReadCustomers),
+    ("StatusMatch", Permission::ReadCustomers),
+    ("User", Permission::ReadCustomers),
+    ("UserConnection", Permission::ReadCustomers),
+    ("UserEdge", Permission::ReadCustomers),
+    ("UserFilter", Permission::ReadCustomers),
+    ("UserOrder", Permission::ReadCustomers),
+    ("UserOrgRole", Permission::ReadCustomers),
+    ("UserStatus", Permission::ReadCustomers),
+    ("Plan", Permission::ReadCustomers),
+    ("SupportTicket", Permission::ReadCustomers),
+    ("SupportTicketConnection", Permission::ReadCustomers),
+    ("SupportTicketEdge", Permission::ReadCustomers),
+    ("SupportTicketFilter", Permission::ReadCustomers),
+    ("SupportTicketOrder", Permission::ReadCustomers),
+    ("TicketStatus", Permission::ReadCustomers),
+    ("TicketPriority", Permission::ReadCustomers),
+    ("TicketMessage", Permission::ReadCustomers),
+    ("TicketMessageConnection", Permission::ReadCustomers),
+    ("TicketMessageEdge", Permission::ReadCustomers),
+    ("StaffMember", Permission::ReadCustomers),
+    ("StaffMemberConnection", Permission::ReadCustomers),
+    ("StaffMemberEdge", Permission::ReadCustomers),
+    ("Invoice", Permission::ReadBilling),
+    ("InvoiceConnection", Permission::ReadBilling),
+    ("InvoiceEdge", Permission::ReadBilling),
+    ("InvoiceFilter", Permission::ReadBilling),
+    ("InvoiceOrder", Permission::ReadBilling),
+    ("InvoiceStatus", Permission::ReadBilling),
+    ("InvoiceLine", Permission::ReadBilling),
+    ("InvoiceLineConnection", Permission::ReadBilling),
+    ("InvoiceLineEdge", Permission::ReadBilling),
+    ("Subscription", Permission::ReadBilling),
+    ("SubscriptionConnection", Permission::ReadBilling),
+    ("SubscriptionEdge", Permission::ReadBilling),
+    ("SubscriptionStatus", Permission::ReadBilling),
+    ("InternalFlags", Permission::ReadInternalFlags),
+    ("AuditEvent", Permission::ReadAuditLog),
+    ("AuditEventConnection", Permission::ReadAuditLog),
+    ("AuditEventEdge", Permission::ReadAuditLog),
+    ("AuditEventFilter", Permission::ReadAuditLog),
+];
+
+/// The permission a field needs, if any.
+pub fn field_permission(type_name: &str, field: &str) -> Option<Permission> {
+    GUARDED_FIELDS
+        .iter()
+        .find(|(t, f, _)| *t == type_name && *f == field)
+        .map(|(_, _, p)| *p)
+}
+
+/// The permission a type needs, if any.
+pub fn type_permission(type_name: &str) -> Option<Permission> {
+    GUARDED_TYPES
+        .iter()
+        .find(|(t, _)| *t == type_name)
+        .map(|(_, p)| *p)
+}
+
 /// The union of what `roles` grant.
 pub fn permissions_of(roles: &BTreeSet<Role>) -> BTreeSet<Permission> {
     roles

@@ -215,6 +215,14 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(index(
+                "ix_users_created",
+                Users::Table,
+                &[Users::CreatedAt, Users::Id],
+                false,
+            ))
+            .await?;
+        manager
+            .create_index(index(
                 "ix_users_organization",
                 Users::Table,
                 &[Users::OrganizationId, Users::Id],
@@ -359,7 +367,11 @@ impl MigrationTrait for Migration {
         for (name, cols) in [
             (
                 "ix_support_tickets_organization",
-                [SupportTickets::OrganizationId, SupportTickets::Id],
+                [SupportTickets::OrganizationId, SupportTickets::CreatedAt],
+            ),
+            (
+                "ix_support_tickets_created",
+                [SupportTickets::CreatedAt, SupportTickets::Id],
             ),
             (
                 "ix_support_tickets_requester",

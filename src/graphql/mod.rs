@@ -6,6 +6,7 @@ pub mod guard;
 pub mod ids;
 pub mod pagination;
 pub mod query;
+pub mod role_sdl;
 pub mod types;
 
 use std::sync::Arc;

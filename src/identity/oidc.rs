@@ -210,7 +210,11 @@ impl OidcVerifier {
             tracing::warn!(status = %response.status(), "the issuer's key set answered with an error");
             return Err(IdentityError::IssuerUnavailable);
         }
-        response.json::<JwkSet>().await.map_err(|err| {
+        let body = response.bytes().await.map_err(|err| {
+            tracing::warn!(error = %err, "reading the issuer's key set failed");
+            IdentityError::IssuerUnavailable
+        })?;
+        serde_json::from_slice::<JwkSet>(&body).map_err(|err| {
             tracing::warn!(error = %err, "the issuer's key set is not a JWK set");
             IdentityError::IssuerUnavailable
         })
