@@ -19,3 +19,40 @@ impl Guard for Need {
         }
     }
 }
+
+/// Whether the caller holds `permission`; false when no caller is known (e.g.
+/// the schema is printed without one).
+pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {
+    ctx.data_opt::<crate::identity::Principal>()
+        .is_some_and(|p| p.can(permission))
+}
+
+/// `visible` functions: which callers see a field or type at all. Each reads the
+/// policy; `policy::GUARDED_FIELDS` and `GUARDED_TYPES` list where they are used
+/// (a test holds the two together).
+pub mod visible {
+    use async_graphql::Context;
+
+    use super::can;
+    use crate::policy::Permission;
+
+    pub fn customers(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::ReadCustomers)
+    }
+
+    pub fn billing(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::ReadBilling)
+    }
+
+    pub fn cost_data(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::ReadCostData)
+    }
+
+    pub fn internal_flags(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::ReadInternalFlags)
+    }
+
+    pub fn audit_log(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::ReadAuditLog)
+    }
+}

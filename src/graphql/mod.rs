@@ -8,6 +8,7 @@ pub mod pagination;
 pub mod query;
 pub mod role_sdl;
 pub mod types;
+pub mod visibility;
 
 use std::sync::Arc;
 
@@ -29,7 +30,8 @@ pub fn build_schema(store: Option<Store>) -> BackplaneSchema {
     let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
-        .disable_suggestions();
+        .disable_suggestions()
+        .extension(visibility::PerRoleVisibility);
     if let Some(store) = store {
         builder = builder.data(store);
     }

@@ -98,9 +98,10 @@ pub fn page_request(
 /// A Relay connection type with `nodes`, `edges { node cursor }`, `pageInfo` and
 /// `totalCount`, built from a store page.
 macro_rules! connection {
-    ($conn:ident, $edge:ident, $node:ident, $what:literal) => {
+    ($conn:ident, $edge:ident, $node:ident, $what:literal, $visible:literal) => {
         #[doc = concat!("An edge to ", $what, ".")]
         #[derive(async_graphql::SimpleObject, Clone)]
+        #[graphql(visible = $visible)]
         pub struct $edge {
             pub node: $node,
             /// Pass as `after` to continue after this row.
@@ -114,7 +115,7 @@ macro_rules! connection {
             total: i64,
         }
 
-        #[async_graphql::Object]
+        #[async_graphql::Object(visible = $visible)]
         impl $conn {
             /// The rows of this page, in order.
             async fn nodes(&self) -> Vec<$node> {

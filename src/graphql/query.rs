@@ -37,7 +37,10 @@ impl Query {
 
     /// Customer accounts. `first`: 0 to 100, default 20; `after`: an `endCursor` of
     /// the same list and order.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -61,7 +64,10 @@ impl Query {
     }
 
     /// One organization by id; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn organization(
         &self,
         ctx: &Context<'_>,
@@ -72,7 +78,10 @@ impl Query {
     }
 
     /// One organization by slug; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn organization_by_slug(
         &self,
         ctx: &Context<'_>,
@@ -85,7 +94,10 @@ impl Query {
     }
 
     /// Customer users. `first`: 0 to 100, default 20.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -109,14 +121,20 @@ impl Query {
     }
 
     /// One user by id; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = ids::decode(Kind::User, &id, "id")?;
         Ok(load_one(ctx, UserId(id)).await?.map(User))
     }
 
     /// One user by email, case-insensitively; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn user_by_email(
         &self,
         ctx: &Context<'_>,
@@ -129,7 +147,10 @@ impl Query {
     }
 
     /// Invoices. `first`: 0 to 100, default 20.
-    #[graphql(guard = "Need(Permission::ReadBilling)")]
+    #[graphql(
+        guard = "Need(Permission::ReadBilling)",
+        visible = "crate::graphql::guard::visible::billing"
+    )]
     async fn invoices(
         &self,
         ctx: &Context<'_>,
@@ -153,14 +174,20 @@ impl Query {
     }
 
     /// One invoice by id; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadBilling)")]
+    #[graphql(
+        guard = "Need(Permission::ReadBilling)",
+        visible = "crate::graphql::guard::visible::billing"
+    )]
     async fn invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Invoice>> {
         let id = ids::decode(Kind::Invoice, &id, "id")?;
         Ok(load_one(ctx, InvoiceId(id)).await?.map(Invoice))
     }
 
     /// Support tickets. `first`: 0 to 100, default 20.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
@@ -184,7 +211,10 @@ impl Query {
     }
 
     /// One ticket by id; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn ticket(
         &self,
         ctx: &Context<'_>,
@@ -195,7 +225,10 @@ impl Query {
     }
 
     /// Every price plan, cheapest first.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         Ok(organizations::plans(store(ctx)?)
             .await
@@ -207,7 +240,10 @@ impl Query {
 
     /// Staff members known from the identity provider, in the order first seen.
     /// `first`: 0 to 100, default 20.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn staff_members(
         &self,
         ctx: &Context<'_>,
@@ -229,7 +265,10 @@ impl Query {
     }
 
     /// One staff member by id; null when there is none.
-    #[graphql(guard = "Need(Permission::ReadCustomers)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCustomers)",
+        visible = "crate::graphql::guard::visible::customers"
+    )]
     async fn staff_member(
         &self,
         ctx: &Context<'_>,
@@ -241,7 +280,10 @@ impl Query {
 
     /// The audit log, newest first: auditors and admins only. `first`: 0 to 100,
     /// default 20.
-    #[graphql(guard = "Need(Permission::ReadAuditLog)")]
+    #[graphql(
+        guard = "Need(Permission::ReadAuditLog)",
+        visible = "crate::graphql::guard::visible::audit_log"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -110,6 +110,9 @@ pub struct OidcVerifier {
     last_attempt: Mutex<Option<Instant>>,
     /// Unknown groups already logged, so each is logged once.
     logged_groups: Mutex<HashSet<String>>,
+    /// One fetch at a time: requests that need keys wait for the fetch under way
+    /// instead of starting their own (or failing while it runs).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl OidcVerifier {
@@ -127,6 +130,7 @@ impl OidcVerifier {
             keys: RwLock::new(None),
             last_attempt: Mutex::new(None),
             logged_groups: Mutex::new(HashSet::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -159,6 +163,11 @@ impl OidcVerifier {
 
     /// Discovers the issuer (first time) and fetches its key set.
     pub async fn refresh(&self) -> Result<(), IdentityError> {
+        let _one_at_a_time = self.fetching.lock().await;
+        self.fetch_locked().await
+    }
+
+    async fn fetch_locked(&self) -> Result<(), IdentityError> {
         if let Ok(mut last) = self.last_attempt.lock() {
             *last = Some(Instant::now());
         }
@@ -253,15 +262,17 @@ impl OidcVerifier {
         }
         let mut key = self.find_key(header.kid.as_deref(), header.alg);
         if key.is_none() {
+            // Wait for a fetch under way, then look again; fetch ourselves only
+            // when no keys were ever loaded or the rate limit allows.
+            let _one_at_a_time = self.fetching.lock().await;
+            key = self.find_key(header.kid.as_deref(), header.alg);
             let loaded = self.keys.read().map(|k| k.is_some()).unwrap_or(false);
-            if self.may_refetch() {
-                match self.refresh().await {
+            if key.is_none() && (!loaded || self.may_refetch()) {
+                match self.fetch_locked().await {
                     Ok(()) => key = self.find_key(header.kid.as_deref(), header.alg),
                     Err(err) if !loaded => return Err(err),
                     Err(_) => {}
                 }
-            } else if !loaded {
-                return Err(IdentityError::IssuerUnavailable);
             }
         }
         let key = key.ok_or(IdentityError::UnknownKey)?;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod authentication;
 mod pagination;
 mod schema;

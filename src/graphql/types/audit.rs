@@ -31,7 +31,7 @@ impl SortKey for audit_event::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::audit_log")]
 impl AuditEvent {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -91,16 +91,18 @@ connection!(
     AuditEventConnection,
     AuditEventEdge,
     AuditEvent,
-    "an audit event"
+    "an audit event",
+    "crate::graphql::guard::visible::audit_log"
 );
 
 /// Which audit events to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::audit_log")]
 pub struct AuditEventFilter {
     /// The caller's subject.
     pub actor: Option<String>,
     pub operation_name: Option<String>,
-    /// Events that resolved this sensitive field (`Organization.monthlyCostCents`).
+    /// Events that resolved this sensitive field, named as `Type.field`.
     pub field: Option<String>,
     /// At or after this instant.
     pub from: Option<DateTime<Utc>>,

@@ -26,7 +26,7 @@ const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_AS
 #[derive(Clone)]
 pub struct Plan(pub plan::Model);
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl Plan {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -54,12 +54,19 @@ impl Plan {
 
     /// Cost data: what one seat costs us per month, in minor units. Null when the
     /// caller may not read cost data.
-    #[graphql(guard = "Need(Permission::ReadCostData)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCostData)",
+        visible = "crate::graphql::guard::visible::cost_data"
+    )]
     async fn unit_cost_cents(&self) -> Option<i64> {
         Some(self.0.unit_cost_cents)
     }
 
     /// Subscriptions on this plan, oldest first. `first`: 0 to 100, default 20.
+    #[graphql(
+        guard = "Need(Permission::ReadBilling)",
+        visible = "crate::graphql::guard::visible::billing"
+    )]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -85,7 +92,7 @@ impl Plan {
 
 mirror_enum! {
     /// Where a subscription is in its billing cycle.
-    SubscriptionStatus <=> subscription::SubscriptionStatus {
+    SubscriptionStatus <=> subscription::SubscriptionStatus, visible = "crate::graphql::guard::visible::billing" {
         /// On a free trial.
         Trialing,
         /// Paid and current.
@@ -110,7 +117,7 @@ impl SortKey for subscription::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::billing")]
 impl Subscription {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -162,12 +169,13 @@ connection!(
     SubscriptionConnection,
     SubscriptionEdge,
     Subscription,
-    "a subscription"
+    "a subscription",
+    "crate::graphql::guard::visible::billing"
 );
 
 mirror_enum! {
     /// Where an invoice is in its life.
-    InvoiceStatus <=> invoice::InvoiceStatus {
+    InvoiceStatus <=> invoice::InvoiceStatus, visible = "crate::graphql::guard::visible::billing" {
         /// Being prepared; not sent.
         Draft,
         /// Sent and awaiting payment.
@@ -198,7 +206,7 @@ impl SortKey for invoice::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::billing")]
 impl Invoice {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -239,7 +247,10 @@ impl Invoice {
 
     /// Cost data: what the payment processor charged us, in minor units. Null when
     /// the caller may not read cost data.
-    #[graphql(guard = "Need(Permission::ReadCostData)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCostData)",
+        visible = "crate::graphql::guard::visible::cost_data"
+    )]
     async fn processing_fee_cents(&self) -> Option<i64> {
         Some(self.0.processing_fee_cents)
     }
@@ -269,7 +280,13 @@ impl Invoice {
     }
 }
 
-connection!(InvoiceConnection, InvoiceEdge, Invoice, "an invoice");
+connection!(
+    InvoiceConnection,
+    InvoiceEdge,
+    Invoice,
+    "an invoice",
+    "crate::graphql::guard::visible::billing"
+);
 
 /// One line of an invoice.
 #[derive(Clone)]
@@ -284,7 +301,7 @@ impl SortKey for invoice_line::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::billing")]
 impl InvoiceLine {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -321,11 +338,13 @@ connection!(
     InvoiceLineConnection,
     InvoiceLineEdge,
     InvoiceLine,
-    "an invoice line"
+    "an invoice line",
+    "crate::graphql::guard::visible::billing"
 );
 
 /// Which invoices to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::billing")]
 pub struct InvoiceFilter {
     /// Any of these statuses.
     pub status: Option<Vec<InvoiceStatus>>,
@@ -364,6 +383,7 @@ impl InvoiceFilter {
 
 /// The order of an invoice list. Ties are broken by id.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::billing")]
 pub enum InvoiceOrder {
     /// Newest first (the default).
     #[default]

@@ -18,9 +18,10 @@ use crate::store::page::Page;
 /// Maps a store enum to its GraphQL mirror and back, variant by variant, so that
 /// neither can change without the other noticing at compile time.
 macro_rules! mirror_enum {
-    ($(#[$doc:meta])* $name:ident <=> $store:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident <=> $store:path, visible = $visible:literal { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[graphql(visible = $visible)]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
         }

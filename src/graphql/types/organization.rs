@@ -21,7 +21,7 @@ use crate::store::page::{Sort, SortValue};
 
 mirror_enum! {
     /// Where a customer account is in its lifecycle.
-    OrganizationStatus <=> organization::OrganizationStatus {
+    OrganizationStatus <=> organization::OrganizationStatus, visible = "crate::graphql::guard::visible::customers" {
         /// Evaluating Backplane's product on a trial.
         Trial,
         /// A paying customer.
@@ -52,6 +52,7 @@ impl SortKey for organization::Model {
 
 /// Internal flags of an account; never shown to customers.
 #[derive(SimpleObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::internal_flags")]
 pub struct InternalFlags {
     /// Under review by the fraud team.
     pub fraud_review: bool,
@@ -63,7 +64,7 @@ pub struct InternalFlags {
     pub beta_access: bool,
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl Organization {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -105,6 +106,10 @@ impl Organization {
     }
 
     /// The current subscription; null when there is none.
+    #[graphql(
+        guard = "Need(Permission::ReadBilling)",
+        visible = "crate::graphql::guard::visible::billing"
+    )]
     async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Subscription>> {
         Ok(load_one(ctx, SubscriptionOfOrganization(self.0.id))
             .await?
@@ -130,6 +135,10 @@ impl Organization {
     }
 
     /// The account's invoices, newest first. `first`: 0 to 100, default 20.
+    #[graphql(
+        guard = "Need(Permission::ReadBilling)",
+        visible = "crate::graphql::guard::visible::billing"
+    )]
     async fn invoices(
         &self,
         ctx: &Context<'_>,
@@ -177,20 +186,29 @@ impl Organization {
 
     /// Cost data: what this account costs to serve per month, in minor units of
     /// USD. Null when the caller may not read cost data.
-    #[graphql(guard = "Need(Permission::ReadCostData)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCostData)",
+        visible = "crate::graphql::guard::visible::cost_data"
+    )]
     async fn monthly_cost_cents(&self) -> Option<i64> {
         Some(self.0.monthly_cost_cents)
     }
 
     /// Cost data: gross margin in basis points (10000 = 100 %); negative when the
     /// account loses money.
-    #[graphql(guard = "Need(Permission::ReadCostData)")]
+    #[graphql(
+        guard = "Need(Permission::ReadCostData)",
+        visible = "crate::graphql::guard::visible::cost_data"
+    )]
     async fn gross_margin_bps(&self) -> Option<i64> {
         Some(self.0.gross_margin_bps)
     }
 
     /// Internal flags. Null when the caller may not read them.
-    #[graphql(guard = "Need(Permission::ReadInternalFlags)")]
+    #[graphql(
+        guard = "Need(Permission::ReadInternalFlags)",
+        visible = "crate::graphql::guard::visible::internal_flags"
+    )]
     async fn internal_flags(&self) -> Option<InternalFlags> {
         Some(InternalFlags {
             fraud_review: self.0.fraud_review,
@@ -205,11 +223,13 @@ connection!(
     OrganizationConnection,
     OrganizationEdge,
     Organization,
-    "an organization"
+    "an organization",
+    "crate::graphql::guard::visible::customers"
 );
 
 /// One status or several.
 #[derive(OneofObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub enum StatusMatch {
     /// Exactly this status.
     Is(OrganizationStatus),
@@ -219,6 +239,7 @@ pub enum StatusMatch {
 
 /// Which organizations to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct OrganizationFilter {
     /// One status or a list of them.
     pub status: Option<StatusMatch>,
@@ -250,6 +271,7 @@ impl From<OrganizationFilter> for OrganizationQuery {
 
 /// The order of an organization list. Ties are broken by id.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub enum OrganizationOrder {
     /// Oldest first (the default): new accounts appear at the end.
     #[default]

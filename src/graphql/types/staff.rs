@@ -25,7 +25,7 @@ impl SortKey for staff_member::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl StaffMember {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -83,7 +83,8 @@ connection!(
     StaffMemberConnection,
     StaffMemberEdge,
     StaffMember,
-    "a staff member"
+    "a staff member",
+    "crate::graphql::guard::visible::customers"
 );
 
 /// What kind of caller.

@@ -21,7 +21,7 @@ const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
 
 mirror_enum! {
     /// Where a ticket is in its life.
-    TicketStatus <=> support_ticket::TicketStatus {
+    TicketStatus <=> support_ticket::TicketStatus, visible = "crate::graphql::guard::visible::customers" {
         /// Waiting for staff.
         Open,
         /// Waiting for the customer.
@@ -35,7 +35,7 @@ mirror_enum! {
 
 mirror_enum! {
     /// How urgent a ticket is.
-    TicketPriority <=> support_ticket::TicketPriority {
+    TicketPriority <=> support_ticket::TicketPriority, visible = "crate::graphql::guard::visible::customers" {
         Low,
         Normal,
         High,
@@ -60,7 +60,7 @@ impl SortKey for support_ticket::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl SupportTicket {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -134,7 +134,8 @@ connection!(
     SupportTicketConnection,
     SupportTicketEdge,
     SupportTicket,
-    "a support ticket"
+    "a support ticket",
+    "crate::graphql::guard::visible::customers"
 );
 
 /// One message of a ticket's conversation.
@@ -150,7 +151,7 @@ impl SortKey for ticket_message::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl TicketMessage {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -198,11 +199,13 @@ connection!(
     TicketMessageConnection,
     TicketMessageEdge,
     TicketMessage,
-    "a ticket message"
+    "a ticket message",
+    "crate::graphql::guard::visible::customers"
 );
 
 /// Which tickets to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct SupportTicketFilter {
     /// Any of these statuses.
     pub status: Option<Vec<TicketStatus>>,
@@ -252,6 +255,7 @@ impl SupportTicketFilter {
 
 /// The order of a ticket list. Ties are broken by id.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub enum SupportTicketOrder {
     /// Newest first (the default).
     #[default]

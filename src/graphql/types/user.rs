@@ -15,7 +15,7 @@ use crate::store::people::UserQuery;
 
 mirror_enum! {
     /// A user's role inside their own organization.
-    UserOrgRole <=> user::UserOrgRole {
+    UserOrgRole <=> user::UserOrgRole, visible = "crate::graphql::guard::visible::customers" {
         /// Owns the account; can close it.
         Owner,
         /// Manages users and billing.
@@ -27,7 +27,7 @@ mirror_enum! {
 
 mirror_enum! {
     /// Whether a user can sign in.
-    UserStatus <=> user::UserStatus {
+    UserStatus <=> user::UserStatus, visible = "crate::graphql::guard::visible::customers" {
         /// Signed up and can sign in.
         Active,
         /// Invited, has not accepted yet.
@@ -57,7 +57,7 @@ impl SortKey for user::Model {
     }
 }
 
-#[Object]
+#[Object(visible = "crate::graphql::guard::visible::customers")]
 impl User {
     /// Opaque, stable id.
     async fn id(&self) -> ID {
@@ -117,10 +117,17 @@ impl User {
     }
 }
 
-connection!(UserConnection, UserEdge, User, "a user");
+connection!(
+    UserConnection,
+    UserEdge,
+    User,
+    "a user",
+    "crate::graphql::guard::visible::customers"
+);
 
 /// Which users to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct UserFilter {
     /// Any of these statuses.
     pub status: Option<Vec<UserStatus>>,
@@ -150,6 +157,7 @@ impl UserFilter {
 
 /// The order of a user list. Ties are broken by id.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub enum UserOrder {
     /// Oldest first (the default).
     #[default]

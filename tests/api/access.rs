@@ -1,0 +1,203 @@
+//! The role matrix of DESIGN.md, through introspection and queries: a field a
+//! role may not read does not exist for it, and no response names it.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+
+/// A field group, a probe query that reads it, and the names the group hides.
+struct Group {
+    name: &'static str,
+    probe: &'static str,
+    /// `(type, field)` pairs of the group.
+    fields: &'static [(&'static str, &'static str)],
+}
+
+const GROUPS: &[Group] = &[
+    Group {
+        name: "customers",
+        probe: "{ organizations(first: 2) { nodes { id name users(first: 1) { nodes { email } } } } }",
+        fields: &[
+            ("Query", "organizations"),
+            ("Query", "organizationBySlug"),
+            ("Query", "userByEmail"),
+        ],
+    },
+    Group {
+        name: "billing",
+        probe: "{ invoices(first: 2) { nodes { number amountCents } } }",
+        fields: &[
+            ("Query", "invoices"),
+            ("Organization", "invoices"),
+            ("Organization", "subscription"),
+        ],
+    },
+    Group {
+        name: "cost data",
+        probe: "{ organizations(first: 2) { nodes { monthlyCostCents grossMarginBps plan { unitCostCents } } } }",
+        fields: &[
+            ("Organization", "monthlyCostCents"),
+            ("Organization", "grossMarginBps"),
+            ("Plan", "unitCostCents"),
+            ("Invoice", "processingFeeCents"),
+        ],
+    },
+    Group {
+        name: "internal flags",
+        probe: "{ organizations(first: 2) { nodes { internalFlags { fraudReview vip churnRisk betaAccess } } } }",
+        fields: &[("Organization", "internalFlags")],
+    },
+    Group {
+        name: "audit log",
+        probe: "{ auditEvents(first: 2) { nodes { id actorSubject } } }",
+        fields: &[("Query", "auditEvents")],
+    },
+];
+
+/// DESIGN.md's matrix: which groups each role reads (customers, billing, cost
+/// data, internal flags, audit log).
+const MATRIX: &[(&[&str], [bool; 5])] = &[
+    (&["support"], [true, true, false, false, false]),
+    (&["billing"], [true, true, false, false, false]),
+    (&["finance"], [true, true, true, false, false]),
+    (&["ops"], [true, false, false, true, false]),
+    (&["admin"], [true, true, true, true, true]),
+    (&["auditor"], [false, false, false, false, true]),
+    (&[], [false, false, false, false, false]),
+    (&["finance", "ops"], [true, true, true, true, false]),
+];
+
+const INTROSPECTION: &str =
+    "{ __schema { types { name fields { name } inputFields { name } enumValues { name } } } }";
+
+async fn introspect(app: &TestApp, token: &str) -> (Value, String) {
+    let (status, body) = app.graphql_as(Some(token), INTROSPECTION, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    (body, text)
+}
+
+fn has_field(schema: &Value, type_name: &str, field: &str) -> bool {
+    schema["data"]["__schema"]["types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["name"] == type_name)
+        .flat_map(|t| t["fields"].as_array().cloned().unwrap_or_default())
+        .any(|f| f["name"] == field)
+}
+
+#[tokio::test]
+async fn every_role_sees_exactly_its_field_groups() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (roles, allowed) in MATRIX {
+        let token = app
+            .issuer
+            .token(&format!("staff-{}", roles.join("-")), roles);
+        let (schema, schema_text) = introspect(&app, &token).await;
+        for (group, allowed) in GROUPS.iter().zip(allowed) {
+            let who = format!("{roles:?} / {}", group.name);
+            // Introspection.
+            for (type_name, field) in group.fields {
+                let type_visible = *type_name == "Query" || allowed_customers(allowed_row(roles));
+                let expect = *allowed && type_visible;
+                assert_eq!(
+                    has_field(&schema, type_name, field),
+                    expect,
+                    "{who}: {type_name}.{field} in introspection"
+                );
+                if !expect {
+                    assert!(
+                        !schema_text.contains(&format!("\"{field}\"")),
+                        "{who}: introspection names {field}"
+                    );
+                }
+            }
+            // A query.
+            let (status, body) = app.graphql_as(Some(&token), group.probe, json!({})).await;
+            assert_eq!(status, 200, "{who}: {body}");
+            if *allowed {
+                assert!(body.get("errors").is_none(), "{who}: {body}");
+                assert!(body["data"].is_object(), "{who}: {body}");
+            } else {
+                assert!(body["data"].is_null(), "{who}: data returned: {body}");
+                let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.starts_with("Unknown field on type"),
+                    "{who}: {body}"
+                );
+                let text = body.to_string();
+                for (_, field) in group.fields {
+                    assert!(
+                        !text.contains(field),
+                        "{who}: the response names {field}: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn allowed_row(roles: &[&str]) -> [bool; 5] {
+    MATRIX
+        .iter()
+        .find(|(r, _)| *r == roles)
+        .map(|(_, a)| *a)
+        .unwrap_or_default()
+}
+
+fn allowed_customers(row: [bool; 5]) -> bool {
+    row[0]
+}
+
+#[tokio::test]
+async fn hidden_types_and_fields_stay_hidden_through_every_path() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let support = app.issuer.token("support-1", &["support"]);
+    for query in [
+        // Through a fragment, an inline fragment, an alias, a variable type.
+        "query { organizations { nodes { ...F } } } fragment F on Organization { monthlyCostCents }",
+        "query { organizations { nodes { ... on Organization { internalFlags { vip } } } } }",
+        "query { organizations { nodes { cost: monthlyCostCents } } }",
+        "query { organizations { nodes { id } } } fragment G on InternalFlags { vip }",
+        "query($f: AuditEventFilter) { viewer { subject } }",
+    ] {
+        let (status, body) = app.graphql_as(Some(&support), query, json!({})).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert!(body["data"].is_null(), "{query}: {body}");
+        let text = body.to_string();
+        for name in [
+            "monthlyCostCents",
+            "internalFlags",
+            "InternalFlags",
+            "AuditEventFilter",
+        ] {
+            assert!(!text.contains(name), "{query}: names {name}: {text}");
+        }
+    }
+    // __type of a hidden type is null, as for a type that does not exist.
+    let (_, body) = app
+        .graphql_as(Some(&support), r#"{ a: __type(name: "InternalFlags") { name } b: __type(name: "NoSuchType") { name } }"#, json!({}))
+        .await;
+    assert_eq!(body["data"], json!({ "a": null, "b": null }), "{body}");
+
+    // A misspelt field gets the same error as a hidden one.
+    let (_, hidden) = app
+        .graphql_as(
+            Some(&support),
+            "{ organizations { nodes { monthlyCostCents } } }",
+            json!({}),
+        )
+        .await;
+    let (_, misspelt) = app
+        .graphql_as(
+            Some(&support),
+            "{ organizations { nodes { monthlyCostCentz } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        hidden["errors"][0]["message"],
+        misspelt["errors"][0]["message"]
+    );
+}
