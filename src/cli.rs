@@ -48,7 +48,15 @@ pub enum Command {
     /// Fill an empty database with deterministic demo data.
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
-    Schema,
+    Schema(SchemaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Print what a caller with these roles sees instead of the whole schema
+    /// (repeat or comma-separate: `--role support` or `--role finance,ops`).
+    #[arg(long, value_delimiter = ',')]
+    pub role: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -216,11 +224,26 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Schema => {
+        Command::Schema(args) if args.role.is_empty() => {
             print!(
                 "{}",
                 crate::graphql::sdl(&crate::graphql::build_schema(None))
             );
+            Ok(())
+        }
+        Command::Schema(args) => {
+            let roles = args
+                .role
+                .iter()
+                .map(|r| {
+                    r.parse::<Role>().map_err(|_| {
+                        anyhow::anyhow!(
+                            "--role: {r:?} is not a role (support, billing, finance, ops, admin, auditor)"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            print!("{}", crate::graphql::role_sdl::sdl_for_roles(roles).await?);
             Ok(())
         }
         Command::Migrate(database) => {

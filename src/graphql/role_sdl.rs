@@ -2,9 +2,39 @@
 //! run as that principal, so it shows exactly what the per-role visibility lets
 //! through (`backplane schema --role support`).
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use serde_json::Value;
+
+use crate::identity::{Principal, PrincipalKind};
+use crate::policy::Role;
+
+/// Why a role's schema could not be printed.
+#[derive(Debug, thiserror::Error)]
+#[error("introspection failed: {0}")]
+pub struct RoleSdlError(String);
+
+/// The SDL a caller holding `roles` sees.
+pub async fn sdl_for_roles(roles: BTreeSet<Role>) -> Result<String, RoleSdlError> {
+    let schema = super::build_schema(None);
+    let principal = Principal {
+        subject: "schema-printer".into(),
+        email: None,
+        name: None,
+        kind: PrincipalKind::Staff,
+        roles,
+        scopes: BTreeSet::new(),
+    };
+    let response = schema
+        .execute(async_graphql::Request::new(INTROSPECTION).data(principal))
+        .await;
+    if !response.errors.is_empty() {
+        return Err(RoleSdlError(format!("{:?}", response.errors)));
+    }
+    let data = serde_json::to_value(&response.data).map_err(|e| RoleSdlError(e.to_string()))?;
+    Ok(sdl_from_introspection(&data))
+}
 
 /// The introspection query the printer reads.
 pub const INTROSPECTION: &str = r#"

@@ -37,3 +37,61 @@ fn the_contract_names_are_in_the_schema() {
         assert!(sdl.contains(name), "schema lacks {name}");
     }
 }
+
+/// `schemas/<role>.graphql` is what `backplane schema --role <role>` prints: the
+/// schema as that role sees it, reviewed as a diff like `schema.graphql`.
+#[tokio::test]
+async fn per_role_schemas_are_up_to_date() {
+    use std::collections::BTreeSet;
+
+    use backplane::policy::Role;
+
+    let mut stale = Vec::new();
+    for role in Role::ALL {
+        let sdl = backplane::graphql::role_sdl::sdl_for_roles(BTreeSet::from([role]))
+            .await
+            .expect("introspection as a role");
+        let path = format!(
+            "{}/schemas/{}.graphql",
+            env!("CARGO_MANIFEST_DIR"),
+            role.as_str()
+        );
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != sdl {
+            if std::env::var_os("BACKPLANE_UPDATE_SCHEMA").is_some() {
+                std::fs::write(&path, &sdl).expect("write role schema");
+            } else {
+                stale.push(role.as_str());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "schemas/{{{}}}.graphql are out of date: run `cargo run -- schema --role ROLE > schemas/ROLE.graphql` (or BACKPLANE_UPDATE_SCHEMA=1) and review the diff",
+        stale.join(",")
+    );
+}
+
+#[tokio::test]
+async fn a_role_schema_has_no_hidden_names() {
+    use std::collections::BTreeSet;
+
+    use backplane::policy::Role;
+
+    let support = backplane::graphql::role_sdl::sdl_for_roles(BTreeSet::from([Role::Support]))
+        .await
+        .expect("support schema");
+    for hidden in [
+        "monthlyCostCents",
+        "grossMarginBps",
+        "unitCostCents",
+        "processingFeeCents",
+        "internalFlags",
+        "InternalFlags",
+        "auditEvents",
+        "AuditEvent",
+    ] {
+        assert!(!support.contains(hidden), "support's schema names {hidden}");
+    }
+    assert!(support.contains("organizations("));
+}
