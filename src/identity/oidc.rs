@@ -256,6 +256,12 @@ impl OidcVerifier {
     }
 
     async fn verify_token(&self, token: &str) -> Result<Principal, IdentityError> {
+        // Read `alg` ourselves first: jsonwebtoken cannot even parse `none`, and
+        // the caller deserves "algorithm not allowed" rather than "not a JWT".
+        let alg = header_alg(token).ok_or(IdentityError::Malformed)?;
+        if parse_algorithm(&alg).is_none_or(|a| !self.settings.algorithms.contains(&a)) {
+            return Err(IdentityError::AlgorithmNotAllowed);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Malformed)?;
         if !self.settings.algorithms.contains(&header.alg) {
             return Err(IdentityError::AlgorithmNotAllowed);
@@ -363,6 +369,21 @@ impl TokenVerifier for OidcVerifier {
     }
 }
 
+/// The `alg` of a compact JWS, if `token` has that shape.
+fn header_alg(token: &str) -> Option<String> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (header, _payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let header: Value = serde_json::from_slice(&bytes).ok()?;
+    header.get("alg")?.as_str().map(str::to_owned)
+}
+
 /// A claim by dotted path (`realm_access.roles`).
 fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     if let Some(v) = claims.get(path) {
@@ -410,6 +431,18 @@ mod tests {
         let claims = json!({"realm_access": {"roles": ["ops"]}});
         let map = claims.as_object().cloned().unwrap_or_default();
         assert_eq!(lookup(&map, "realm_access.roles"), Some(&json!(["ops"])));
+    }
+
+    #[test]
+    fn the_header_algorithm_is_read_before_anything_else() {
+        // {"alg":"none"} . {} . (empty)
+        assert_eq!(
+            header_alg("eyJhbGciOiJub25lIn0.e30.").as_deref(),
+            Some("none")
+        );
+        assert_eq!(header_alg("sk_live_123"), None);
+        assert_eq!(header_alg("a.b"), None);
+        assert_eq!(header_alg("a.b.c.d"), None);
     }
 
     #[test]

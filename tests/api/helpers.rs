@@ -177,10 +177,11 @@ async fn ensure_template(admin_url: &str) -> String {
 pub struct TestIssuer {
     pub url: String,
     keys: Arc<Mutex<Vec<(String, String)>>>,
+    jwks_fetches: Arc<std::sync::atomic::AtomicUsize>,
     _server: tokio::task::JoinHandle<()>,
 }
 
-fn key_pem(name: &str) -> String {
+pub fn key_pem(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/api/keys/{name}.pem",
         env!("CARGO_MANIFEST_DIR")
@@ -219,6 +220,8 @@ impl TestIssuer {
             "id_token_signing_alg_values_supported": ["RS256"],
         });
         let jwks_keys = keys.clone();
+        let jwks_fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let fetches = jwks_fetches.clone();
         let app = axum::Router::new()
             .route(
                 "/.well-known/openid-configuration",
@@ -230,6 +233,7 @@ impl TestIssuer {
             .route(
                 "/jwks",
                 get(move || {
+                    fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let keys = jwks_keys.lock().map(|k| k.clone()).unwrap_or_default();
                     async move {
                         Json(json!({
@@ -244,15 +248,42 @@ impl TestIssuer {
         TestIssuer {
             url,
             keys,
+            jwks_fetches,
             _server: server,
         }
     }
 
-    /// A token for `subject` with `roles`, valid for an hour, signed by the
-    /// issuer's current key.
-    pub fn token(&self, subject: &str, roles: &[&str]) -> String {
+    /// How many times the key set was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Replaces the published keys: `(kid, key file)` pairs, the first signs.
+    pub fn publish(&self, keys: &[(&str, &str)]) {
+        if let Ok(mut k) = self.keys.lock() {
+            *k = keys
+                .iter()
+                .map(|(kid, file)| ((*kid).to_owned(), key_pem(file)))
+                .collect();
+        }
+    }
+
+    /// Signs `claims` with the RSA key in `file`, naming `kid`.
+    pub fn sign_with(&self, kid: &str, file: &str, claims: Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(key_pem(file).as_bytes()).expect("encoding key"),
+        )
+        .expect("sign")
+    }
+
+    /// Standard claims for `subject` with `roles`, valid for an hour.
+    pub fn claims(&self, subject: &str, roles: &[&str]) -> Value {
         let now = chrono::Utc::now().timestamp();
-        self.sign(json!({
+        json!({
             "iss": self.url,
             "aud": AUDIENCE,
             "sub": subject,
@@ -262,7 +293,13 @@ impl TestIssuer {
             "iat": now,
             "nbf": now - 5,
             "exp": now + 3600,
-        }))
+        })
+    }
+
+    /// A token for `subject` with `roles`, valid for an hour, signed by the
+    /// issuer's current key.
+    pub fn token(&self, subject: &str, roles: &[&str]) -> String {
+        self.sign(self.claims(subject, roles))
     }
 
     /// Signs any claims with the issuer's current key.
