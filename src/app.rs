@@ -75,6 +75,7 @@ impl Application {
             store,
             verifier,
             mode: config.mode,
+            directory: Default::default(),
         };
         Ok(Self {
             listener,

@@ -161,6 +161,20 @@ pub struct ServerArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "BACKPLANE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// CIDRs allowed to connect, comma-separated; others get 403 before anything
+    /// is parsed. Default: loopback and the private ranges.
+    #[arg(
+        long,
+        env = "BACKPLANE_ALLOWED_NETWORKS",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    )]
+    pub allowed_networks: Vec<ipnet::IpNet>,
+
+    /// CIDRs of proxies whose `X-Forwarded-For` is believed; none by default.
+    #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +226,8 @@ fn server_config(
     config.oidc = oidc.settings()?;
     config.request_timeout = Duration::from_secs(server.request_timeout_secs.max(1));
     config.max_body_bytes = server.max_body_bytes;
+    config.network.allowed = server.allowed_networks.clone();
+    config.network.trusted_proxies = server.trusted_proxies.clone();
     Ok(config)
 }
 

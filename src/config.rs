@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::http::network::NetworkPolicy;
 use crate::identity::oidc::OidcSettings;
 use crate::store::StoreOptions;
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Who may connect.
+    pub network: NetworkPolicy,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -49,6 +52,8 @@ pub enum ConfigError {
     AudienceRequired,
     #[error("BACKPLANE_OIDC_ALGORITHMS lists no allowed algorithm")]
     NoAlgorithms,
+    #[error("BACKPLANE_ALLOWED_NETWORKS is empty: nobody could connect")]
+    NoNetworks,
 }
 
 impl Config {
@@ -63,12 +68,19 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            network: NetworkPolicy {
+                allowed: NetworkPolicy::default_allowed(),
+                trusted_proxies: Vec::new(),
+            },
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.mode == Mode::Dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::DevNotLoopback(self.listen));
+        }
+        if self.network.allowed.is_empty() {
+            return Err(ConfigError::NoNetworks);
         }
         match &self.oidc {
             None if self.mode == Mode::Serve => return Err(ConfigError::IssuerRequired),

@@ -19,6 +19,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .map(|v| v.to_str().map(str::to_owned));
     match principal(&state, header).await {
         Ok(principal) => {
+            state.directory.seen(&state.store, &principal).await;
             req.extensions_mut().insert(principal);
             next.run(req).await
         }

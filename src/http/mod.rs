@@ -1,9 +1,11 @@
-//! The Router and its layers, read top to bottom as the request path: request id
-//! → trace → time limit → body limit → route (authentication on `/graphql`).
+//! The Router and its layers. Layers added last run first, so read the `.layer`
+//! calls bottom-up for the request path: request id → trace → allowed networks
+//! → time limit → body limit → route (authentication on `/graphql`).
 
 mod auth;
 mod graphql;
 mod health;
+pub mod network;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ pub struct AppState {
     pub store: Store,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
     pub mode: Mode,
+    pub directory: Arc<crate::identity::directory::StaffDirectory>,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.
@@ -51,6 +54,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(config.network.clone()),
+            network::enforce,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req

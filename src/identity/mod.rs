@@ -1,6 +1,7 @@
 //! Who is calling: turns a bearer token (or, in `backplane dev`, nothing) into a
 //! [`Principal`]. No GraphQL types here; authorization is declared on the schema.
 
+pub mod directory;
 pub mod oidc;
 
 use std::collections::BTreeSet;

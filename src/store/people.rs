@@ -118,3 +118,41 @@ pub async fn staff_by_subject(
         .one(store.db())
         .await?)
 }
+
+/// Records a staff member seen in a token: created the first time, refreshed
+/// (email, name, roles, last seen) after that.
+pub async fn upsert_staff(
+    store: &Store,
+    subject: &str,
+    email: &str,
+    name: &str,
+    roles: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::ActiveValue::{NotSet, Set};
+    use sea_orm::sea_query::OnConflict;
+
+    let row = staff_member::ActiveModel {
+        id: NotSet,
+        subject: Set(subject.to_owned()),
+        email: Set(email.to_owned()),
+        name: Set(name.to_owned()),
+        roles: Set(roles.to_owned()),
+        last_seen_at: Set(Some(now)),
+        created_at: Set(now),
+    };
+    staff_member::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(staff_member::Column::Subject)
+                .update_columns([
+                    staff_member::Column::Email,
+                    staff_member::Column::Name,
+                    staff_member::Column::Roles,
+                    staff_member::Column::LastSeenAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(store.db())
+        .await?;
+    Ok(())
+}

@@ -201,3 +201,36 @@ async fn hidden_types_and_fields_stay_hidden_through_every_path() {
         misspelt["errors"][0]["message"]
     );
 }
+
+#[tokio::test]
+async fn first_time_principals_join_the_staff_directory() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app
+        .issuer
+        .token("new-hire", &["support", "ops", "no-such-group"]);
+    let (status, _) = app
+        .graphql_as(Some(&token), "{ viewer { subject } }", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    // Seen lately: no write on the next request.
+    let (statements, (status, _)) = app
+        .statements_during(app.graphql_as(Some(&token), "{ viewer { subject } }", json!({})))
+        .await;
+    assert_eq!((status, statements), (200, 0));
+    let data = app
+        .query(
+            "{ staffMembers(first: 100) { nodes { subject email name roles lastSeenAt } } }",
+            json!({}),
+        )
+        .await;
+    let member = data["staffMembers"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["subject"] == "new-hire")
+        .cloned()
+        .expect("the new hire is in the directory");
+    assert_eq!(member["email"], "new-hire@staff.example");
+    assert_eq!(member["roles"], json!(["support", "ops"]));
+    assert!(member["lastSeenAt"].is_string());
+}

@@ -337,6 +337,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, mode: Mode) -> TestApp {
+    spawn_app_configured(backend, mode, |_| {}).await
+}
+
+/// A running Backplane whose configuration `adjust` may change first.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    mode: Mode,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let db = database(backend).await;
     let issuer = TestIssuer::start().await;
     let mut config = Config::new(
@@ -346,6 +355,7 @@ pub async fn spawn_app_with(backend: Backend, mode: Mode) -> TestApp {
     );
     config.oidc = Some(issuer.settings());
     config.dev_seed_orgs = 0;
+    adjust(&mut config);
     let app = Application::build(config).await.expect("build app");
     let addr = app.local_addr();
     let store = app.store().clone();

@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod authentication;
+mod network;
 mod pagination;
 mod schema;
 mod statements;
