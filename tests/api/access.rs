@@ -234,3 +234,69 @@ async fn first_time_principals_join_the_staff_directory() {
     assert_eq!(member["roles"], json!(["support", "ops"]));
     assert!(member["lastSeenAt"].is_string());
 }
+
+#[tokio::test]
+async fn service_identities_get_what_their_scopes_grant() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let now = chrono::Utc::now().timestamp();
+    let token = app.issuer.sign(json!({
+        "iss": app.issuer.url,
+        "aud": crate::helpers::AUDIENCE,
+        "sub": "svc-billing-export",
+        "client_id": "billing-export",
+        "scope": "backplane:read:customers backplane:read:cost_data unrelated:scope",
+        "iat": now,
+        "exp": now + 600,
+    }));
+    let (status, body) = app
+        .graphql_as(
+            Some(&token),
+            "{ viewer { subject kind roles permissions } organizations(first: 1) { nodes { monthlyCostCents } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["viewer"],
+        json!({
+            "subject": "svc-billing-export",
+            "kind": "SERVICE",
+            "roles": [],
+            "permissions": ["read:customers", "read:cost_data"],
+        })
+    );
+    assert!(body["data"]["organizations"]["nodes"][0]["monthlyCostCents"].is_number());
+    // What the scopes do not grant does not exist for it.
+    let (_, body) = app
+        .graphql_as(
+            Some(&token),
+            "{ organizations(first: 1) { nodes { internalFlags { vip } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["data"].is_null(), "{body}");
+    assert!(!body.to_string().contains("internalFlags"));
+}
+
+#[tokio::test]
+async fn identity_provider_groups_map_to_roles() {
+    use backplane::config::Mode;
+    use backplane::policy::Role;
+
+    let app = crate::helpers::spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
+        if let Some(oidc) = c.oidc.as_mut() {
+            oidc.roles_claim = "realm_access.roles".into();
+            oidc.role_map = [("eng-oncall".to_owned(), Role::Ops)].into_iter().collect();
+        }
+    })
+    .await;
+    let mut claims = app.issuer.claims("oncall-1", &[]);
+    claims["realm_access"] = json!({ "roles": ["eng-oncall", "offline_access"] });
+    let token = app.issuer.sign(claims);
+    let (status, body) = app
+        .graphql_as(Some(&token), "{ viewer { roles } }", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["viewer"]["roles"], json!(["ops"]));
+}
