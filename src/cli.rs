@@ -49,6 +49,16 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
     Schema(SchemaArgs),
+    /// Audit-log maintenance.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exits non-zero and names the first row
+    /// that was changed, removed or inserted out of order.
+    Verify(DatabaseArgs),
 }
 
 #[derive(Args, Debug)]
@@ -261,6 +271,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             print!("{}", crate::graphql::role_sdl::sdl_for_roles(roles).await?);
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify(database)) => {
+            let store = open(&database).await?;
+            match crate::store::audit::verify(&store)
+                .await
+                .context("reading the audit log failed")?
+            {
+                crate::store::audit::Verification::Intact { rows } => {
+                    println!("audit log intact: {rows} rows, hash chain unbroken");
+                    Ok(())
+                }
+                crate::store::audit::Verification::Broken { row_id, reason } => {
+                    bail!("audit log broken at row {row_id}: {reason}")
+                }
+            }
         }
         Command::Migrate(database) => {
             let store = open(&database).await?;

@@ -1,11 +1,200 @@
-//! Reads of the audit log.
+//! The audit log: appending to its hash chain, reading it, verifying it.
+//!
+//! Each row holds the hash of the row before it (`prev_hash`) and its own
+//! `hash = SHA-256(prev_hash ‖ its fields)`, so changing, removing or inserting a
+//! row anywhere breaks the chain from there on. Appends are serialized — by a
+//! transaction-scoped advisory lock on PostgreSQL, so that several Backplane
+//! instances writing to one database still form one chain, and by the single
+//! writer of SQLite — and take the chain's head inside the same transaction as
+//! the rows they add.
 
 use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryOrder, QuerySelect,
+};
+use sha2::{Digest, Sha256};
 
 use super::entities::audit_event;
 use super::page::{Page, PageRequest, Sort, root_page};
 use super::sql::Conditions;
 use super::{Store, StoreError};
+
+/// The `prev_hash` of the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The advisory-lock key that serializes appends on PostgreSQL ("audit" in ASCII).
+const CHAIN_LOCK: i64 = 0x6175_6469_74;
+
+/// One audit event to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub occurred_at: DateTime<Utc>,
+    pub actor_subject: String,
+    pub actor_roles: String,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+    /// `query` or `mutation`.
+    pub operation_type: String,
+    pub operation_name: Option<String>,
+    pub document_hash: String,
+    /// JSON, secrets redacted.
+    pub variables: String,
+    /// JSON array of `Type.field`.
+    pub sensitive_fields: String,
+    /// `ok`, `partial`, `denied` or `error`.
+    pub outcome: String,
+    pub duration_ms: i64,
+    /// JSON: what a mutation changed.
+    pub details: Option<String>,
+}
+
+/// The hash of a row: SHA-256 over the previous hash and every field, each
+/// length-prefixed so that no two different rows serialize alike.
+pub fn row_hash(prev_hash: &str, e: &NewAuditEvent) -> String {
+    let mut h = Sha256::new();
+    let mut put = |s: &str| {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    };
+    put(prev_hash);
+    put(&e
+        .occurred_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    put(&e.actor_subject);
+    put(&e.actor_roles);
+    put(e.client_addr.as_deref().unwrap_or("\u{0}"));
+    put(e.request_id.as_deref().unwrap_or("\u{0}"));
+    put(&e.operation_type);
+    put(e.operation_name.as_deref().unwrap_or("\u{0}"));
+    put(&e.document_hash);
+    put(&e.variables);
+    put(&e.sensitive_fields);
+    put(&e.outcome);
+    put(&e.duration_ms.to_string());
+    put(e.details.as_deref().unwrap_or("\u{0}"));
+    hex::encode(h.finalize())
+}
+
+/// Appends `events` to the chain inside `txn`, in order. The caller commits:
+/// with its own changes, for a mutation.
+pub async fn append(txn: &DatabaseTransaction, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
+            .await?;
+    }
+    let head = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Hash)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(txn)
+        .await?;
+    let mut prev = head.unwrap_or_else(|| GENESIS.to_owned());
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let hash = row_hash(&prev, e);
+        rows.push(audit_event::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            occurred_at: sea_orm::ActiveValue::Set(e.occurred_at),
+            actor_subject: sea_orm::ActiveValue::Set(e.actor_subject.clone()),
+            actor_roles: sea_orm::ActiveValue::Set(e.actor_roles.clone()),
+            client_addr: sea_orm::ActiveValue::Set(e.client_addr.clone()),
+            request_id: sea_orm::ActiveValue::Set(e.request_id.clone()),
+            operation_type: sea_orm::ActiveValue::Set(e.operation_type.clone()),
+            operation_name: sea_orm::ActiveValue::Set(e.operation_name.clone()),
+            document_hash: sea_orm::ActiveValue::Set(e.document_hash.clone()),
+            variables: sea_orm::ActiveValue::Set(e.variables.clone()),
+            sensitive_fields: sea_orm::ActiveValue::Set(e.sensitive_fields.clone()),
+            outcome: sea_orm::ActiveValue::Set(e.outcome.clone()),
+            duration_ms: sea_orm::ActiveValue::Set(e.duration_ms),
+            details: sea_orm::ActiveValue::Set(e.details.clone()),
+            prev_hash: sea_orm::ActiveValue::Set(prev.clone()),
+            hash: sea_orm::ActiveValue::Set(hash.clone()),
+        });
+        prev = hash;
+    }
+    // One row per statement keeps ids in chain order on every backend.
+    for row in rows {
+        audit_event::Entity::insert(row)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends `events` in a transaction of their own (read events).
+pub async fn append_now(store: &Store, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+    let txn = store.begin_write().await?;
+    append(&txn, events).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What `backplane audit verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Every row links to the one before it and matches its hash.
+    Intact { rows: u64 },
+    /// The first row that does not: it was changed, or a row before it was
+    /// removed, or it was inserted out of order.
+    Broken { row_id: i64, reason: String },
+}
+
+/// Walks the chain in id order.
+pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
+    const PAGE: u64 = 5_000;
+    let mut prev = GENESIS.to_owned();
+    let mut last_id = 0i64;
+    let mut rows = 0u64;
+    loop {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let page = audit_event::Entity::find()
+            .filter(audit_event::Column::Id.gt(last_id))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(PAGE)
+            .all(store.db())
+            .await?;
+        if page.is_empty() {
+            return Ok(Verification::Intact { rows });
+        }
+        for row in &page {
+            if row.prev_hash != prev {
+                return Ok(Verification::Broken {
+                    row_id: row.id,
+                    reason: "it does not follow the row before it (a row was removed or inserted out of order)".into(),
+                });
+            }
+            let event = NewAuditEvent {
+                occurred_at: row.occurred_at,
+                actor_subject: row.actor_subject.clone(),
+                actor_roles: row.actor_roles.clone(),
+                client_addr: row.client_addr.clone(),
+                request_id: row.request_id.clone(),
+                operation_type: row.operation_type.clone(),
+                operation_name: row.operation_name.clone(),
+                document_hash: row.document_hash.clone(),
+                variables: row.variables.clone(),
+                sensitive_fields: row.sensitive_fields.clone(),
+                outcome: row.outcome.clone(),
+                duration_ms: row.duration_ms,
+                details: row.details.clone(),
+            };
+            if row_hash(&prev, &event) != row.hash {
+                return Ok(Verification::Broken {
+                    row_id: row.id,
+                    reason: "its content does not match its hash (it was changed)".into(),
+                });
+            }
+            prev = row.hash.clone();
+            last_id = row.id;
+            rows += 1;
+        }
+    }
+}
 
 /// Which audit events to list.
 #[derive(Clone, Debug, Default)]

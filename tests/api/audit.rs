@@ -1,0 +1,144 @@
+//! The audit log's hash chain and `backplane audit verify`.
+
+use backplane::store::audit::{NewAuditEvent, append_now};
+use backplane::store::{Store, StoreOptions};
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::helpers::{Backend, database};
+use crate::on_both_databases;
+
+fn event(n: i64) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: chrono::Utc::now(),
+        actor_subject: format!("staff-{n}"),
+        actor_roles: "support".into(),
+        client_addr: Some("127.0.0.1".into()),
+        request_id: Some(format!("req-{n}")),
+        operation_type: "query".into(),
+        operation_name: Some("Lookup".into()),
+        document_hash: "ab".repeat(32),
+        variables: "{}".into(),
+        sensitive_fields: "[\"User.email\"]".into(),
+        outcome: "ok".into(),
+        duration_ms: n,
+        details: None,
+    }
+}
+
+/// Runs `backplane audit verify` on `url`: (success, output).
+fn verify_cli(url: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args(["audit", "verify", "--database-url", url])
+        .output()
+        .expect("run backplane");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn audit_verify_detects_changes_removals_and_insertions(backend: Backend) {
+    let db = database(backend).await;
+    let store = Store::connect(&StoreOptions::new(db.url.clone()))
+        .await
+        .expect("store");
+    for n in 1..=5 {
+        append_now(&store, &[event(n)]).await.expect("append");
+    }
+    append_now(&store, &[event(6), event(7), event(8)])
+        .await
+        .expect("append a batch");
+    let (ok, out) = verify_cli(&db.url);
+    assert!(ok, "untouched log: {out}");
+    assert!(out.contains("8 rows"), "{out}");
+
+    let raw = Database::connect(db.url.as_str())
+        .await
+        .expect("raw connection");
+    let ids: Vec<i64> = raw
+        .query_all_raw(sea_orm::Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT id FROM audit_events ORDER BY id".to_owned(),
+        ))
+        .await
+        .expect("ids")
+        .iter()
+        .map(|r| r.try_get::<i64>("", "id").expect("id"))
+        .collect();
+
+    // An UPDATE of one field.
+    raw.execute_unprepared(&format!(
+        "UPDATE audit_events SET outcome = 'denied' WHERE id = {}",
+        ids[2]
+    ))
+    .await
+    .expect("tamper");
+    let (ok, out) = verify_cli(&db.url);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("row {}", ids[2])), "{out}");
+    raw.execute_unprepared(&format!(
+        "UPDATE audit_events SET outcome = 'ok' WHERE id = {}",
+        ids[2]
+    ))
+    .await
+    .expect("restore");
+    assert!(verify_cli(&db.url).0, "restored");
+
+    // A DELETE: the row after it no longer follows.
+    raw.execute_unprepared(&format!("DELETE FROM audit_events WHERE id = {}", ids[4]))
+        .await
+        .expect("delete");
+    let (ok, out) = verify_cli(&db.url);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("row {}", ids[5])), "{out}");
+
+    // A row inserted out of order (a copy of another row, given a new place).
+    let db2 = database(backend).await;
+    let store2 = Store::connect(&StoreOptions::new(db2.url.clone()))
+        .await
+        .expect("store");
+    for n in 1..=4 {
+        append_now(&store2, &[event(n)]).await.expect("append");
+    }
+    let raw2 = Database::connect(db2.url.as_str()).await.expect("raw");
+    raw2.execute_unprepared(
+        "INSERT INTO audit_events (occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details, prev_hash, hash)
+         SELECT occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details, prev_hash, hash
+         FROM audit_events ORDER BY id LIMIT 1",
+    )
+    .await
+    .expect("insert");
+    let (ok, out) = verify_cli(&db2.url);
+    assert!(!ok, "{out}");
+    assert!(out.contains("broken at row"), "{out}");
+}
+on_both_databases!(audit_verify_detects_changes_removals_and_insertions);
+
+async fn concurrent_appends_keep_one_chain(backend: Backend) {
+    let db = database(backend).await;
+    let a = Store::connect(&StoreOptions::new(db.url.clone()))
+        .await
+        .expect("a");
+    let b = Store::connect(&StoreOptions::new(db.url.clone()))
+        .await
+        .expect("b");
+    let mut tasks = Vec::new();
+    for (i, store) in [a, b].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for n in 0..25 {
+                append_now(&store, &[event(i as i64 * 100 + n)])
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let (ok, out) = verify_cli(&db.url);
+    assert!(ok, "{out}");
+    assert!(out.contains("50 rows"), "{out}");
+}
+on_both_databases!(concurrent_appends_keep_one_chain);
