@@ -23,7 +23,7 @@ use super::{Store, StoreError};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The advisory-lock key that serializes appends on PostgreSQL ("audit" in ASCII).
-const CHAIN_LOCK: i64 = 0x6175_6469_74;
+const CHAIN_LOCK: i64 = 0x0061_7564_6974;
 
 /// One audit event to append.
 #[derive(Clone, Debug, PartialEq, Eq)]
