@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::audit::AuditWriter;
 use crate::config::{Config, Mode};
 use crate::graphql::build_schema;
 use crate::http::{AppState, router};
@@ -39,6 +40,9 @@ pub struct Application {
     state: AppState,
     config: Config,
     _refresh: Option<tokio::task::JoinHandle<()>>,
+    /// Ends once the server (which holds every writer handle) is gone and the
+    /// queue is drained.
+    audit_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -70,8 +74,9 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
         let state = AppState {
-            schema: build_schema(Some(store.clone())),
+            schema: build_schema(Some(store.clone()), Some(audit)),
             store,
             verifier,
             mode: config.mode,
@@ -82,6 +87,7 @@ impl Application {
             state,
             config,
             _refresh: refresh,
+            audit_task,
         })
     }
 
@@ -115,6 +121,7 @@ impl Application {
             "backplane ready"
         );
         let grace = self.config.shutdown_grace;
+        let audit_task = self.audit_task;
         let app =
             router(self.state, &self.config).into_make_service_with_connect_info::<SocketAddr>();
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -134,10 +141,15 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = server => result,
             () = deadline => Ok(()),
+        };
+        // Queued audit events are written before the process exits.
+        if tokio::time::timeout(grace, audit_task).await.is_err() {
+            tracing::error!("the audit writer did not drain within the grace period");
         }
+        result
     }
 }
 

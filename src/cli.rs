@@ -253,7 +253,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(args) if args.role.is_empty() => {
             print!(
                 "{}",
-                crate::graphql::sdl(&crate::graphql::build_schema(None))
+                crate::graphql::sdl(&crate::graphql::build_schema(None, None))
             );
             Ok(())
         }

@@ -35,6 +35,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Who may connect.
     pub network: NetworkPolicy,
+    /// Read events that may wait for the audit writer before requests are
+    /// refused.
+    pub audit_queue: usize,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -72,6 +75,7 @@ impl Config {
                 allowed: NetworkPolicy::default_allowed(),
                 trusted_proxies: Vec::new(),
             },
+            audit_queue: 1024,
         }
     }
 

@@ -5,6 +5,8 @@
 
 /// Build, bind, serve, shut down gracefully.
 pub mod app;
+/// The audit log: the extension, the writer.
+pub mod audit;
 /// The command line: every flag has a `BACKPLANE_…` variable.
 pub mod cli;
 /// Typed configuration, validated once.

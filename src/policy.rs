@@ -225,6 +225,26 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
     ("AuditEventFilter", Permission::ReadAuditLog),
 ];
 
+/// Fields whose reads the audit log records by name: cost data, internal flags,
+/// personal data and internal notes.
+pub const AUDITED_FIELDS: &[(&str, &str)] = &[
+    ("Organization", "monthlyCostCents"),
+    ("Organization", "grossMarginBps"),
+    ("Organization", "internalFlags"),
+    ("Plan", "unitCostCents"),
+    ("Invoice", "processingFeeCents"),
+    ("User", "email"),
+    ("User", "name"),
+    ("SupportTicket", "internalNotes"),
+];
+
+/// Whether reading `type_name.field` is recorded by name in the audit log.
+pub fn is_audited_field(type_name: &str, field: &str) -> bool {
+    AUDITED_FIELDS
+        .iter()
+        .any(|(t, f)| *t == type_name && *f == field)
+}
+
 /// The permission a field needs, if any.
 pub fn field_permission(type_name: &str, field: &str) -> Option<Permission> {
     GUARDED_FIELDS

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
 
+use crate::audit::{AuditExtension, AuditWriter};
 use crate::identity::Principal;
 use crate::store::Store;
 use crate::store::batch::Batcher;
@@ -25,13 +26,18 @@ pub use query::Query;
 /// The schema type.
 pub type BackplaneSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Builds the schema. `store` is absent only when the schema is built to print it.
-pub fn build_schema(store: Option<Store>) -> BackplaneSchema {
+/// Builds the schema. `store` and `audit` are absent only when the schema is
+/// built to print it.
+pub fn build_schema(store: Option<Store>, audit: Option<AuditWriter>) -> BackplaneSchema {
     let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
-        .disable_suggestions()
-        .extension(visibility::PerRoleVisibility);
+        .disable_suggestions();
+    // The audit extension first: it wraps the others and sees their refusals.
+    if let Some(writer) = audit {
+        builder = builder.extension(AuditExtension::new(writer));
+    }
+    builder = builder.extension(visibility::PerRoleVisibility);
     if let Some(store) = store {
         builder = builder.data(store);
     }

@@ -48,13 +48,22 @@ impl Extension for VisibilityCheck {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let principal = ctx.data_opt::<Principal>();
-        Walker {
+        let checked = Walker {
             registry: &ctx.schema_env.registry,
             principal,
             document: &document,
             visiting: HashSet::new(),
+            refused: None,
         }
-        .check()?;
+        .check_and_name();
+        if let Err(refusal) = checked {
+            let (error, name) = *refusal;
+            // The audit log, unlike the caller, learns what was asked for.
+            if let Some(operation) = ctx.data_opt::<Arc<crate::audit::OperationAudit>>() {
+                operation.deny(&name);
+            }
+            return Err(error);
+        }
         Ok(document)
     }
 
@@ -95,6 +104,8 @@ struct Walker<'a> {
     document: &'a ExecutableDocument,
     /// Fragments on the current path (cycles are validation's to report).
     visiting: HashSet<String>,
+    /// What the refusal was about, for the audit log.
+    refused: Option<String>,
 }
 
 impl Walker<'_> {
@@ -109,6 +120,13 @@ impl Walker<'_> {
         match field_permission(type_name, field) {
             None => true,
             Some(p) => self.principal.is_some_and(|pr| pr.can(p)),
+        }
+    }
+
+    fn check_and_name(mut self) -> Result<(), Box<(ServerError, String)>> {
+        match self.check() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Box::new((e, self.refused.unwrap_or_default()))),
         }
     }
 
@@ -140,9 +158,10 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn check_variable(&self, var: &Positioned<VariableDefinition>) -> ServerResult<()> {
+    fn check_variable(&mut self, var: &Positioned<VariableDefinition>) -> ServerResult<()> {
         let name = base_name(&var.node.var_type.node);
         if !self.may_see_type(name) {
+            self.refused = Some(name.to_owned());
             return Err(unknown_type(name, var.node.var_type.pos));
         }
         Ok(())
@@ -162,6 +181,7 @@ impl Walker<'_> {
                         continue;
                     }
                     if !self.may_see_type(type_name) || !self.may_see_field(type_name, name) {
+                        self.refused = Some(format!("{type_name}.{name}"));
                         return Err(unknown_field(name, type_name, field.pos));
                     }
                     let Some(field_type) = self
@@ -180,6 +200,7 @@ impl Walker<'_> {
                         Some(cond) => {
                             let on = cond.node.on.node.as_str();
                             if !self.may_see_type(on) {
+                                self.refused = Some(on.to_owned());
                                 return Err(unknown_type(on, cond.pos));
                             }
                             on.to_owned()
@@ -198,6 +219,7 @@ impl Walker<'_> {
                     }
                     let on = fragment.node.type_condition.node.on.node.to_string();
                     if !self.may_see_type(&on) {
+                        self.refused = Some(on.clone());
                         return Err(unknown_type(&on, fragment.node.type_condition.pos));
                     }
                     let result = self.check_selection_set(&on, &fragment.node.selection_set);

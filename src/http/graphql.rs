@@ -7,17 +7,40 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 
 use super::AppState;
+use super::network::ClientAddr;
+use crate::audit::RequestIdentity;
 use crate::graphql::request_data;
 use crate::identity::Principal;
+use axum::http::HeaderMap;
 
 /// Executes a GraphQL request (or a batch) as the authenticated principal.
 pub async fn handle(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     request: GraphQLBatchRequest,
 ) -> GraphQLResponse {
+    let identity = RequestIdentity {
+        subject: principal.subject.clone(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),
+        request_id: headers
+            .get(super::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
     let (principal, loader) = request_data(&state.store, principal);
-    let request = request.into_inner().data(principal).data(loader);
+    let request = request
+        .into_inner()
+        .data(principal)
+        .data(loader)
+        .data(identity);
     // Unconstrained: tokio's cooperative budget would make a ready future return
     // `Pending` at random points of a large level, and the batcher would see the
     // level quiet before every sibling had registered its key (see

@@ -101,6 +101,8 @@ pub struct Store {
     /// Every statement sent, counted by sea-orm's metric callback: the tests compare
     /// it before and after a request to prove one statement per nesting level.
     statements: Arc<AtomicU64>,
+    /// The part of `statements` that wrote or read the audit log.
+    audit_statements: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -127,9 +129,15 @@ impl Store {
             db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
         }
         let statements = Arc::new(AtomicU64::new(0));
+        let audit_statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
+        let audit_counter = audit_statements.clone();
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            let sql = &info.statement.sql;
+            if sql.contains("audit_events") || sql.contains("pg_advisory_xact_lock") {
+                audit_counter.fetch_add(1, Ordering::Relaxed);
+            }
             // The text only: bound values (which may be personal data) are not logged.
             tracing::trace!(
                 target: "backplane::sql",
@@ -139,7 +147,11 @@ impl Store {
                 "statement"
             );
         });
-        Ok(Self { db, statements })
+        Ok(Self {
+            db,
+            statements,
+            audit_statements,
+        })
     }
 
     /// Applies every pending migration.
@@ -155,6 +167,11 @@ impl Store {
     /// Statements sent since start-up.
     pub fn statements_sent(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the statements that appended to or read the audit log.
+    pub fn audit_statements_sent(&self) -> u64 {
+        self.audit_statements.load(Ordering::Relaxed)
     }
 
     /// `sqlite` or `postgres`, for logs.

@@ -142,3 +142,129 @@ async fn concurrent_appends_keep_one_chain(backend: Backend) {
     assert!(out.contains("50 rows"), "{out}");
 }
 on_both_databases!(concurrent_appends_keep_one_chain);
+
+async fn reads_are_recorded_with_their_sensitive_fields(backend: Backend) {
+    use serde_json::json;
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let finance = app.issuer.token("finance-1", &["finance"]);
+    let (status, body) = app
+        .graphql_as(
+            Some(&finance),
+            "query CostReview($apiToken: String!, $n: Int) { organizationBySlug(slug: $apiToken) { id } organizations(first: $n) { nodes { name monthlyCostCents users(first: 1) { nodes { email } } } } }",
+            json!({ "apiToken": "tok-very-secret", "n": 2 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // A refused attempt is recorded too, naming what was asked for.
+    let support = app.issuer.token("support-1", &["support"]);
+    let (_, body) = app
+        .graphql_as(
+            Some(&support),
+            "query Peek { organizations { nodes { internalFlags { vip } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["data"].is_null());
+
+    let data = app
+        .query(
+            "{ auditEvents(first: 50) { nodes { actorSubject actorRoles operationType operationName documentHash variables sensitiveFields outcome requestId clientAddr details } } }",
+            json!({}),
+        )
+        .await;
+    let events = data["auditEvents"]["nodes"]
+        .as_array()
+        .expect("events")
+        .clone();
+    let read = events
+        .iter()
+        .find(|e| e["actorSubject"] == "finance-1")
+        .expect("the finance read is recorded");
+    assert_eq!(read["operationName"], "CostReview");
+    assert_eq!(read["operationType"], "query");
+    assert_eq!(read["outcome"], "ok");
+    assert_eq!(read["actorRoles"], json!(["finance"]));
+    let fields = read["sensitiveFields"].as_array().expect("fields");
+    assert!(
+        fields.contains(&json!("Organization.monthlyCostCents")),
+        "{read}"
+    );
+    assert!(fields.contains(&json!("User.email")), "{read}");
+    assert_eq!(read["documentHash"].as_str().map(str::len), Some(64));
+    assert!(read["requestId"].is_string(), "{read}");
+    assert_eq!(read["clientAddr"], "127.0.0.1");
+    let variables = read["variables"].as_str().unwrap_or_default();
+    assert!(
+        variables.contains("[redacted]") && !variables.contains("tok-very-secret"),
+        "{variables}"
+    );
+
+    let denied = events
+        .iter()
+        .find(|e| e["actorSubject"] == "support-1")
+        .expect("the refused read is recorded");
+    assert_eq!(denied["outcome"], "denied");
+    assert_eq!(denied["operationName"], "Peek");
+    assert!(
+        denied["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Organization.internalFlags"),
+        "{denied}"
+    );
+
+    // The log is readable by the filter too.
+    let data = app
+        .query(
+            r#"{ auditEvents(filter: {field: "Organization.monthlyCostCents"}) { nodes { actorSubject } } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(
+        data["auditEvents"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|e| e["actorSubject"] == "finance-1")
+    );
+}
+on_both_databases!(reads_are_recorded_with_their_sensitive_fields);
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_be_written_the_answer_is_withheld() {
+    use serde_json::json;
+
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let token = app.issuer.token("finance-1", &["finance"]);
+    let (status, body) = app
+        .graphql_as(
+            Some(&token),
+            "{ organizations(first: 1) { nodes { monthlyCostCents } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["organizations"].is_object(), "{body}");
+
+    // The database refuses audit rows from now on.
+    let raw = Database::connect(app.database_url()).await.expect("raw");
+    raw.execute_unprepared("ALTER TABLE audit_events RENAME TO audit_events_gone")
+        .await
+        .expect("rename");
+    let (_, body) = app
+        .graphql_as(
+            Some(&token),
+            "{ organizations(first: 1) { nodes { monthlyCostCents } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["data"].is_null(), "an unrecorded answer left: {body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
+    assert!(!body.to_string().contains("monthlyCostCents"));
+}

@@ -373,6 +373,11 @@ pub async fn spawn_app_configured(
 }
 
 impl TestApp {
+    /// The database this server uses.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -406,10 +411,12 @@ impl TestApp {
         body["data"].clone()
     }
 
-    /// Statements the server sent while `f` ran.
+    /// Statements the server sent while `f` ran to read and change data, the
+    /// audit log's own statements (a constant few per request) apart.
     pub async fn statements_during<F: std::future::Future<Output = T>, T>(&self, f: F) -> (u64, T) {
-        let before = self.store.statements_sent();
+        let before = self.store.statements_sent() - self.store.audit_statements_sent();
         let out = f.await;
-        (self.store.statements_sent() - before, out)
+        let after = self.store.statements_sent() - self.store.audit_statements_sent();
+        (after - before, out)
     }
 }

@@ -85,6 +85,28 @@ impl AuditEvent {
     async fn duration_ms(&self) -> i64 {
         self.0.duration_ms
     }
+
+    /// The caller's address; null when unknown.
+    async fn client_addr(&self) -> Option<&str> {
+        self.0.client_addr.as_deref()
+    }
+
+    /// The request id (`x-request-id`), to find the request in the logs.
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+
+    /// The operation's variables as JSON, secrets (passwords, tokens, keys)
+    /// replaced by `[redacted]`.
+    async fn variables(&self) -> &str {
+        &self.0.variables
+    }
+
+    /// JSON: what a mutation changed, or what a refused operation asked for;
+    /// null when there is nothing to add.
+    async fn details(&self) -> Option<&str> {
+        self.0.details.as_deref()
+    }
 }
 
 connection!(

@@ -1,0 +1,212 @@
+//! The audit log at the API layer: who read which sensitive field, who changed
+//! what, with which arguments, and the result.
+//!
+//! [`extension`] records every operation; mutations write their own event inside
+//! their transaction ([`OperationAudit::event`]); [`writer`] commits read events
+//! and fails closed. The chain itself lives in `store::audit`.
+
+pub mod extension;
+pub mod writer;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::store::audit::NewAuditEvent;
+
+pub use extension::AuditExtension;
+pub use writer::AuditWriter;
+
+/// Who is calling and from where: set by the HTTP layer for the whole request.
+#[derive(Clone, Debug)]
+pub struct RequestIdentity {
+    pub subject: String,
+    pub roles: String,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// How an operation ended, as the audit log says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Data with errors.
+    Partial,
+    /// Refused: a field or mutation the caller may not use.
+    Denied,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+struct OperationState {
+    identity: Option<RequestIdentity>,
+    operation_type: Option<String>,
+    operation_name: Option<String>,
+    document_hash: String,
+    variables: String,
+    sensitive: BTreeSet<String>,
+    /// A name the caller may not use appeared in the document.
+    denied: Option<String>,
+    /// A mutation wrote this operation's event in its own transaction.
+    recorded: bool,
+}
+
+/// One operation's audit record in the making: the extension fills it in, a
+/// mutation reads it to write its event in its transaction.
+#[derive(Debug)]
+pub struct OperationAudit {
+    started: Instant,
+    state: Mutex<OperationState>,
+}
+
+impl Default for OperationAudit {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            state: Mutex::new(OperationState::default()),
+        }
+    }
+}
+
+impl OperationAudit {
+    fn with<T>(&self, f: impl FnOnce(&mut OperationState) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
+    }
+
+    /// Notes that the document used a name the caller may not see.
+    pub fn deny(&self, what: &str) {
+        self.with(|s| s.denied.get_or_insert_with(|| what.to_owned()).clone());
+    }
+
+    /// Notes a sensitive field resolved (`Type.field`).
+    pub fn sensitive(&self, field: String) {
+        self.with(|s| s.sensitive.insert(field));
+    }
+
+    /// Marks the event as written by a mutation's transaction.
+    pub fn mark_recorded(&self) {
+        self.with(|s| s.recorded = true);
+    }
+
+    fn is_recorded(&self) -> bool {
+        self.with(|s| s.recorded)
+    }
+
+    fn denied(&self) -> Option<String> {
+        self.with(|s| s.denied.clone())
+    }
+
+    /// The event for this operation as it stands, with `outcome` and `details`.
+    pub fn event(&self, outcome: Outcome, details: Option<Value>) -> NewAuditEvent {
+        let duration_ms = self.started.elapsed().as_millis() as i64;
+        self.with(|s| {
+            let identity = s.identity.clone().unwrap_or(RequestIdentity {
+                subject: String::new(),
+                roles: String::new(),
+                client_addr: None,
+                request_id: None,
+            });
+            let mut details = details;
+            if let Some(denied) = &s.denied {
+                let d = details.get_or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(map) = d {
+                    map.insert("denied".into(), Value::String(denied.clone()));
+                }
+            }
+            NewAuditEvent {
+                occurred_at: chrono::Utc::now(),
+                actor_subject: identity.subject,
+                actor_roles: identity.roles,
+                client_addr: identity.client_addr,
+                request_id: identity.request_id,
+                operation_type: s.operation_type.clone().unwrap_or_else(|| "unknown".into()),
+                operation_name: s.operation_name.clone(),
+                document_hash: s.document_hash.clone(),
+                variables: s.variables.clone(),
+                sensitive_fields: serde_json::to_string(&s.sensitive)
+                    .unwrap_or_else(|_| "[]".into()),
+                outcome: outcome.as_str().into(),
+                duration_ms,
+                details: details.map(|d| d.to_string()),
+            }
+        })
+    }
+}
+
+/// The audit record of the operation a resolver runs in.
+pub fn operation<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Arc<OperationAudit>> {
+    ctx.data_opt::<Arc<OperationAudit>>()
+}
+
+/// Variable names whose values never reach the audit log or the logs.
+fn is_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace(['_', '-'], "");
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "apikey",
+        "privatekey",
+        "authorization",
+        "cookie",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// The variables as JSON, every value under a secret-looking name replaced.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    if is_secret(k) {
+                        (k.clone(), Value::String("[redacted]".into()))
+                    } else {
+                        (k.clone(), redact(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth() {
+        let v = json!({
+            "input": { "ids": ["org_1"], "clientSecret": "s3cret", "reason": "fraud" },
+            "apiKey": "sk_live_1",
+            "idempotencyKey": "job-42",
+            "list": [{ "password": "x" }],
+        });
+        let r = redact(&v);
+        assert_eq!(r["input"]["clientSecret"], "[redacted]");
+        assert_eq!(r["apiKey"], "[redacted]");
+        assert_eq!(r["list"][0]["password"], "[redacted]");
+        assert_eq!(r["input"]["reason"], "fraud");
+        assert_eq!(r["idempotencyKey"], "job-42");
+        assert!(!r.to_string().contains("s3cret"));
+    }
+}

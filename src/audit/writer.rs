@@ -1,0 +1,100 @@
+//! The bounded audit writer for read events.
+//!
+//! Requests hand their event to one background task through a bounded channel
+//! and wait for it to be committed; the task commits whatever has queued up in
+//! one transaction (group commit), so a busy server pays one chain append per
+//! batch, not per request. It fails closed: when the queue is full or the
+//! database refuses, the request is told so and withholds its answer rather than
+//! answer unrecorded. Dropping every handle (shutdown) lets the task drain what
+//! is queued, then stop.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::Store;
+use crate::store::audit::{NewAuditEvent, append_now};
+
+/// Events one transaction commits at most.
+const MAX_BATCH: usize = 256;
+
+/// Why an event was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log cannot keep up")]
+    Overloaded,
+    #[error("the audit log could not be written")]
+    WriteFailed,
+}
+
+type Job = (NewAuditEvent, oneshot::Sender<Result<(), AuditError>>);
+
+/// A handle to the writer task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditWriter {
+    /// Bounded: its capacity is how many events may wait for the database before
+    /// requests are refused.
+    queue: mpsc::Sender<Job>,
+}
+
+impl AuditWriter {
+    /// Starts the writer task; it ends once every handle is dropped and the queue
+    /// is drained.
+    pub fn spawn(store: Store, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
+        let task = tokio::spawn(async move {
+            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+            while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+                let result = append_now(&store, &events).await;
+                if let Err(err) = &result {
+                    tracing::error!(error = %err, events = events.len(), "audit events could not be written; their requests are refused");
+                }
+                for (event, ack) in batch.drain(..) {
+                    if result.is_ok() {
+                        log_event(&event);
+                    }
+                    let _ = ack.send(
+                        result
+                            .as_ref()
+                            .map(|_| ())
+                            .map_err(|_| AuditError::WriteFailed),
+                    );
+                }
+            }
+            tracing::info!("audit writer drained and stopped");
+        });
+        (Self { queue }, task)
+    }
+
+    /// Records `event` and waits until it is committed.
+    pub async fn record(&self, event: NewAuditEvent) -> Result<(), AuditError> {
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .try_send((event, ack))
+            .map_err(|_| AuditError::Overloaded)?;
+        done.await.unwrap_or(Err(AuditError::WriteFailed))
+    }
+
+    /// Events waiting to be written.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+/// Every recorded event also goes to the log, as structured fields a SIEM can
+/// take (with `--log-format json`). Variables are already redacted.
+pub fn log_event(e: &NewAuditEvent) {
+    tracing::info!(
+        target: "backplane::audit",
+        actor = %e.actor_subject,
+        roles = %e.actor_roles,
+        client = e.client_addr.as_deref().unwrap_or(""),
+        request_id = e.request_id.as_deref().unwrap_or(""),
+        operation_type = %e.operation_type,
+        operation_name = e.operation_name.as_deref().unwrap_or(""),
+        document_hash = %e.document_hash,
+        sensitive_fields = %e.sensitive_fields,
+        outcome = %e.outcome,
+        duration_ms = e.duration_ms,
+        "audit event"
+    );
+}
