@@ -11,6 +11,8 @@ pub mod audit;
 pub mod cli;
 /// Typed configuration, validated once.
 pub mod config;
+/// Business operations: the bulk engine and its rules.
+pub mod domain;
 /// The GraphQL schema: types, loaders wiring, errors, pagination.
 pub mod graphql;
 /// The Router and its layers: /graphql, /playground, health.

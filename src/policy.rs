@@ -172,7 +172,33 @@ pub const GUARDED_FIELDS: &[(&str, &str, Permission)] = &[
     ),
     // The audit log.
     ("Query", "auditEvents", Permission::ReadAuditLog),
+    // Changes.
+    (
+        "Mutation",
+        "bulkUpdateOrganizationStatus",
+        Permission::BulkOrganizations,
+    ),
+    (
+        "Mutation",
+        "bulkSetOrganizationFlag",
+        Permission::WriteInternalFlags,
+    ),
+    ("Mutation", "bulkAssignTickets", Permission::WriteTickets),
+    ("Mutation", "bulkVoidInvoices", Permission::WriteInvoices),
 ];
+
+/// The permissions that change data: a caller with none of them has no
+/// mutation root at all.
+pub const WRITE_PERMISSIONS: &[Permission] = &[
+    Permission::BulkOrganizations,
+    Permission::WriteInternalFlags,
+    Permission::WriteTickets,
+    Permission::WriteInvoices,
+];
+
+/// Types every writer shares (the mutation root, bulk results): visible with any
+/// of [`WRITE_PERMISSIONS`].
+pub const WRITE_TYPES: &[&str] = &["Mutation", "BulkResult", "BulkFailure", "BulkMode"];
 
 /// Schema types that exist only for callers with a permission: the types that
 /// only guarded fields lead to.
@@ -223,6 +249,11 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
     ("AuditEventConnection", Permission::ReadAuditLog),
     ("AuditEventEdge", Permission::ReadAuditLog),
     ("AuditEventFilter", Permission::ReadAuditLog),
+    ("BulkOrganizationStatusInput", Permission::BulkOrganizations),
+    ("BulkOrganizationFlagInput", Permission::WriteInternalFlags),
+    ("InternalFlag", Permission::WriteInternalFlags),
+    ("BulkTicketAssignmentInput", Permission::WriteTickets),
+    ("BulkInvoiceVoidInput", Permission::WriteInvoices),
 ];
 
 /// Fields whose reads the audit log records by name: cost data, internal flags,

@@ -54,6 +54,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// A conflict with existing data. Becomes `CONFLICT`.
     Conflict(String),
+    /// Over a configured limit. Becomes `LIMIT_EXCEEDED`.
+    LimitExceeded(String),
     /// The database cannot be reached. Becomes `UNAVAILABLE`; details are logged.
     Unavailable,
     /// Anything else: logged with its cause, shown as a generic message.
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::BadInput { argument, message } => format!("{argument}: {message}"),
             ApiError::Forbidden(what) => format!("you are not allowed to {what}"),
             ApiError::Conflict(message) => message.clone(),
+            ApiError::LimitExceeded(message) => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
             ApiError::Internal(_) => {
                 "internal error; the request id in the response headers identifies it in the logs"
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::BadInput { .. } => Code::BadUserInput,
             ApiError::Forbidden(_) => Code::Forbidden,
             ApiError::Conflict(_) => Code::Conflict,
+            ApiError::LimitExceeded(_) => Code::LimitExceeded,
             ApiError::Unavailable => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }

@@ -55,4 +55,27 @@ pub mod visible {
     pub fn audit_log(ctx: &Context<'_>) -> bool {
         can(ctx, Permission::ReadAuditLog)
     }
+
+    pub fn bulk_organizations(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::BulkOrganizations)
+    }
+
+    pub fn write_internal_flags(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteInternalFlags)
+    }
+
+    pub fn write_tickets(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteTickets)
+    }
+
+    pub fn write_invoices(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteInvoices)
+    }
+
+    /// Any change at all: the mutation root and its shared result types.
+    pub fn any_write(ctx: &Context<'_>) -> bool {
+        crate::policy::WRITE_PERMISSIONS
+            .iter()
+            .any(|p| can(ctx, *p))
+    }
 }

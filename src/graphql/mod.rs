@@ -4,6 +4,7 @@
 pub mod error;
 pub mod guard;
 pub mod ids;
+pub mod mutation;
 pub mod pagination;
 pub mod query;
 pub mod role_sdl;
@@ -12,7 +13,7 @@ pub mod visibility;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 
 use crate::audit::{AuditExtension, AuditWriter};
 use crate::identity::Principal;
@@ -21,15 +22,16 @@ use crate::store::batch::Batcher;
 use crate::store::loaders::StoreLoader;
 use error::{ApiError, Code};
 
+pub use mutation::Mutation;
 pub use query::Query;
 
 /// The schema type.
-pub type BackplaneSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type BackplaneSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema. `store` and `audit` are absent only when the schema is
 /// built to print it.
 pub fn build_schema(store: Option<Store>, audit: Option<AuditWriter>) -> BackplaneSchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
         .disable_suggestions();

@@ -110,6 +110,11 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn may_see_type(&self, name: &str) -> bool {
+        if crate::policy::WRITE_TYPES.contains(&name) {
+            return self
+                .principal
+                .is_some_and(|p| crate::policy::WRITE_PERMISSIONS.iter().any(|w| p.can(*w)));
+        }
         match type_permission(name) {
             None => true,
             Some(p) => self.principal.is_some_and(|pr| pr.can(p)),

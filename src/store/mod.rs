@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod bulk;
 pub mod entities;
 pub mod loaders;
 pub mod organizations;

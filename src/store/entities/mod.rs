@@ -2,6 +2,7 @@
 //! `graphql/types` maps them explicitly, so a column can change without the schema.
 
 pub mod audit_event;
+pub mod idempotency_key;
 pub mod invoice;
 pub mod invoice_line;
 pub mod organization;

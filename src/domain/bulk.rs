@@ -1,0 +1,271 @@
+//! The bulk engine: validate every item first, then apply the change set-based in
+//! one transaction with its audit record, and answer item by item.
+//!
+//! - `ALL_OR_NOTHING` (the default): one failed item and nothing changes; every
+//!   failure is listed.
+//! - `BEST_EFFORT`: the valid items change, the others are listed.
+//! - A dry run says exactly what would happen and changes nothing.
+//! - An idempotency key makes a replay (same principal, key and input) return
+//!   the first result without changing anything again; the same key with
+//!   another input is refused.
+//!
+//! Every call that gets as far as the database leaves one audit event, written in
+//! the same transaction as the change: a change never commits without it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::DomainError;
+use crate::store::audit::{NewAuditEvent, append};
+use crate::store::{Store, bulk as sql};
+
+/// What to do when some items fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    AllOrNothing,
+    BestEffort,
+}
+
+/// One requested item: the id as given, and the row id it names (none when it is
+/// not an id of the right kind).
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub given: String,
+    pub row: Option<i64>,
+}
+
+/// A bulk call.
+#[derive(Clone, Debug)]
+pub struct BulkInput {
+    pub items: Vec<Item>,
+    pub reason: String,
+    pub dry_run: bool,
+    pub mode: Mode,
+    pub idempotency_key: Option<String>,
+}
+
+/// How one item would fare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    Change,
+    Unchanged,
+    Fail(String),
+}
+
+/// One kind of bulk change.
+pub trait BulkOperation: Send + Sync {
+    /// The mutation's name, for the audit log and idempotency keys.
+    fn name(&self) -> &'static str;
+    /// The table changed.
+    fn table(&self) -> &'static str;
+    /// A SQL expression over alias `c` giving the current state as text.
+    fn state_expr(&self) -> &'static str;
+    /// Whether the item in `state` may take the change.
+    fn check(&self, state: &str) -> Check;
+    /// The column set and its new value.
+    fn assignment(&self) -> (&'static str, Value);
+    /// Whether the table has an `updated_at` to stamp.
+    fn stamps_updated_at(&self) -> bool;
+    /// The change, for the audit log and the idempotency hash.
+    fn describe(&self) -> serde_json::Value;
+    /// What a malformed id is called in a failure ("not an organization id").
+    fn malformed(&self) -> &'static str;
+}
+
+/// A failed item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub id: String,
+    pub reason: String,
+}
+
+/// The per-item answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    pub requested: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub dry_run: bool,
+    pub failed: Vec<Failure>,
+    /// The first result of this idempotency key, returned again.
+    pub replayed: bool,
+}
+
+/// Limits of the engine.
+#[derive(Clone, Copy, Debug)]
+pub struct BulkLimits {
+    pub max_items: usize,
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for BulkLimits {
+    fn default() -> Self {
+        Self {
+            max_items: 10_000,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+fn request_hash(op: &dyn BulkOperation, input: &BulkInput) -> String {
+    let canonical = json!({
+        "operation": op.name(),
+        "change": op.describe(),
+        "ids": input.items.iter().map(|i| &i.given).collect::<Vec<_>>(),
+        "reason": input.reason,
+        "dryRun": input.dry_run,
+        "mode": input.mode,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Runs `op` over `input` as `principal`. `audit` builds the operation's audit
+/// event from the details of what happened; it is written in the transaction.
+pub async fn run(
+    store: &Store,
+    op: &dyn BulkOperation,
+    input: &BulkInput,
+    principal: &str,
+    limits: BulkLimits,
+    audit: impl FnOnce(serde_json::Value) -> NewAuditEvent,
+) -> Result<BulkOutcome, DomainError> {
+    if input.items.len() > limits.max_items {
+        return Err(DomainError::TooManyItems {
+            given: input.items.len(),
+            max: limits.max_items,
+        });
+    }
+    if input.reason.trim().is_empty() {
+        return Err(DomainError::Invalid {
+            field: "reason",
+            message: "say why (it goes to the audit log)".into(),
+        });
+    }
+    let now = Utc::now();
+    let hash = request_hash(op, input);
+    let key = input
+        .idempotency_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    if let Some(key) = key {
+        if key.len() > 200 {
+            return Err(DomainError::Invalid {
+                field: "idempotencyKey",
+                message: "at most 200 characters".into(),
+            });
+        }
+        if let Some(stored) = sql::find_idempotent(store, principal, key, now).await? {
+            if stored.request_hash != hash || stored.operation != op.name() {
+                return Err(DomainError::KeyReused(key.to_owned()));
+            }
+            let mut outcome: BulkOutcome =
+                serde_json::from_str(&stored.result).map_err(|e| DomainError::Invalid {
+                    field: "idempotencyKey",
+                    message: format!("the stored result is unreadable: {e}"),
+                })?;
+            outcome.replayed = true;
+            return Ok(outcome);
+        }
+    }
+
+    // Validate every item against the rows as they are, locked.
+    let mut rows: Vec<i64> = input.items.iter().filter_map(|i| i.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let txn = store.begin_write().await?;
+    let states = sql::lock_states(&txn, op.table(), op.state_expr(), &rows).await?;
+    let mut to_change = BTreeSet::new();
+    let mut unchanged = BTreeSet::new();
+    let mut failed = Vec::new();
+    for item in &input.items {
+        let Some(row) = item.row else {
+            failed.push(Failure {
+                id: item.given.clone(),
+                reason: op.malformed().into(),
+            });
+            continue;
+        };
+        match states.get(&row).map(|s| op.check(s)) {
+            None => failed.push(Failure {
+                id: item.given.clone(),
+                reason: "not found".into(),
+            }),
+            Some(Check::Fail(reason)) => failed.push(Failure {
+                id: item.given.clone(),
+                reason,
+            }),
+            Some(Check::Change) => {
+                to_change.insert(row);
+            }
+            Some(Check::Unchanged) => {
+                unchanged.insert(row);
+            }
+        }
+    }
+    let blocked = input.mode == Mode::AllOrNothing && !failed.is_empty();
+    let apply = !input.dry_run && !blocked;
+    let ids: Vec<i64> = to_change.iter().copied().collect();
+    if apply && !ids.is_empty() {
+        let (column, value) = op.assignment();
+        sql::set_column(
+            &txn,
+            op.table(),
+            column,
+            value,
+            op.stamps_updated_at().then_some(now),
+            &ids,
+        )
+        .await?;
+    }
+    let outcome = BulkOutcome {
+        requested: input.items.len() as u64,
+        // In a dry run: what would change.
+        changed: if blocked { 0 } else { ids.len() as u64 },
+        unchanged: unchanged.len() as u64,
+        dry_run: input.dry_run,
+        failed,
+        replayed: false,
+    };
+    let details = json!({
+        "mutation": op.name(),
+        "change": op.describe(),
+        "reason": input.reason,
+        "mode": input.mode,
+        "dryRun": input.dry_run,
+        "applied": apply,
+        "changedIds": if apply { ids.clone() } else { Vec::new() },
+        "requested": outcome.requested,
+        "changed": outcome.changed,
+        "unchanged": outcome.unchanged,
+        "failed": outcome.failed,
+    });
+    append(&txn, &[audit(details)]).await?;
+    if let (Some(key), false) = (key, input.dry_run) {
+        let result = serde_json::to_string(&outcome).map_err(|e| DomainError::Invalid {
+            field: "idempotencyKey",
+            message: e.to_string(),
+        })?;
+        let ttl = chrono::Duration::from_std(limits.idempotency_ttl)
+            .unwrap_or_else(|_| chrono::Duration::hours(24));
+        sql::store_idempotent(
+            &txn,
+            principal,
+            key,
+            op.name(),
+            &hash,
+            &result,
+            now,
+            now + ttl,
+        )
+        .await?;
+    }
+    txn.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(outcome)
+}

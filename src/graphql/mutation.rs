@@ -1,0 +1,354 @@
+//! The root mutation: bulk changes for operations work, on one engine
+//! (`domain::bulk`). Each validates every item first, applies set-based in one
+//! transaction together with its audit event, and answers item by item.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::error::ApiError;
+use super::guard::Need;
+use super::ids::{self, Kind};
+use super::types::organization::OrganizationStatus;
+use crate::audit::{self, Outcome};
+use crate::domain::DomainError;
+use crate::domain::bulk::{self, BulkInput, BulkLimits, BulkOperation, BulkOutcome, Item};
+use crate::domain::operations::{
+    Flag, InvoiceVoiding, OrganizationFlagChange, OrganizationStatusChange, TicketAssignment,
+};
+use crate::policy::Permission;
+
+/// The root of every change.
+#[derive(Default)]
+pub struct Mutation;
+
+/// What happens when some items fail.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[graphql(visible = "crate::graphql::guard::visible::any_write")]
+pub enum BulkMode {
+    /// One failed item and nothing changes; every failure is listed (the default).
+    #[default]
+    AllOrNothing,
+    /// The valid items change; the failed ones are listed.
+    BestEffort,
+}
+
+/// One item that could not be changed.
+#[derive(SimpleObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::any_write")]
+pub struct BulkFailure {
+    /// The id as given.
+    pub id: ID,
+    /// Why: `not found`, `not an organization id`, `cannot go from CHURNED to SUSPENDED`, …
+    pub reason: String,
+}
+
+/// The per-item answer of a bulk mutation.
+#[derive(SimpleObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::any_write")]
+pub struct BulkResult {
+    /// Ids given (duplicates included).
+    pub requested: i64,
+    /// Items changed — or, in a dry run, that would change. 0 when an
+    /// all-or-nothing call had failures.
+    pub changed: i64,
+    /// Items already as asked.
+    pub unchanged: i64,
+    /// Whether this was a dry run (nothing changed).
+    pub dry_run: bool,
+    /// Items that could not be changed, each with its reason.
+    pub failed: Vec<BulkFailure>,
+    /// Whether this is the stored result of an earlier call with the same
+    /// idempotency key (nothing changed this time).
+    pub replayed: bool,
+}
+
+impl From<BulkOutcome> for BulkResult {
+    fn from(o: BulkOutcome) -> Self {
+        BulkResult {
+            requested: o.requested as i64,
+            changed: o.changed as i64,
+            unchanged: o.unchanged as i64,
+            dry_run: o.dry_run,
+            failed: o
+                .failed
+                .into_iter()
+                .map(|f| BulkFailure {
+                    id: ID(f.id),
+                    reason: f.reason,
+                })
+                .collect(),
+            replayed: o.replayed,
+        }
+    }
+}
+
+/// Change the status of many organizations.
+#[derive(InputObject)]
+#[graphql(visible = "crate::graphql::guard::visible::bulk_organizations")]
+pub struct BulkOrganizationStatusInput {
+    /// Organization ids; at most the configured maximum (10,000 by default).
+    pub ids: Vec<ID>,
+    /// The new status.
+    pub status: OrganizationStatus,
+    /// Why (recorded in the audit log). Required.
+    pub reason: String,
+    /// Say what would happen; change nothing.
+    #[graphql(default)]
+    pub dry_run: bool,
+    /// A replay with the same key and input returns the first result without
+    /// changing anything again; the same key with another input is refused. Kept
+    /// per caller for a day.
+    pub idempotency_key: Option<String>,
+    #[graphql(default)]
+    pub mode: BulkMode,
+}
+
+/// An internal flag.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(visible = "crate::graphql::guard::visible::write_internal_flags")]
+pub enum InternalFlag {
+    FraudReview,
+    Vip,
+    ChurnRisk,
+    BetaAccess,
+}
+
+/// Set or clear one internal flag on many organizations.
+#[derive(InputObject)]
+#[graphql(visible = "crate::graphql::guard::visible::write_internal_flags")]
+pub struct BulkOrganizationFlagInput {
+    pub ids: Vec<ID>,
+    pub flag: InternalFlag,
+    pub value: bool,
+    pub reason: String,
+    #[graphql(default)]
+    pub dry_run: bool,
+    pub idempotency_key: Option<String>,
+    #[graphql(default)]
+    pub mode: BulkMode,
+}
+
+/// Assign many tickets to one staff member, or unassign them.
+#[derive(InputObject)]
+#[graphql(visible = "crate::graphql::guard::visible::write_tickets")]
+pub struct BulkTicketAssignmentInput {
+    pub ids: Vec<ID>,
+    /// The staff member; null to unassign.
+    pub assignee_id: Option<ID>,
+    pub reason: String,
+    #[graphql(default)]
+    pub dry_run: bool,
+    pub idempotency_key: Option<String>,
+    #[graphql(default)]
+    pub mode: BulkMode,
+}
+
+/// Void many invoices. Paid invoices cannot be voided.
+#[derive(InputObject)]
+#[graphql(visible = "crate::graphql::guard::visible::write_invoices")]
+pub struct BulkInvoiceVoidInput {
+    pub ids: Vec<ID>,
+    pub reason: String,
+    #[graphql(default)]
+    pub dry_run: bool,
+    pub idempotency_key: Option<String>,
+    #[graphql(default)]
+    pub mode: BulkMode,
+}
+
+struct Common<'a> {
+    ids: &'a [ID],
+    reason: &'a str,
+    dry_run: bool,
+    idempotency_key: Option<&'a String>,
+    mode: BulkMode,
+}
+
+async fn run(
+    ctx: &Context<'_>,
+    op: &dyn BulkOperation,
+    kind: Kind,
+    common: Common<'_>,
+) -> async_graphql::Result<BulkResult> {
+    let store = super::store(ctx)?;
+    let principal = super::principal(ctx)?;
+    let limits = ctx.data_opt::<BulkLimits>().copied().unwrap_or_default();
+    let input = BulkInput {
+        items: common
+            .ids
+            .iter()
+            .map(|id| Item {
+                given: id.to_string(),
+                row: ids::decode(kind, id, "ids").ok(),
+            })
+            .collect(),
+        reason: common.reason.to_owned(),
+        dry_run: common.dry_run,
+        mode: match common.mode {
+            BulkMode::AllOrNothing => bulk::Mode::AllOrNothing,
+            BulkMode::BestEffort => bulk::Mode::BestEffort,
+        },
+        idempotency_key: common.idempotency_key.cloned(),
+    };
+    let operation = audit::operation(ctx).cloned();
+    let outcome =
+        bulk::run(
+            store,
+            op,
+            &input,
+            &principal.subject,
+            limits,
+            |details| match &operation {
+                Some(o) => o.event(Outcome::Ok, Some(details)),
+                None => crate::audit::OperationAudit::default().event(Outcome::Ok, Some(details)),
+            },
+        )
+        .await
+        .map_err(domain_error)?;
+    if let Some(o) = &operation
+        && !outcome.replayed
+    {
+        o.mark_recorded();
+    }
+    Ok(outcome.into())
+}
+
+fn domain_error(err: DomainError) -> ApiError {
+    match err {
+        DomainError::TooManyItems { .. } => ApiError::LimitExceeded(err.to_string()),
+        DomainError::Invalid { field, message } => ApiError::bad_input(field, message),
+        DomainError::KeyReused(_) => ApiError::Conflict(err.to_string()),
+        DomainError::Store(e) => ApiError::from(e),
+    }
+}
+
+#[Object(visible = "crate::graphql::guard::visible::any_write")]
+impl Mutation {
+    /// Change the status of many organizations at once: suspend, reactivate,
+    /// churn. Transitions: TRIAL → ACTIVE, SUSPENDED, CHURNED; ACTIVE → SUSPENDED,
+    /// CHURNED; SUSPENDED → ACTIVE, CHURNED; CHURNED → ACTIVE.
+    #[graphql(
+        guard = "Need(Permission::BulkOrganizations)",
+        visible = "crate::graphql::guard::visible::bulk_organizations"
+    )]
+    async fn bulk_update_organization_status(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkOrganizationStatusInput,
+    ) -> async_graphql::Result<BulkResult> {
+        let op = OrganizationStatusChange {
+            to: input.status.into(),
+        };
+        run(
+            ctx,
+            &op,
+            Kind::Organization,
+            Common {
+                ids: &input.ids,
+                reason: &input.reason,
+                dry_run: input.dry_run,
+                idempotency_key: input.idempotency_key.as_ref(),
+                mode: input.mode,
+            },
+        )
+        .await
+    }
+
+    /// Set or clear an internal flag (fraud review, VIP, churn risk, beta access)
+    /// on many organizations.
+    #[graphql(
+        guard = "Need(Permission::WriteInternalFlags)",
+        visible = "crate::graphql::guard::visible::write_internal_flags"
+    )]
+    async fn bulk_set_organization_flag(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkOrganizationFlagInput,
+    ) -> async_graphql::Result<BulkResult> {
+        let op = OrganizationFlagChange {
+            flag: match input.flag {
+                InternalFlag::FraudReview => Flag::FraudReview,
+                InternalFlag::Vip => Flag::Vip,
+                InternalFlag::ChurnRisk => Flag::ChurnRisk,
+                InternalFlag::BetaAccess => Flag::BetaAccess,
+            },
+            value: input.value,
+        };
+        run(
+            ctx,
+            &op,
+            Kind::Organization,
+            Common {
+                ids: &input.ids,
+                reason: &input.reason,
+                dry_run: input.dry_run,
+                idempotency_key: input.idempotency_key.as_ref(),
+                mode: input.mode,
+            },
+        )
+        .await
+    }
+
+    /// Assign many tickets to one staff member (or unassign them).
+    #[graphql(
+        guard = "Need(Permission::WriteTickets)",
+        visible = "crate::graphql::guard::visible::write_tickets"
+    )]
+    async fn bulk_assign_tickets(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkTicketAssignmentInput,
+    ) -> async_graphql::Result<BulkResult> {
+        let assignee = match &input.assignee_id {
+            Some(id) => {
+                let row = ids::decode(Kind::Staff, id, "assigneeId")?;
+                let exists = super::types::load_one(ctx, crate::store::loaders::StaffId(row))
+                    .await?
+                    .is_some();
+                if !exists {
+                    return Err(ApiError::bad_input("assigneeId", "no such staff member").into());
+                }
+                Some(row)
+            }
+            None => None,
+        };
+        run(
+            ctx,
+            &TicketAssignment { assignee },
+            Kind::Ticket,
+            Common {
+                ids: &input.ids,
+                reason: &input.reason,
+                dry_run: input.dry_run,
+                idempotency_key: input.idempotency_key.as_ref(),
+                mode: input.mode,
+            },
+        )
+        .await
+    }
+
+    /// Void many invoices (DRAFT, OPEN or UNCOLLECTIBLE ones; a paid invoice is
+    /// refunded, not voided).
+    #[graphql(
+        guard = "Need(Permission::WriteInvoices)",
+        visible = "crate::graphql::guard::visible::write_invoices"
+    )]
+    async fn bulk_void_invoices(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkInvoiceVoidInput,
+    ) -> async_graphql::Result<BulkResult> {
+        run(
+            ctx,
+            &InvoiceVoiding,
+            Kind::Invoice,
+            Common {
+                ids: &input.ids,
+                reason: &input.reason,
+                dry_run: input.dry_run,
+                idempotency_key: input.idempotency_key.as_ref(),
+                mode: input.mode,
+            },
+        )
+        .await
+    }
+}
