@@ -76,7 +76,7 @@ impl Application {
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
         let state = AppState {
-            schema: build_schema(Some(store.clone()), Some(audit)),
+            schema: build_schema(Some(store.clone()), Some(audit), config.bulk),
             store,
             verifier,
             mode: config.mode,

@@ -182,6 +182,19 @@ pub struct ServerArgs {
     )]
     pub allowed_networks: Vec<ipnet::IpNet>,
 
+    /// Most ids one bulk mutation may carry.
+    #[arg(long, env = "BACKPLANE_BULK_MAX_ITEMS", default_value_t = 10_000)]
+    pub bulk_max_items: usize,
+
+    /// How long idempotency keys of bulk mutations are kept, in hours.
+    #[arg(long, env = "BACKPLANE_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
+    pub idempotency_ttl_hours: u64,
+
+    /// Read events that may wait for the audit writer before requests are
+    /// refused (the writer fails closed).
+    #[arg(long, env = "BACKPLANE_AUDIT_QUEUE", default_value_t = 1024)]
+    pub audit_queue: usize,
+
     /// CIDRs of proxies whose `X-Forwarded-For` is believed; none by default.
     #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -238,6 +251,9 @@ fn server_config(
     config.max_body_bytes = server.max_body_bytes;
     config.network.allowed = server.allowed_networks.clone();
     config.network.trusted_proxies = server.trusted_proxies.clone();
+    config.bulk.max_items = server.bulk_max_items.max(1);
+    config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
+    config.audit_queue = server.audit_queue.max(1);
     Ok(config)
 }
 
@@ -253,7 +269,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(args) if args.role.is_empty() => {
             print!(
                 "{}",
-                crate::graphql::sdl(&crate::graphql::build_schema(None, None))
+                crate::graphql::sdl(&crate::graphql::build_schema(
+                    None,
+                    None,
+                    Default::default()
+                ))
             );
             Ok(())
         }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::domain::bulk::BulkLimits;
 use crate::http::network::NetworkPolicy;
 use crate::identity::oidc::OidcSettings;
 use crate::store::StoreOptions;
@@ -38,6 +39,8 @@ pub struct Config {
     /// Read events that may wait for the audit writer before requests are
     /// refused.
     pub audit_queue: usize,
+    /// Bulk mutations' size limit and how long idempotency keys are kept.
+    pub bulk: BulkLimits,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -76,6 +79,7 @@ impl Config {
                 trusted_proxies: Vec::new(),
             },
             audit_queue: 1024,
+            bulk: BulkLimits::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 
 use crate::audit::{AuditExtension, AuditWriter};
+use crate::domain::bulk::BulkLimits;
 use crate::identity::Principal;
 use crate::store::Store;
 use crate::store::batch::Batcher;
@@ -30,7 +31,11 @@ pub type BackplaneSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema. `store` and `audit` are absent only when the schema is
 /// built to print it.
-pub fn build_schema(store: Option<Store>, audit: Option<AuditWriter>) -> BackplaneSchema {
+pub fn build_schema(
+    store: Option<Store>,
+    audit: Option<AuditWriter>,
+    bulk: BulkLimits,
+) -> BackplaneSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
@@ -43,7 +48,7 @@ pub fn build_schema(store: Option<Store>, audit: Option<AuditWriter>) -> Backpla
     if let Some(store) = store {
         builder = builder.data(store);
     }
-    builder.finish()
+    builder.data(bulk).finish()
 }
 
 /// The SDL, sorted so that diffs show real changes only.

@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod audit;
 mod authentication;
+mod bulk;
 mod network;
 mod pagination;
 mod schema;

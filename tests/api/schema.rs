@@ -2,7 +2,11 @@
 
 #[test]
 fn schema_graphql_is_up_to_date() {
-    let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(None, None));
+    let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(
+        None,
+        None,
+        Default::default(),
+    ));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     if committed != sdl {
@@ -18,7 +22,11 @@ fn schema_graphql_is_up_to_date() {
 
 #[test]
 fn the_contract_names_are_in_the_schema() {
-    let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(None, None));
+    let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(
+        None,
+        None,
+        Default::default(),
+    ));
     for name in [
         "viewer: Viewer!",
         "organizations(",
