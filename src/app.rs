@@ -81,6 +81,7 @@ impl Application {
             verifier,
             mode: config.mode,
             directory: Default::default(),
+            max_batch: config.max_batch,
         };
         Ok(Self {
             listener,

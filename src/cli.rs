@@ -182,6 +182,10 @@ pub struct ServerArgs {
     )]
     pub allowed_networks: Vec<ipnet::IpNet>,
 
+    /// Most operations one batch request (a JSON array of operations) may carry.
+    #[arg(long, env = "BACKPLANE_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
     /// Most ids one bulk mutation may carry.
     #[arg(long, env = "BACKPLANE_BULK_MAX_ITEMS", default_value_t = 10_000)]
     pub bulk_max_items: usize,
@@ -254,6 +258,7 @@ fn server_config(
     config.bulk.max_items = server.bulk_max_items.max(1);
     config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
     config.audit_queue = server.audit_queue.max(1);
+    config.max_batch = server.max_batch.max(1);
     Ok(config)
 }
 

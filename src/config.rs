@@ -41,6 +41,8 @@ pub struct Config {
     pub audit_queue: usize,
     /// Bulk mutations' size limit and how long idempotency keys are kept.
     pub bulk: BulkLimits,
+    /// Most operations one batch request (a JSON array) may carry.
+    pub max_batch: usize,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -80,6 +82,7 @@ impl Config {
             },
             audit_queue: 1024,
             bulk: BulkLimits::default(),
+            max_batch: 10,
         }
     }
 

@@ -20,7 +20,26 @@ pub async fn handle(
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     request: GraphQLBatchRequest,
-) -> GraphQLResponse {
+) -> axum::response::Response {
+    let request = request.into_inner();
+    if let async_graphql::BatchRequest::Batch(operations) = &request
+        && operations.len() > state.max_batch
+    {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "errors": [{
+                    "message": format!(
+                        "a batch may carry at most {} operations; this one has {}",
+                        state.max_batch,
+                        operations.len()
+                    ),
+                    "extensions": { "code": "LIMIT_EXCEEDED" }
+                }]
+            })),
+        )
+            .into_response();
+    }
     let identity = RequestIdentity {
         subject: principal.subject.clone(),
         roles: principal
@@ -36,18 +55,13 @@ pub async fn handle(
             .map(str::to_owned),
     };
     let (principal, loader) = request_data(&state.store, principal);
-    let request = request
-        .into_inner()
-        .data(principal)
-        .data(loader)
-        .data(identity);
+    let request = request.data(principal).data(loader).data(identity);
     // Unconstrained: tokio's cooperative budget would make a ready future return
     // `Pending` at random points of a large level, and the batcher would see the
     // level quiet before every sibling had registered its key (see
     // `store::batch`). The task still yields whenever it waits on I/O.
-    tokio::task::unconstrained(state.schema.execute_batch(request))
-        .await
-        .into()
+    GraphQLResponse::from(tokio::task::unconstrained(state.schema.execute_batch(request)).await)
+        .into_response()
 }
 
 /// GraphiQL.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub verifier: Option<Arc<dyn TokenVerifier>>,
     pub mode: Mode,
     pub directory: Arc<crate::identity::directory::StaffDirectory>,
+    /// Most operations one batch request (a JSON array) may carry.
+    pub max_batch: usize,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.

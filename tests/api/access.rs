@@ -300,3 +300,84 @@ async fn identity_provider_groups_map_to_roles() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["viewer"]["roles"], json!(["ops"]));
 }
+
+/// DESIGN.md's write column: which mutations each role may run.
+const WRITES: &[(&str, &str)] = &[
+    (
+        "bulkUpdateOrganizationStatus",
+        r#"mutation { bulkUpdateOrganizationStatus(input: {ids: ["org_1"], status: SUSPENDED, reason: "access test", dryRun: true}) { requested } }"#,
+    ),
+    (
+        "bulkSetOrganizationFlag",
+        r#"mutation { bulkSetOrganizationFlag(input: {ids: ["org_1"], flag: VIP, value: true, reason: "access test", dryRun: true}) { requested } }"#,
+    ),
+    (
+        "bulkAssignTickets",
+        r#"mutation { bulkAssignTickets(input: {ids: ["tkt_1"], assigneeId: null, reason: "access test", dryRun: true}) { requested } }"#,
+    ),
+    (
+        "bulkVoidInvoices",
+        r#"mutation { bulkVoidInvoices(input: {ids: ["inv_1"], reason: "access test", dryRun: true}) { requested } }"#,
+    ),
+];
+
+/// Per role: org status (ops), flags (ops), tickets (support), invoices (billing).
+const WRITE_MATRIX: &[(&[&str], [bool; 4])] = &[
+    (&["support"], [false, false, true, false]),
+    (&["billing"], [false, false, false, true]),
+    (&["finance"], [false, false, false, false]),
+    (&["ops"], [true, true, false, false]),
+    (&["admin"], [true, true, true, true]),
+    (&["auditor"], [false, false, false, false]),
+    (&[], [false, false, false, false]),
+];
+
+#[tokio::test]
+async fn every_role_may_run_exactly_its_mutations() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (roles, allowed) in WRITE_MATRIX {
+        let token = app
+            .issuer
+            .token(&format!("writer-{}", roles.join("-")), roles);
+        let (_, schema) = app
+            .graphql_as(
+                Some(&token),
+                "{ __schema { mutationType { fields { name } } } }",
+                json!({}),
+            )
+            .await;
+        let visible: Vec<String> = schema["data"]["__schema"]["mutationType"]["fields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if !allowed.iter().any(|a| *a) {
+            assert!(
+                schema["data"]["__schema"]["mutationType"].is_null(),
+                "{roles:?}: {schema}"
+            );
+        }
+        for ((name, mutation), allowed) in WRITES.iter().zip(allowed) {
+            let who = format!("{roles:?} / {name}");
+            assert_eq!(
+                visible.contains(&name.to_string()),
+                *allowed,
+                "{who}: introspection"
+            );
+            let (status, body) = app.graphql_as(Some(&token), mutation, json!({})).await;
+            assert_eq!(status, 200, "{who}: {body}");
+            if *allowed {
+                assert!(body.get("errors").is_none(), "{who}: {body}");
+                assert_eq!(body["data"][name]["requested"], 1, "{who}: {body}");
+            } else {
+                assert!(body["data"].is_null(), "{who}: {body}");
+                assert!(
+                    !body.to_string().contains(name),
+                    "{who}: names the mutation: {body}"
+                );
+            }
+        }
+    }
+}

@@ -268,3 +268,43 @@ async fn when_the_audit_log_cannot_be_written_the_answer_is_withheld() {
     );
     assert!(!body.to_string().contains("monthlyCostCents"));
 }
+
+/// Two Backplane servers behind a load balancer write to one PostgreSQL at once:
+/// their events form one unbroken chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_write_one_chain() {
+    use serde_json::json;
+
+    let first = crate::helpers::spawn_app(Backend::Postgres).await;
+    let second = crate::helpers::spawn_app_on(first.database_url(), &first.issuer).await;
+    let token = first.issuer.token("finance-1", &["finance"]);
+    let mut tasks = Vec::new();
+    for (i, url) in [first.url("/graphql"), second.url("/graphql")]
+        .into_iter()
+        .enumerate()
+    {
+        let client = first.client.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..20 {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": format!("query Q{i}_{n} {{ organizations(first: 2) {{ nodes {{ monthlyCostCents }} }} }}") }))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(resp.status().as_u16(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let (ok, out) = verify_cli(first.database_url());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("40 rows") || out.contains("41 rows") || out.contains("42 rows"),
+        "{out}"
+    );
+}

@@ -307,3 +307,42 @@ async fn bulk_size_is_bounded() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn batch_requests_work_within_their_bound() {
+    use backplane::config::Mode;
+
+    let app = crate::helpers::spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
+        c.max_batch = 3;
+    })
+    .await;
+    let token = app.issuer.token("admin-1", &["admin"]);
+    let op = json!({ "query": "{ viewer { subject } }" });
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!([op, op, op]))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body.as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(body[2]["data"]["viewer"]["subject"], "admin-1");
+
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!([op, op, op, op]))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{body}"
+    );
+}

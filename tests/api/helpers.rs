@@ -372,6 +372,34 @@ pub async fn spawn_app_configured(
     }
 }
 
+/// A second server on the database of another, trusting the same issuer.
+pub async fn spawn_app_on(url: &str, issuer: &TestIssuer) -> TestApp {
+    let own_issuer = TestIssuer::start().await;
+    let mut config = Config::new(
+        Mode::Serve,
+        "127.0.0.1:0".parse().expect("addr"),
+        StoreOptions::new(url.to_owned()),
+    );
+    config.oidc = Some(issuer.settings());
+    let app = Application::build(config).await.expect("build app");
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(std::future::pending()).await.ok();
+    });
+    TestApp {
+        addr,
+        store,
+        client: reqwest::Client::new(),
+        issuer: own_issuer,
+        _db: TestDatabase {
+            url: url.to_owned(),
+            _dir: None,
+        },
+        _server: server,
+    }
+}
+
 impl TestApp {
     /// The database this server uses.
     pub fn database_url(&self) -> &str {
