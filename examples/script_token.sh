@@ -4,7 +4,7 @@
 #
 #   TOKEN_URL=https://sso.example.com/realms/company/protocol/openid-connect/token \
 #   CLIENT_ID=ops-scripts CLIENT_SECRET=… BACKPLANE_URL=https://backplane.internal \
-#   ./examples/script_token.sh
+#   ./examples/script_token.sh [ORGANIZATION_ID …]
 #
 # The client secret is read from the environment, never from the command line
 # (where `ps` would show it), and is never printed.
@@ -35,6 +35,16 @@ graphql() {
 
 # Who am I, and what may I do?
 graphql '{ viewer { subject kind roles permissions } }'
+
+# A bulk change (needs the backplane:bulk:organizations scope or the ops role):
+# suspend organizations given as arguments. A dry run unless APPLY=1; the
+# idempotency key makes a retry of the same run safe.
+if [ $# -gt 0 ]; then
+  ids=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@")
+  dry=true; [ "${APPLY:-0}" = 1 ] && dry=false
+  graphql 'mutation($input: BulkOrganizationStatusInput!) { bulkUpdateOrganizationStatus(input: $input) { requested changed unchanged dryRun replayed failed { id reason } } }' \
+    "{\"input\": {\"ids\": $ids, \"status\": \"SUSPENDED\", \"reason\": \"${REASON:-suspended by script}\", \"dryRun\": $dry, \"idempotencyKey\": \"${IDEMPOTENCY_KEY:-script-$(date +%Y%m%d)}\", \"mode\": \"BEST_EFFORT\"}}"
+fi
 
 # Page through every suspended organization, 100 at a time.
 after=null

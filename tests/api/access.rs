@@ -381,3 +381,43 @@ async fn every_role_may_run_exactly_its_mutations() {
         }
     }
 }
+
+/// The example script of the README, run for real: a client-credentials token
+/// from the issuer, a read, and a bulk change (a dry run, then applied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_script_authenticates_and_runs_a_bulk_change() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/script_token.sh");
+    let run = |apply: bool| {
+        std::process::Command::new("bash")
+            .arg(script)
+            .args(["org_1", "org_2"])
+            .env("TOKEN_URL", format!("{}/token", app.issuer.url))
+            .env("CLIENT_ID", "script")
+            .env("CLIENT_SECRET", "script-secret")
+            .env(
+                "SCOPE",
+                "backplane:read:customers backplane:bulk:organizations",
+            )
+            .env("BACKPLANE_URL", format!("http://{}", app.addr))
+            .env("APPLY", if apply { "1" } else { "0" })
+            .env("IDEMPOTENCY_KEY", "example-test")
+            .output()
+            .expect("run the example script")
+    };
+    let out = tokio::task::block_in_place(|| run(false));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"kind\":\"SERVICE\""), "{stdout}");
+    assert!(stdout.contains("\"dryRun\":true"), "{stdout}");
+    assert!(!stdout.contains("script-secret"), "the secret was printed");
+    let out = tokio::task::block_in_place(|| run(true));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("\"dryRun\":false"), "{stdout}");
+    assert!(stdout.contains("\"requested\":2"), "{stdout}");
+}

@@ -222,7 +222,41 @@ impl TestIssuer {
         let jwks_keys = keys.clone();
         let jwks_fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let fetches = jwks_fetches.clone();
+        // The client-credentials grant for scripts: one client, `script` /
+        // `script-secret`, whose tokens carry the scopes it asks for.
+        let token_keys = keys.clone();
+        let token_issuer = url.clone();
         let app = axum::Router::new()
+            .route(
+                "/token",
+                axum::routing::post(move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+                    let keys = token_keys.lock().map(|k| k.clone()).unwrap_or_default();
+                    let issuer = token_issuer.clone();
+                    async move {
+                        let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+                            && form.get("client_id").map(String::as_str) == Some("script")
+                            && form.get("client_secret").map(|s| s.trim()) == Some("script-secret");
+                        if !ok {
+                            return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" })));
+                        }
+                        let now = chrono::Utc::now().timestamp();
+                        let (kid, pem) = keys[0].clone();
+                        let mut header = Header::new(Algorithm::RS256);
+                        header.kid = Some(kid);
+                        let token = jsonwebtoken::encode(
+                            &header,
+                            &json!({
+                                "iss": issuer, "aud": AUDIENCE, "sub": "script", "client_id": "script",
+                                "scope": form.get("scope").cloned().unwrap_or_default(),
+                                "iat": now, "exp": now + 300,
+                            }),
+                            &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("key"),
+                        )
+                        .expect("sign");
+                        (axum::http::StatusCode::OK, Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 300 })))
+                    }
+                }),
+            )
             .route(
                 "/.well-known/openid-configuration",
                 get(move || {
