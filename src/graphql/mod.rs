@@ -4,6 +4,7 @@
 pub mod error;
 pub mod guard;
 pub mod ids;
+pub mod limits;
 pub mod mutation;
 pub mod pagination;
 pub mod query;
@@ -48,7 +49,15 @@ pub fn build_schema(
     if let Some(store) = store {
         builder = builder.data(store);
     }
-    builder.data(bulk).finish()
+    builder
+        .data(bulk)
+        .data(limits::DocumentLimits::default())
+        // async-graphql's own: nesting of selections, and of values and
+        // selections while parsing (a deeply nested value must not exhaust the
+        // stack).
+        .limit_depth(limits::DocumentLimits::default().max_depth)
+        .limit_recursive_depth(64)
+        .finish()
 }
 
 /// The SDL, sorted so that diffs show real changes only.

@@ -46,6 +46,17 @@ impl Extension for VisibilityCheck {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // Limits first, on a parse of our own: async-graphql's parse step checks
+        // recursion depth by expanding fragments without memoisation, which a
+        // chain of doubling fragments turns exponential. A document that does
+        // not parse is left to async-graphql, which reports the syntax error.
+        let limits = ctx
+            .data_opt::<super::limits::DocumentLimits>()
+            .copied()
+            .unwrap_or_default();
+        if let Ok(parsed) = async_graphql::parser::parse_query(query) {
+            super::limits::check(&parsed, &limits)?;
+        }
         let document = next.run(ctx, query, variables).await?;
         let principal = ctx.data_opt::<Principal>();
         let checked = Walker {
@@ -54,6 +65,7 @@ impl Extension for VisibilityCheck {
             document: &document,
             visiting: HashSet::new(),
             refused: None,
+            clean: HashSet::new(),
         }
         .check_and_name();
         if let Err(refusal) = checked {
@@ -106,6 +118,9 @@ struct Walker<'a> {
     visiting: HashSet<String>,
     /// What the refusal was about, for the audit log.
     refused: Option<String>,
+    /// Fragments already found clean: a fragment's verdict does not depend on
+    /// where it is spread, so each is walked once (no exponential blow-up).
+    clean: HashSet<String>,
 }
 
 impl Walker<'_> {
@@ -219,7 +234,7 @@ impl Walker<'_> {
                     let Some(fragment) = self.document.fragments.get(name.as_str()) else {
                         continue;
                     };
-                    if !self.visiting.insert(name.clone()) {
+                    if self.clean.contains(&name) || !self.visiting.insert(name.clone()) {
                         continue;
                     }
                     let on = fragment.node.type_condition.node.on.node.to_string();
@@ -230,6 +245,7 @@ impl Walker<'_> {
                     let result = self.check_selection_set(&on, &fragment.node.selection_set);
                     self.visiting.remove(&name);
                     result?;
+                    self.clean.insert(name);
                 }
             }
         }
