@@ -155,6 +155,30 @@ pub struct BulkInvoiceVoidInput {
     pub mode: BulkMode,
 }
 
+/// The arguments every bulk input shares.
+macro_rules! common_args {
+    ($($input:ty),+) => {
+        $(impl $input {
+            fn common(&self) -> Common<'_> {
+                Common {
+                    ids: &self.ids,
+                    reason: &self.reason,
+                    dry_run: self.dry_run,
+                    idempotency_key: self.idempotency_key.as_ref(),
+                    mode: self.mode,
+                }
+            }
+        })+
+    };
+}
+
+common_args!(
+    BulkOrganizationStatusInput,
+    BulkOrganizationFlagInput,
+    BulkTicketAssignmentInput,
+    BulkInvoiceVoidInput
+);
+
 struct Common<'a> {
     ids: &'a [ID],
     reason: &'a str,
@@ -238,19 +262,7 @@ impl Mutation {
         let op = OrganizationStatusChange {
             to: input.status.into(),
         };
-        run(
-            ctx,
-            &op,
-            Kind::Organization,
-            Common {
-                ids: &input.ids,
-                reason: &input.reason,
-                dry_run: input.dry_run,
-                idempotency_key: input.idempotency_key.as_ref(),
-                mode: input.mode,
-            },
-        )
-        .await
+        run(ctx, &op, Kind::Organization, input.common()).await
     }
 
     /// Set or clear an internal flag (fraud review, VIP, churn risk, beta access)
@@ -273,19 +285,7 @@ impl Mutation {
             },
             value: input.value,
         };
-        run(
-            ctx,
-            &op,
-            Kind::Organization,
-            Common {
-                ids: &input.ids,
-                reason: &input.reason,
-                dry_run: input.dry_run,
-                idempotency_key: input.idempotency_key.as_ref(),
-                mode: input.mode,
-            },
-        )
-        .await
+        run(ctx, &op, Kind::Organization, input.common()).await
     }
 
     /// Assign many tickets to one staff member (or unassign them).
@@ -315,13 +315,7 @@ impl Mutation {
             ctx,
             &TicketAssignment { assignee },
             Kind::Ticket,
-            Common {
-                ids: &input.ids,
-                reason: &input.reason,
-                dry_run: input.dry_run,
-                idempotency_key: input.idempotency_key.as_ref(),
-                mode: input.mode,
-            },
+            input.common(),
         )
         .await
     }
@@ -337,18 +331,6 @@ impl Mutation {
         ctx: &Context<'_>,
         input: BulkInvoiceVoidInput,
     ) -> async_graphql::Result<BulkResult> {
-        run(
-            ctx,
-            &InvoiceVoiding,
-            Kind::Invoice,
-            Common {
-                ids: &input.ids,
-                reason: &input.reason,
-                dry_run: input.dry_run,
-                idempotency_key: input.idempotency_key.as_ref(),
-                mode: input.mode,
-            },
-        )
-        .await
+        run(ctx, &InvoiceVoiding, Kind::Invoice, input.common()).await
     }
 }
