@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use crate::audit::AuditWriter;
 use crate::config::{Config, Mode};
 use crate::graphql::build_schema;
+use crate::http::session::Sessions;
 use crate::http::{AppState, router};
+use crate::identity::browser::BrowserSignIn;
 use crate::identity::{OidcVerifier, TokenVerifier};
 use crate::store::{Store, StoreError, seed};
 
@@ -58,14 +60,29 @@ impl Application {
             seed_if_empty(&store, config.dev_seed_orgs).await?;
         }
 
-        let (verifier, refresh): (Option<Arc<dyn TokenVerifier>>, _) = match &config.oidc {
+        let (verifier, refresh, sign_in): (Option<Arc<dyn TokenVerifier>>, _, _) = match &config
+            .oidc
+        {
             Some(settings) => {
                 let verifier = OidcVerifier::new(settings.clone()).map_err(StartError::Identity)?;
                 let refresh = verifier.spawn_refresh();
-                (Some(verifier), Some(refresh))
+                let sign_in = config
+                    .browser
+                    .clone()
+                    .map(|browser| Arc::new(BrowserSignIn::new(verifier.clone(), browser)));
+                (
+                    Some(verifier as Arc<dyn TokenVerifier>),
+                    Some(refresh),
+                    sign_in,
+                )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let sessions = Sessions::new(
+            config.session_key.as_ref(),
+            config.session_ttl,
+            config.public_url.as_deref(),
+        );
 
         let listener =
             TcpListener::bind(config.listen)
@@ -76,12 +93,14 @@ impl Application {
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
         let state = AppState {
-            schema: build_schema(Some(store.clone()), Some(audit), config.bulk),
+            schema: build_schema(Some(store.clone()), Some(audit), config.bulk, config.limits),
             store,
             verifier,
             mode: config.mode,
             directory: Default::default(),
             max_batch: config.max_batch,
+            sessions,
+            sign_in,
         };
         Ok(Self {
             listener,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 use crate::app::Application;
 use crate::config::{Config, Mode};
@@ -202,6 +203,115 @@ pub struct ServerArgs {
     /// CIDRs of proxies whose `X-Forwarded-For` is believed; none by default.
     #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub browser: BrowserArgs,
+}
+
+/// Browser sign-in (the playground) through the identity provider.
+#[derive(Args, Debug)]
+pub struct BrowserArgs {
+    /// Where people reach this server, e.g. `https://backplane.example.com`:
+    /// the sign-in redirect URI is `<this>/auth/callback`, and cookie requests
+    /// must come from this origin.
+    #[arg(long, env = "BACKPLANE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The client id registered at the identity provider for browser sign-in;
+    /// without it, the playground takes bearer tokens only (and `dev` offers
+    /// its demo sign-in).
+    #[arg(long, env = "BACKPLANE_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client's secret (confidential client). Never logged.
+    #[arg(long, env = "BACKPLANE_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// Seals session cookies (at least 32 characters, the same on every
+    /// instance). Never logged.
+    #[arg(long, env = "BACKPLANE_SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
+    /// How long a browser session lasts, in minutes.
+    #[arg(long, env = "BACKPLANE_SESSION_TTL_MINUTES", default_value_t = 480)]
+    pub session_ttl_minutes: u64,
+}
+
+/// Query limits. Every refusal is a GraphQL error with code LIMIT_EXCEEDED,
+/// before anything runs. People (staff, the dev identity) and service
+/// identities (client-credentials tokens) have budgets of their own.
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Longest document, in bytes.
+    #[arg(long, env = "BACKPLANE_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_document_bytes: usize,
+    /// Deepest nesting of selections.
+    #[arg(long, env = "BACKPLANE_MAX_DEPTH", default_value_t = 24)]
+    pub max_depth: usize,
+    /// Most field selections once fragments are expanded.
+    #[arg(long, env = "BACKPLANE_MAX_FIELDS", default_value_t = 5_000)]
+    pub max_fields: u64,
+    /// Highest cost of one operation: every field counts 1, times the `first`
+    /// of each connection above it.
+    #[arg(long, env = "BACKPLANE_MAX_COMPLEXITY", default_value_t = 50_000)]
+    pub max_complexity: u64,
+    /// Most aliases in one document (`__typename` included).
+    #[arg(long, env = "BACKPLANE_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Most root fields in one operation.
+    #[arg(long, env = "BACKPLANE_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+    /// Most directives on one field, fragment or operation.
+    #[arg(long, env = "BACKPLANE_MAX_DIRECTIVES", default_value_t = 4)]
+    pub max_directives: usize,
+    /// Largest `first` of any connection.
+    #[arg(long, env = "BACKPLANE_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: i32,
+    /// Largest `first` for service identities.
+    #[arg(long, env = "BACKPLANE_SERVICE_MAX_PAGE_SIZE", default_value_t = 1_000)]
+    pub service_max_page_size: i32,
+    /// Highest cost of one operation for service identities.
+    #[arg(
+        long,
+        env = "BACKPLANE_SERVICE_MAX_COMPLEXITY",
+        default_value_t = 500_000
+    )]
+    pub service_max_complexity: u64,
+    /// Most field selections for service identities.
+    #[arg(long, env = "BACKPLANE_SERVICE_MAX_FIELDS", default_value_t = 20_000)]
+    pub service_max_fields: u64,
+    /// Most aliases for service identities.
+    #[arg(long, env = "BACKPLANE_SERVICE_MAX_ALIASES", default_value_t = 100)]
+    pub service_max_aliases: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> crate::graphql::limits::Limits {
+        use crate::graphql::limits::DocumentLimits;
+        let people = DocumentLimits {
+            max_document_bytes: self.max_document_bytes,
+            max_expanded_fields: self.max_fields,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            max_root_fields: self.max_root_fields,
+            max_directives: self.max_directives,
+            max_depth: self.max_depth,
+            max_page_size: self.max_page_size.max(1),
+        };
+        let services = DocumentLimits {
+            max_document_bytes: self
+                .max_document_bytes
+                .max(DocumentLimits::services().max_document_bytes),
+            max_expanded_fields: self.service_max_fields,
+            max_complexity: self.service_max_complexity,
+            max_aliases: self.service_max_aliases,
+            max_root_fields: self
+                .max_root_fields
+                .max(DocumentLimits::services().max_root_fields),
+            max_page_size: self.service_max_page_size.max(1),
+            ..people
+        };
+        crate::graphql::limits::Limits { people, services }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +369,33 @@ fn server_config(
     config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
     config.audit_queue = server.audit_queue.max(1);
     config.max_batch = server.max_batch.max(1);
+    config.limits = server.limits.limits();
+    let browser = &server.browser;
+    config.public_url = browser
+        .public_url
+        .as_deref()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty());
+    config.session_key = browser
+        .session_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .map(SecretString::from);
+    config.session_ttl = Duration::from_secs(browser.session_ttl_minutes.max(1) * 60);
+    if let Some(client_id) = browser.oidc_client_id.as_deref().filter(|c| !c.is_empty()) {
+        config.browser = Some(crate::identity::browser::BrowserClientSettings {
+            client_id: client_id.to_owned(),
+            client_secret: browser
+                .oidc_client_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from),
+            redirect_uri: format!(
+                "{}/auth/callback",
+                config.public_url.as_deref().unwrap_or_default()
+            ),
+        });
+    }
     Ok(config)
 }
 
@@ -277,6 +414,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::graphql::sdl(&crate::graphql::build_schema(
                     None,
                     None,
+                    Default::default(),
                     Default::default()
                 ))
             );

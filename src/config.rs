@@ -3,8 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::domain::bulk::BulkLimits;
 use crate::http::network::NetworkPolicy;
+use crate::identity::browser::BrowserClientSettings;
 use crate::identity::oidc::OidcSettings;
 use crate::store::StoreOptions;
 
@@ -43,6 +46,17 @@ pub struct Config {
     pub bulk: BulkLimits,
     /// Most operations one batch request (a JSON array) may carry.
     pub max_batch: usize,
+    /// Document limits of people and of service identities.
+    pub limits: crate::graphql::limits::Limits,
+    /// Where people reach this server (`https://backplane.example.com`): the
+    /// sign-in's redirect URI and the origin cookie requests must come from.
+    pub public_url: Option<String>,
+    /// Browser sign-in through the identity provider (needs `oidc`).
+    pub browser: Option<BrowserClientSettings>,
+    /// Seals session cookies; every instance behind one load balancer shares it.
+    pub session_key: Option<SecretString>,
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -62,6 +76,16 @@ pub enum ConfigError {
     NoAlgorithms,
     #[error("BACKPLANE_ALLOWED_NETWORKS is empty: nobody could connect")]
     NoNetworks,
+    #[error(
+        "browser sign-in (BACKPLANE_OIDC_CLIENT_ID) needs BACKPLANE_OIDC_ISSUER and BACKPLANE_PUBLIC_URL (where people reach this server, for the redirect URI)"
+    )]
+    BrowserIncomplete,
+    #[error(
+        "browser sign-in in `serve` needs BACKPLANE_SESSION_KEY: a random secret of at least 32 characters, the same on every instance (e.g. `openssl rand -base64 48`)"
+    )]
+    SessionKeyRequired,
+    #[error("BACKPLANE_PUBLIC_URL must start with http:// or https://")]
+    PublicUrl,
 }
 
 impl Config {
@@ -83,6 +107,11 @@ impl Config {
             audit_queue: 1024,
             bulk: BulkLimits::default(),
             max_batch: 10,
+            limits: Default::default(),
+            public_url: None,
+            browser: None,
+            session_key: None,
+            session_ttl: Duration::from_secs(8 * 3600),
         }
     }
 
@@ -92,6 +121,21 @@ impl Config {
         }
         if self.network.allowed.is_empty() {
             return Err(ConfigError::NoNetworks);
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::PublicUrl);
+        }
+        if self.browser.is_some() && (self.oidc.is_none() || self.public_url.is_none()) {
+            return Err(ConfigError::BrowserIncomplete);
+        }
+        let weak_key = self
+            .session_key
+            .as_ref()
+            .is_none_or(|k| k.expose_secret().len() < 32);
+        if self.browser.is_some() && self.mode == Mode::Serve && weak_key {
+            return Err(ConfigError::SessionKeyRequired);
         }
         match &self.oidc {
             None if self.mode == Mode::Serve => return Err(ConfigError::IssuerRequired),

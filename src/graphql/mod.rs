@@ -36,6 +36,7 @@ pub fn build_schema(
     store: Option<Store>,
     audit: Option<AuditWriter>,
     bulk: BulkLimits,
+    limits: limits::Limits,
 ) -> BackplaneSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
@@ -51,11 +52,11 @@ pub fn build_schema(
     }
     builder
         .data(bulk)
-        .data(limits::DocumentLimits::default())
+        .data(limits)
         // async-graphql's own: nesting of selections, and of values and
         // selections while parsing (a deeply nested value must not exhaust the
         // stack).
-        .limit_depth(limits::DocumentLimits::default().max_depth)
+        .limit_depth(limits.max_depth())
         .limit_recursive_depth(64)
         .finish()
 }

@@ -11,8 +11,6 @@ use crate::store::page::{Keyset, PageRequest, Sort, SortValue};
 
 /// Rows a connection returns when `first` is not given.
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
-/// The largest `first` accepted.
-pub const MAX_PAGE_SIZE: i32 = 100;
 
 /// Where a page is in its list.
 #[derive(SimpleObject, Clone, Debug)]
@@ -81,10 +79,16 @@ pub fn page_request(
     ordering: &Ordering,
 ) -> Result<PageRequest, ApiError> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(0..=MAX_PAGE_SIZE).contains(&first) {
+    let max = ctx
+        .data_opt::<super::limits::Limits>()
+        .copied()
+        .unwrap_or_default()
+        .of(ctx.data_opt::<crate::identity::Principal>())
+        .max_page_size;
+    if !(0..=max).contains(&first) {
         return Err(ApiError::bad_input(
             "first",
-            format!("must be between 0 and {MAX_PAGE_SIZE}"),
+            format!("must be between 0 and {max}"),
         ));
     }
     let after = after.map(|c| decode_cursor(ordering, c)).transpose()?;

@@ -35,7 +35,7 @@ impl Query {
         Ok(Viewer::from(principal(ctx)?))
     }
 
-    /// Customer accounts. `first`: 0 to 100, default 20; `after`: an `endCursor` of
+    /// Customer accounts. `first`: default 20, at most 100 (1,000 for service identities) unless configured; `after`: an `endCursor` of
     /// the same list and order.
     #[graphql(
         guard = "Need(Permission::ReadCustomers)",
@@ -93,7 +93,7 @@ impl Query {
             .map(Organization))
     }
 
-    /// Customer users. `first`: 0 to 100, default 20.
+    /// Customer users. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadCustomers)",
         visible = "crate::graphql::guard::visible::customers"
@@ -146,7 +146,7 @@ impl Query {
             .map(User))
     }
 
-    /// Invoices. `first`: 0 to 100, default 20.
+    /// Invoices. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadBilling)",
         visible = "crate::graphql::guard::visible::billing"
@@ -183,7 +183,7 @@ impl Query {
         Ok(load_one(ctx, InvoiceId(id)).await?.map(Invoice))
     }
 
-    /// Support tickets. `first`: 0 to 100, default 20.
+    /// Support tickets. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadCustomers)",
         visible = "crate::graphql::guard::visible::customers"
@@ -239,7 +239,7 @@ impl Query {
     }
 
     /// Staff members known from the identity provider, in the order first seen.
-    /// `first`: 0 to 100, default 20.
+    /// `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadCustomers)",
         visible = "crate::graphql::guard::visible::customers"
@@ -278,7 +278,7 @@ impl Query {
         Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember))
     }
 
-    /// The audit log, newest first: auditors and admins only. `first`: 0 to 100,
+    /// The audit log, newest first: auditors and admins only. `first`: at most 100 (1,000 for services),
     /// default 20.
     #[graphql(
         guard = "Need(Permission::ReadAuditLog)",

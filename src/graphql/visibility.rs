@@ -50,15 +50,18 @@ impl Extension for VisibilityCheck {
         // recursion depth by expanding fragments without memoisation, which a
         // chain of doubling fragments turns exponential. A document that does
         // not parse is left to async-graphql, which reports the syntax error.
-        let limits = ctx
-            .data_opt::<super::limits::DocumentLimits>()
+        let principal = ctx.data_opt::<Principal>();
+        let all = ctx
+            .data_opt::<super::limits::Limits>()
             .copied()
             .unwrap_or_default();
+        let limits = all.of(principal);
+        super::limits::check_length(query, limits)?;
         if let Ok(parsed) = async_graphql::parser::parse_query(query) {
-            super::limits::check(&parsed, &limits)?;
+            let connections = connection_fields(&ctx.schema_env.registry);
+            super::limits::check(&parsed, variables, connections, limits)?;
         }
         let document = next.run(ctx, query, variables).await?;
-        let principal = ctx.data_opt::<Principal>();
         let checked = Walker {
             registry: &ctx.schema_env.registry,
             principal,
@@ -94,6 +97,22 @@ impl Extension for VisibilityCheck {
                 .collect()
         })
     }
+}
+
+/// The names of fields that return a connection (whose `first` multiplies the
+/// cost of what they select), read once from the schema.
+fn connection_fields(registry: &Registry) -> &'static HashSet<String> {
+    static NAMES: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        registry
+            .types
+            .values()
+            .filter_map(|t| t.fields())
+            .flat_map(|fields| fields.values())
+            .filter(|f| MetaTypeName::concrete_typename(&f.ty).ends_with("Connection"))
+            .map(|f| f.name.clone())
+            .collect()
+    })
 }
 
 /// Validation's messages for unknown fields and types, without the unknown name.

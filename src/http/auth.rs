@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, session};
 use crate::config::Mode;
 use crate::identity::{IdentityError, Principal};
 
@@ -17,7 +17,27 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map(str::to_owned));
-    match principal(&state, header).await {
+    let found = match header {
+        // A bearer token wins over a cookie: developers bring their own.
+        Some(header) => bearer(&state, header).await,
+        None => match session::read(&state.sessions, req.headers()) {
+            session::CookieSession::Active(principal) => {
+                if let Some(reason) =
+                    session::cross_site_refusal(&state.sessions, req.method(), req.headers())
+                {
+                    tracing::warn!(reason, "cookie request refused: not from our own pages");
+                    return forbidden(reason);
+                }
+                Ok(principal)
+            }
+            session::CookieSession::Ended => Err(IdentityError::SessionEnded),
+            session::CookieSession::None => match state.mode {
+                Mode::Dev => Ok(Principal::demo_admin()),
+                Mode::Serve => Err(IdentityError::MissingToken),
+            },
+        },
+    };
+    match found {
         Ok(principal) => {
             state.directory.seen(&state.store, &principal).await;
             req.extensions_mut().insert(principal);
@@ -27,16 +47,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-async fn principal(
+async fn bearer(
     state: &AppState,
-    header: Option<Result<String, axum::http::header::ToStrError>>,
+    header: Result<String, axum::http::header::ToStrError>,
 ) -> Result<Principal, IdentityError> {
-    let Some(header) = header else {
-        return match state.mode {
-            Mode::Dev => Ok(Principal::demo_admin()),
-            Mode::Serve => Err(IdentityError::MissingToken),
-        };
-    };
     let value = header.map_err(|_| IdentityError::NotBearer)?;
     let token = value
         .strip_prefix("Bearer ")
@@ -51,6 +65,16 @@ async fn principal(
     verifier.verify(token).await
 }
 
+fn forbidden(reason: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({
+            "errors": [{ "message": reason, "extensions": { "code": "FORBIDDEN" } }]
+        })),
+    )
+        .into_response()
+}
+
 /// 401 with `WWW-Authenticate` (RFC 6750), or 503 when the issuer cannot be reached
 /// to check the token. The body is a GraphQL error; the token is never echoed.
 fn refuse(err: &IdentityError) -> Response {
@@ -61,7 +85,9 @@ fn refuse(err: &IdentityError) -> Response {
     let message = err.to_string();
     tracing::info!(reason = %message, "request refused: not authenticated");
     let challenge = match err {
-        IdentityError::MissingToken => "Bearer realm=\"backplane\"".to_owned(),
+        IdentityError::MissingToken | IdentityError::SessionEnded => {
+            "Bearer realm=\"backplane\"".to_owned()
+        }
         _ => format!(
             "Bearer realm=\"backplane\", error=\"invalid_token\", error_description=\"{}\"",
             message.replace('"', "'")

@@ -1,45 +1,338 @@
-//! `/graphql` and `/playground`.
+//! `/graphql`: GraphQL over HTTP as its specification says.
+//!
+//! - `POST` with `Content-Type: application/json` (UTF-8) carries one request or
+//!   a batch (a JSON array); any other body type — none, `text/plain`, forms —
+//!   is refused with 415 before anything is parsed, which also closes the door
+//!   to cross-site form posts.
+//! - `GET` carries a query in the URL (`query`, `operationName`, `variables`,
+//!   `extensions`); a mutation over `GET` is refused with 405.
+//! - `Accept` picks the answer's media type: `application/graphql-response+json`
+//!   (a request that cannot run — bad JSON, bad parameters, a document that
+//!   does not parse or validate, a limit — is a 4xx without `data`) or
+//!   `application/json` (always 200, as deployed clients expect; the default
+//!   when `Accept` is missing or `*/*`). Nothing acceptable: 406.
+//!
+//! The stock `async_graphql_axum` service answers one media type whatever the
+//! `Accept` header says and runs mutations over `GET`; this handler does not.
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Variables};
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::network::ClientAddr;
 use crate::audit::RequestIdentity;
 use crate::graphql::request_data;
 use crate::identity::Principal;
-use axum::http::HeaderMap;
+
+/// The media type of GraphQL responses (GraphQL over HTTP).
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Most errors one response carries; the rest are summed up in a last one.
+pub const MAX_ERRORS: usize = 50;
+
+/// The media type an answer is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// `application/graphql-response+json`: request errors are 4xx.
+    GraphqlResponse,
+    /// `application/json`: always 200.
+    Json,
+}
+
+impl Media {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Media::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            Media::Json => "application/json; charset=utf-8",
+        })
+    }
+
+    /// Picks from an `Accept` header; `None` when nothing we write is accepted.
+    pub fn negotiate(accept: Option<&str>) -> Option<Media> {
+        let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Some(Media::Json);
+        };
+        let mut best: Option<(f32, Media)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let kind = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let media = match kind.as_str() {
+                GRAPHQL_RESPONSE_JSON => Media::GraphqlResponse,
+                "application/json" | "application/*" | "*/*" => Media::Json,
+                _ => continue,
+            };
+            if q <= 0.0 {
+                continue;
+            }
+            // The first listed wins a tie, except that the precise GraphQL type
+            // beats a wildcard of equal weight.
+            let better = match best {
+                None => true,
+                Some((bq, bm)) => {
+                    q > bq
+                        || (q == bq
+                            && media == Media::GraphqlResponse
+                            && bm == Media::Json
+                            && kind != "application/json")
+                }
+            };
+            if better {
+                best = Some((q, media));
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+}
+
+/// An answer before any GraphQL ran: a status and one error.
+fn refusal(media: Media, status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    // Under `application/json` a request error is still a 200 with `errors`,
+    // except where HTTP itself has the word (method, media types).
+    let status = match (media, status) {
+        (Media::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
+        _ => status,
+    };
+    let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code } }] });
+    write(media, status, &body)
+}
+
+fn write(media: Media, status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// Why a request's parameters are not a GraphQL request.
+fn bad_parameters(media: Media, message: &str) -> Response {
+    refusal(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
+/// Reads one request's parameters from a JSON object.
+fn request_from_json(value: Value) -> Result<GqlRequest, &'static str> {
+    let Value::Object(mut fields) = value else {
+        return Err("a GraphQL request is a JSON object");
+    };
+    let query = match fields.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(_) => return Err("`query` must be a string"),
+        None => return Err("`query` is required"),
+    };
+    let mut request = GqlRequest::new(query);
+    match fields.remove("operationName") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err("`operationName` must be a string or null"),
+    }
+    match fields.remove("variables") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => request = request.variables(Variables::from_json(v)),
+        Some(_) => return Err("`variables` must be an object or null"),
+    }
+    match fields.remove("extensions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (key, value) in map {
+                if let Ok(value) = async_graphql::Value::from_json(value) {
+                    request.extensions.insert(key, value);
+                }
+            }
+        }
+        Some(_) => return Err("`extensions` must be an object or null"),
+    }
+    Ok(request)
+}
+
+/// Reads a request from a URL's query string (`GET`).
+fn request_from_uri(uri: &Uri) -> Result<GqlRequest, &'static str> {
+    let mut fields = Map::new();
+    for (key, value) in form_urlencoded_pairs(uri.query().unwrap_or_default()) {
+        let value = match key.as_str() {
+            "variables" | "extensions" => match serde_json::from_str::<Value>(&value) {
+                Ok(v) => v,
+                Err(_) => return Err("`variables` and `extensions` must be JSON objects"),
+            },
+            _ => Value::String(value),
+        };
+        fields.insert(key, value);
+    }
+    request_from_json(Value::Object(fields))
+}
+
+/// `key=value&…` pairs, percent-decoded (`+` is a space).
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    match (
+                        bytes.get(i + 1).copied().and_then(hex),
+                        bytes.get(i + 2).copied().and_then(hex),
+                    ) {
+                        (Some(h), Some(l)) => {
+                            out.push(h * 16 + l);
+                            i += 2;
+                        }
+                        _ => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// The type of the operation a request would run, when the document parses
+/// and names one unambiguously.
+fn operation_type(request: &GqlRequest) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let operations: Vec<_> = document.operations.iter().collect();
+    let chosen = match &request.operation_name {
+        Some(name) => operations
+            .into_iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
+        None if operations.len() == 1 => operations.into_iter().next()?,
+        None => return None,
+    };
+    Some(chosen.1.node.ty)
+}
+
+/// Whether a `Content-Type` is JSON in UTF-8 (the charset may be omitted).
+fn is_json_utf8(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|p| match p.trim().split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    })
+}
 
 /// Executes a GraphQL request (or a batch) as the authenticated principal.
+#[allow(clippy::too_many_arguments)]
 pub async fn handle(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     client: Option<Extension<ClientAddr>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    request: GraphQLBatchRequest,
-) -> axum::response::Response {
-    let request = request.into_inner();
-    if let async_graphql::BatchRequest::Batch(operations) = &request
-        && operations.len() > state.max_batch
-    {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            axum::Json(serde_json::json!({
-                "errors": [{
-                    "message": format!(
-                        "a batch may carry at most {} operations; this one has {}",
-                        state.max_batch,
-                        operations.len()
-                    ),
-                    "extensions": { "code": "LIMIT_EXCEEDED" }
-                }]
-            })),
-        )
-            .into_response();
-    }
+    body: Bytes,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let Some(media) = Media::negotiate(accept) else {
+        return refusal(
+            Media::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "this endpoint answers application/graphql-response+json or application/json",
+        );
+    };
+    let batch = if method == Method::GET {
+        match request_from_uri(&uri) {
+            Ok(request) => {
+                if matches!(
+                    operation_type(&request),
+                    Some(OperationType::Mutation | OperationType::Subscription)
+                ) {
+                    let mut response = refusal(
+                        media,
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "METHOD_NOT_ALLOWED",
+                        "mutations are sent with POST",
+                    );
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                    return response;
+                }
+                BatchRequest::Single(request)
+            }
+            Err(message) => return bad_parameters(media, message),
+        }
+    } else {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !is_json_utf8(content_type) {
+            return refusal(
+                media,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "send the request as application/json (UTF-8)",
+            );
+        }
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return bad_parameters(media, "the body is not valid JSON"),
+        };
+        match value {
+            Value::Array(items) => {
+                if items.len() > state.max_batch {
+                    return refusal(
+                        media,
+                        StatusCode::BAD_REQUEST,
+                        "LIMIT_EXCEEDED",
+                        format!(
+                            "a batch may carry at most {} operations; this one has {}",
+                            state.max_batch,
+                            items.len()
+                        ),
+                    );
+                }
+                if items.is_empty() {
+                    return bad_parameters(media, "a batch carries at least one operation");
+                }
+                match items
+                    .into_iter()
+                    .map(request_from_json)
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(requests) => BatchRequest::Batch(requests),
+                    Err(message) => return bad_parameters(media, message),
+                }
+            }
+            other => match request_from_json(other) {
+                Ok(request) => BatchRequest::Single(request),
+                Err(message) => return bad_parameters(media, message),
+            },
+        }
+    };
+
     let identity = RequestIdentity {
         subject: principal.subject.clone(),
         roles: principal
@@ -55,16 +348,134 @@ pub async fn handle(
             .map(str::to_owned),
     };
     let (principal, loader) = request_data(&state.store, principal);
-    let request = request.data(principal).data(loader).data(identity);
+    let batch = batch.data(principal).data(loader).data(identity);
     // Unconstrained: tokio's cooperative budget would make a ready future return
     // `Pending` at random points of a large level, and the batcher would see the
     // level quiet before every sibling had registered its key (see
     // `store::batch`). The task still yields whenever it waits on I/O.
-    GraphQLResponse::from(tokio::task::unconstrained(state.schema.execute_batch(request)).await)
-        .into_response()
+    let executed = tokio::task::unconstrained(state.schema.execute_batch(batch)).await;
+    respond(media, executed)
 }
 
-/// GraphiQL.
-pub async fn playground() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// Writes what ran. Under `application/graphql-response+json`, a single
+/// request that never reached execution (no `data`) is a 400.
+fn respond(media: Media, executed: BatchResponse) -> Response {
+    match executed {
+        BatchResponse::Single(response) => {
+            let request_error = response.data == async_graphql::Value::Null
+                && !response.errors.is_empty()
+                && response.errors.iter().all(|e| e.path.is_empty());
+            let status = if request_error && media == Media::GraphqlResponse {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            let mut response = response;
+            response.http_headers.clear();
+            write(media, status, &body_of(response, request_error))
+        }
+        BatchResponse::Batch(responses) => {
+            let items: Vec<Value> = responses
+                .into_iter()
+                .map(|r| {
+                    let request_error = r.data == async_graphql::Value::Null
+                        && !r.errors.is_empty()
+                        && r.errors.iter().all(|e| e.path.is_empty());
+                    body_of(r, request_error)
+                })
+                .collect();
+            write(media, StatusCode::OK, &Value::Array(items))
+        }
+    }
+}
+
+/// One response's JSON: `data` left out when the request never ran, errors
+/// capped at [`MAX_ERRORS`].
+fn body_of(response: async_graphql::Response, request_error: bool) -> Value {
+    let mut body = Map::new();
+    if !request_error {
+        body.insert(
+            "data".into(),
+            serde_json::to_value(&response.data).unwrap_or(Value::Null),
+        );
+    }
+    if !response.errors.is_empty() {
+        let total = response.errors.len();
+        let mut errors: Vec<Value> = response
+            .errors
+            .iter()
+            .take(MAX_ERRORS)
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect();
+        if total > MAX_ERRORS {
+            errors.push(json!({
+                "message": format!("{} more errors were left out", total - MAX_ERRORS),
+                "extensions": { "code": "LIMIT_EXCEEDED" }
+            }));
+        }
+        body.insert("errors".into(), Value::Array(errors));
+    }
+    if !response.extensions.is_empty() {
+        body.insert(
+            "extensions".into(),
+            serde_json::to_value(&response.extensions).unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        assert_eq!(Media::negotiate(None), Some(Media::Json));
+        assert_eq!(Media::negotiate(Some("*/*")), Some(Media::Json));
+        assert_eq!(
+            Media::negotiate(Some("application/graphql-response+json")),
+            Some(Media::GraphqlResponse)
+        );
+        assert_eq!(
+            Media::negotiate(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(Media::GraphqlResponse)
+        );
+        assert_eq!(
+            Media::negotiate(Some(
+                "application/json, application/graphql-response+json;q=0.9"
+            )),
+            Some(Media::Json)
+        );
+        assert_eq!(
+            Media::negotiate(Some("application/graphql-response+json;q=0, */*;q=0.1")),
+            Some(Media::Json)
+        );
+        assert_eq!(Media::negotiate(Some("text/html")), None);
+        assert_eq!(
+            Media::negotiate(Some("text/html,application/xhtml+xml,*/*;q=0.8")),
+            Some(Media::Json)
+        );
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_utf8("application/json"));
+        assert!(is_json_utf8("application/json; charset=utf-8"));
+        assert!(is_json_utf8("Application/JSON; charset=\"UTF-8\""));
+        assert!(!is_json_utf8("application/json; charset=latin1"));
+        assert!(!is_json_utf8("text/plain"));
+        assert!(!is_json_utf8("application/x-www-form-urlencoded"));
+        assert!(!is_json_utf8("multipart/form-data; boundary=x"));
+        assert!(!is_json_utf8(""));
+    }
+
+    #[test]
+    fn query_strings() {
+        let pairs = form_urlencoded_pairs("query=%7B%20a%20%7D&operationName=A+B&x=%zz");
+        assert_eq!(pairs[0], ("query".into(), "{ a }".into()));
+        assert_eq!(pairs[1], ("operationName".into(), "A B".into()));
+        assert_eq!(pairs[2], ("x".into(), "%zz".into()));
+    }
 }

@@ -3,9 +3,11 @@
 //! → time limit → body limit → route (authentication on `/graphql`).
 
 mod auth;
-mod graphql;
+pub mod graphql;
 mod health;
 pub mod network;
+mod playground;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -33,6 +35,10 @@ pub struct AppState {
     pub directory: Arc<crate::identity::directory::StaffDirectory>,
     /// Most operations one batch request (a JSON array) may carry.
     pub max_batch: usize,
+    /// How browser sessions are sealed.
+    pub sessions: session::Sessions,
+    /// Browser sign-in through the identity provider, when configured.
+    pub sign_in: session::SignIn,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.
@@ -46,9 +52,23 @@ pub fn router(state: AppState, config: &Config) -> Router {
             auth::authenticate,
         ));
 
+    let mut auth_routes = Router::new()
+        .route("/auth/login", get(session::login))
+        .route("/auth/callback", get(session::callback))
+        .route("/auth/logout", get(session::logout))
+        .route("/auth/session", get(session::session));
+    // The demo sign-in exists in `dev` only; `serve` has no such path at all.
+    if state.mode == Mode::Dev {
+        auth_routes = auth_routes.route(
+            "/auth/dev",
+            get(session::dev_page).post(session::dev_sign_in),
+        );
+    }
+
     Router::new()
         .merge(graphql_routes)
-        .route("/playground", get(graphql::playground))
+        .merge(auth_routes)
+        .merge(playground::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! Who is calling: turns a bearer token (or, in `backplane dev`, nothing) into a
 //! [`Principal`]. No GraphQL types here; authorization is declared on the schema.
 
+pub mod browser;
 pub mod directory;
 pub mod oidc;
 
@@ -92,4 +93,6 @@ pub enum IdentityError {
     IssuerUnavailable,
     #[error("bearer tokens are not accepted: no identity provider is configured")]
     NotConfigured,
+    #[error("your session has ended; sign in again")]
+    SessionEnded,
 }

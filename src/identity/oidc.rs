@@ -113,6 +113,8 @@ pub struct OidcVerifier {
     /// One fetch at a time: requests that need keys wait for the fetch under way
     /// instead of starting their own (or failing while it runs).
     fetching: tokio::sync::Mutex<()>,
+    /// What discovery found, kept for browser sign-in.
+    metadata: RwLock<Option<CoreProviderMetadata>>,
 }
 
 impl OidcVerifier {
@@ -131,6 +133,7 @@ impl OidcVerifier {
             last_attempt: Mutex::new(None),
             logged_groups: Mutex::new(HashSet::new()),
             fetching: tokio::sync::Mutex::new(()),
+            metadata: RwLock::new(None),
         }))
     }
 
@@ -207,7 +210,31 @@ impl OidcVerifier {
                 tracing::warn!(issuer = %self.settings.issuer, error = %err, "OIDC discovery failed");
                 IdentityError::IssuerUnavailable
             })?;
-        Ok(metadata.jwks_uri().url().to_string())
+        let jwks_uri = metadata.jwks_uri().url().to_string();
+        if let Ok(mut known) = self.metadata.write() {
+            *known = Some(metadata);
+        }
+        Ok(jwks_uri)
+    }
+
+    /// The issuer's discovery document with its current keys, fetched now:
+    /// sign-ins are rare, and fresh keys verify ID tokens after a rotation.
+    pub async fn provider_metadata(&self) -> Result<CoreProviderMetadata, IdentityError> {
+        self.discover().await?;
+        self.metadata
+            .read()
+            .ok()
+            .and_then(|m| m.clone())
+            .ok_or(IdentityError::IssuerUnavailable)
+    }
+
+    /// The HTTP client that talks to the issuer (no redirects, short timeout).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
     }
 
     async fn fetch_jwks(&self, uri: &str) -> Result<JwkSet, IdentityError> {
@@ -314,7 +341,9 @@ impl OidcVerifier {
         Ok(self.principal(&data.claims))
     }
 
-    fn principal(&self, claims: &Map<String, Value>) -> Principal {
+    /// The principal verified claims describe (roles through the roles claim
+    /// and the role map, service scopes through `scope`).
+    pub fn principal(&self, claims: &Map<String, Value>) -> Principal {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut roles = BTreeSet::new();
         for name in claim_strings(lookup(claims, &self.settings.roles_claim)) {

@@ -335,6 +335,7 @@ async fn batch_requests_work_within_their_bound() {
         .client
         .post(app.url("/graphql"))
         .bearer_auth(&token)
+        .header("accept", "application/graphql-response+json")
         .json(&json!([op, op, op, op]))
         .send()
         .await

@@ -6,6 +6,7 @@ fn schema_graphql_is_up_to_date() {
         None,
         None,
         Default::default(),
+        Default::default(),
     ));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
@@ -25,6 +26,7 @@ fn the_contract_names_are_in_the_schema() {
     let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(
         None,
         None,
+        Default::default(),
         Default::default(),
     ));
     for name in [

@@ -62,7 +62,7 @@ impl Plan {
         Some(self.0.unit_cost_cents)
     }
 
-    /// Subscriptions on this plan, oldest first. `first`: 0 to 100, default 20.
+    /// Subscriptions on this plan, oldest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadBilling)",
         visible = "crate::graphql::guard::visible::billing"
@@ -262,7 +262,7 @@ impl Invoice {
             .map(Organization))
     }
 
-    /// The invoice's lines in order. `first`: 0 to 100, default 20.
+    /// The invoice's lines in order. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn lines(
         &self,
         ctx: &Context<'_>,

@@ -116,7 +116,7 @@ impl Organization {
             .map(Subscription))
     }
 
-    /// The account's users, oldest first. `first`: 0 to 100, default 20.
+    /// The account's users, oldest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -134,7 +134,7 @@ impl Organization {
         ))
     }
 
-    /// The account's invoices, newest first. `first`: 0 to 100, default 20.
+    /// The account's invoices, newest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     #[graphql(
         guard = "Need(Permission::ReadBilling)",
         visible = "crate::graphql::guard::visible::billing"
@@ -161,7 +161,7 @@ impl Organization {
         ))
     }
 
-    /// The account's support tickets, newest first. `first`: 0 to 100, default 20.
+    /// The account's support tickets, newest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn tickets(
         &self,
         ctx: &Context<'_>,

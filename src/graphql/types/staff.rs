@@ -60,7 +60,7 @@ impl StaffMember {
         self.0.last_seen_at
     }
 
-    /// Tickets assigned to this person, newest first. `first`: 0 to 100, default 20.
+    /// Tickets assigned to this person, newest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn assigned_tickets(
         &self,
         ctx: &Context<'_>,

@@ -112,7 +112,7 @@ impl SupportTicket {
         }
     }
 
-    /// The conversation, oldest first. `first`: 0 to 100, default 20.
+    /// The conversation, oldest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn messages(
         &self,
         ctx: &Context<'_>,

@@ -98,7 +98,7 @@ impl User {
             .map(Organization))
     }
 
-    /// Tickets this user opened, newest first. `first`: 0 to 100, default 20.
+    /// Tickets this user opened, newest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
     async fn tickets(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,531 @@
+//! Browser sessions: `/auth/login`, `/auth/callback`, `/auth/logout`,
+//! `/auth/session`, and in `backplane dev` only, `/auth/dev` (pick a demo staff
+//! member and a role).
+//!
+//! A session is a cookie, encrypted and authenticated (AES-256-GCM, key from
+//! `BACKPLANE_SESSION_KEY`), that carries who signed in, their roles and when
+//! the session ends: stateless, so every instance behind a load balancer that
+//! shares the key accepts it. HttpOnly, SameSite=Lax, Secure when the public URL
+//! is https.
+//!
+//! A request authenticated by the cookie must come from our own pages: a `GET`
+//! (queries only; mutations over `GET` are refused anyway) or a JSON `POST`, not
+//! cross-site (`Origin` and `Sec-Fetch-Site` are checked). Form and text bodies
+//! never reach GraphQL (415), so a cross-site form cannot act with the cookie.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, Key, PrivateCookieJar, SameSite};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha512};
+
+use super::AppState;
+use crate::config::Mode;
+use crate::identity::browser::{BrowserSignIn, PendingSignIn, SignInError};
+use crate::identity::{Principal, PrincipalKind};
+use crate::policy::Role;
+use crate::store::seed::DEMO_STAFF;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "backplane_session";
+/// The cookie that carries a sign-in between its two legs.
+const PENDING_COOKIE: &str = "backplane_sign_in";
+/// How long a sign-in may take at the identity provider.
+const PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// How sessions are made.
+#[derive(Clone)]
+pub struct Sessions {
+    key: Key,
+    ttl: Duration,
+    secure: bool,
+    /// `scheme://host[:port]` of our public URL, when configured: cookie
+    /// requests must come from it.
+    origin: Option<String>,
+}
+
+impl Sessions {
+    /// `secret`: at least 32 bytes shared by every instance; `None` makes a
+    /// random key (sessions then end with the process: fine for `dev`).
+    pub fn new(secret: Option<&SecretString>, ttl: Duration, public_url: Option<&str>) -> Self {
+        let key = match secret {
+            Some(secret) => Key::from(&Sha512::digest(secret.expose_secret().as_bytes())[..]),
+            None => Key::generate(),
+        };
+        let origin = public_url.map(|u| {
+            let u = u.trim_end_matches('/');
+            match u.find("://").map(|i| i + 3) {
+                Some(start) => match u[start..].find('/') {
+                    Some(end) => u[..start + end].to_owned(),
+                    None => u.to_owned(),
+                },
+                None => u.to_owned(),
+            }
+        });
+        Self {
+            key,
+            ttl,
+            secure: public_url.is_some_and(|u| u.starts_with("https://")),
+            origin,
+        }
+    }
+
+    fn jar(&self, headers: &HeaderMap) -> PrivateCookieJar {
+        PrivateCookieJar::from_headers(headers, self.key.clone())
+    }
+
+    fn cookie(&self, name: &'static str, value: String, ttl: Duration) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(cookie_duration(ttl))
+            .build()
+    }
+
+    fn removal(&self, name: &'static str) -> Cookie<'static> {
+        Cookie::build((name, "")).path("/").build()
+    }
+}
+
+fn cookie_duration(ttl: Duration) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(ttl.as_secs() as i64)
+}
+
+/// What the session cookie carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SessionData {
+    sub: String,
+    name: Option<String>,
+    email: Option<String>,
+    roles: Vec<String>,
+    /// Signed in through `/auth/dev`.
+    demo: bool,
+    /// Unix seconds.
+    exp: i64,
+}
+
+impl SessionData {
+    fn principal(&self) -> Principal {
+        Principal {
+            subject: self.sub.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            kind: if self.demo {
+                PrincipalKind::Demo
+            } else {
+                PrincipalKind::Staff
+            },
+            roles: self.roles.iter().filter_map(|r| r.parse().ok()).collect(),
+            scopes: Default::default(),
+        }
+    }
+}
+
+/// What a request's cookies say.
+pub enum CookieSession {
+    None,
+    /// A valid session.
+    Active(Principal),
+    /// A session cookie that has ended (or that no key of ours opens).
+    Ended,
+}
+
+/// Reads the session cookie of a request.
+pub fn read(sessions: &Sessions, headers: &HeaderMap) -> CookieSession {
+    let raw_present = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(';')
+                .any(|c| c.trim().starts_with(&format!("{SESSION_COOKIE}=")))
+        });
+    if !raw_present {
+        return CookieSession::None;
+    }
+    let Some(cookie) = sessions.jar(headers).get(SESSION_COOKIE) else {
+        return CookieSession::Ended;
+    };
+    match serde_json::from_str::<SessionData>(cookie.value()) {
+        Ok(data) if data.exp > chrono::Utc::now().timestamp() => {
+            CookieSession::Active(data.principal())
+        }
+        _ => CookieSession::Ended,
+    }
+}
+
+/// Whether a cookie-authenticated request may go on: our own pages' `GET`s and
+/// JSON `POST`s only.
+pub fn cross_site_refusal(
+    sessions: &Sessions,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<&'static str> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Some("a session cookie is accepted from Backplane's own pages only");
+    }
+    if let Some(origin) = text(header::ORIGIN) {
+        let ours = match &sessions.origin {
+            Some(o) => o.eq_ignore_ascii_case(origin),
+            None => text(header::HOST).is_some_and(|host| {
+                origin
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+            }),
+        };
+        if !ours {
+            return Some("a session cookie is accepted from Backplane's own pages only");
+        }
+    }
+    if *method == Method::POST {
+        let json = text(header::CONTENT_TYPE).is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return Some("with a session cookie, only application/json requests are accepted");
+        }
+    } else if *method != Method::GET {
+        return Some("with a session cookie, only GET and POST are accepted");
+    }
+    None
+}
+
+/// A path of ours to return to after signing in (never another site).
+fn safe_return(to: Option<&str>) -> String {
+    match to {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/playground".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// Starts a sign-in: at the identity provider, or in `dev` without one, at the
+/// demo sign-in page.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let return_to = safe_return(query.return_to.as_deref());
+    let Some(sign_in) = state.sign_in.clone() else {
+        if state.mode == Mode::Dev {
+            return Redirect::to(&format!("/auth/dev?return_to={}", encode(&return_to)))
+                .into_response();
+        }
+        return page(
+            StatusCode::NOT_FOUND,
+            "Sign-in is not configured",
+            "<p>This Backplane has no browser sign-in: set <code>BACKPLANE_OIDC_CLIENT_ID</code>, <code>BACKPLANE_OIDC_CLIENT_SECRET</code> and <code>BACKPLANE_PUBLIC_URL</code>. Scripts and developers can still call <code>/graphql</code> with a bearer token.</p>",
+        );
+    };
+    match sign_in.start(return_to).await {
+        Ok((url, pending)) => {
+            let sessions = &state.sessions;
+            let value = serde_json::to_string(&pending).unwrap_or_default();
+            let jar =
+                sessions
+                    .jar(&headers)
+                    .add(sessions.cookie(PENDING_COOKIE, value, PENDING_TTL));
+            tracing::info!("browser sign-in started");
+            (jar, Redirect::to(&url)).into_response()
+        }
+        Err(err) => sign_in_failed(&err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The identity provider sends the browser back here.
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let Some(sign_in) = state.sign_in.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let sessions = &state.sessions;
+    let jar = sessions.jar(&headers);
+    let pending: Option<PendingSignIn> = jar
+        .get(PENDING_COOKIE)
+        .and_then(|c| serde_json::from_str(c.value()).ok());
+    let jar = jar.remove(sessions.removal(PENDING_COOKIE));
+    if let Some(error) = query.error {
+        let detail = query.error_description.unwrap_or(error);
+        return (jar, sign_in_failed(&SignInError::Refused(detail))).into_response();
+    }
+    let (Some(pending), Some(code), Some(returned_state)) = (pending, query.code, query.state)
+    else {
+        return (jar, sign_in_failed(&SignInError::NoPendingSignIn)).into_response();
+    };
+    match sign_in.finish(&pending, &returned_state, &code).await {
+        Ok(principal) => {
+            tracing::info!(subject = %principal.subject, roles = ?principal.roles, "signed in through the identity provider");
+            let jar = start_session(sessions, jar, &principal, false);
+            (jar, Redirect::to(&pending.return_to)).into_response()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "browser sign-in failed");
+            (jar, sign_in_failed(&err)).into_response()
+        }
+    }
+}
+
+fn start_session(
+    sessions: &Sessions,
+    jar: PrivateCookieJar,
+    principal: &Principal,
+    demo: bool,
+) -> PrivateCookieJar {
+    let data = SessionData {
+        sub: principal.subject.clone(),
+        name: principal.name.clone(),
+        email: principal.email.clone(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        demo,
+        exp: chrono::Utc::now().timestamp() + sessions.ttl.as_secs() as i64,
+    };
+    let value = serde_json::to_string(&data).unwrap_or_default();
+    jar.add(sessions.cookie(SESSION_COOKIE, value, sessions.ttl))
+}
+
+/// Ends the session here (the identity provider's own session is its own).
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let jar = state
+        .sessions
+        .jar(&headers)
+        .remove(state.sessions.removal(SESSION_COOKIE));
+    (
+        jar,
+        page(
+            StatusCode::OK,
+            "Signed out",
+            "<p>You are signed out of Backplane.</p><p><a href=\"/auth/login?return_to=/playground\">Sign in again</a></p>",
+        ),
+    )
+        .into_response()
+}
+
+/// Who is signed in, for the playground page.
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut response = match read(&state.sessions, &headers) {
+        CookieSession::Active(principal) => {
+            let exp = state
+                .sessions
+                .jar(&headers)
+                .get(SESSION_COOKIE)
+                .and_then(|c| serde_json::from_str::<SessionData>(c.value()).ok())
+                .and_then(|d| chrono::DateTime::from_timestamp(d.exp, 0))
+                .map(|t| t.to_rfc3339());
+            axum::Json(json!({
+                "signedIn": true,
+                "subject": principal.subject,
+                "name": principal.name,
+                "email": principal.email,
+                "roles": principal.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "expiresAt": exp,
+                "logoutUrl": "/auth/logout",
+                "mode": match state.mode { Mode::Dev => "dev", Mode::Serve => "serve" },
+            }))
+            .into_response()
+        }
+        CookieSession::Ended | CookieSession::None => axum::Json(json!({
+            "signedIn": false,
+            "loginUrl": "/auth/login",
+        }))
+        .into_response(),
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `dev` only: pick a demo staff member and a role.
+pub async fn dev_page(Query(query): Query<LoginQuery>) -> Response {
+    let return_to = safe_return(query.return_to.as_deref());
+    let staff: String = DEMO_STAFF
+        .iter()
+        .map(|(subject, name, roles)| {
+            format!("<option value=\"{subject}\">{name} ({roles})</option>")
+        })
+        .collect();
+    let roles: String = Role::ALL
+        .iter()
+        .map(|r| format!("<option value=\"{0}\">{0}</option>", r.as_str()))
+        .collect();
+    page(
+        StatusCode::OK,
+        "Dev sign-in",
+        &format!(
+            "<p>This is <code>backplane dev</code>: pick a demo staff member and the role to try. \
+             <code>backplane serve</code> has no such page; people sign in through the identity provider.</p>\
+             <form id=\"dev-sign-in\" method=\"post\" action=\"/auth/dev\">\
+             <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
+             <label>Staff member <select name=\"staff\">{staff}</select></label>\
+             <label>Role <select name=\"role\">{roles}</select></label>\
+             <button type=\"submit\">Sign in</button></form>",
+            escape(&return_to)
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DevSignIn {
+    staff: String,
+    role: String,
+    return_to: Option<String>,
+}
+
+/// `dev` only: starts a session as the chosen demo staff member and role.
+pub async fn dev_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DevSignIn>,
+) -> Response {
+    if cross_site_refusal(&state.sessions, &Method::GET, &headers).is_some() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let Some((subject, name, _)) = DEMO_STAFF.iter().find(|(s, _, _)| *s == form.staff) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Dev sign-in",
+            "<p>No such demo staff member.</p>",
+        );
+    };
+    let Ok(role) = form.role.parse::<Role>() else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Dev sign-in",
+            "<p>No such role.</p>",
+        );
+    };
+    let principal = Principal {
+        subject: (*subject).to_owned(),
+        email: Some(format!("{subject}@backplane.example")),
+        name: Some((*name).to_owned()),
+        kind: PrincipalKind::Demo,
+        roles: [role].into(),
+        scopes: Default::default(),
+    };
+    tracing::info!(subject = %principal.subject, role = role.as_str(), "dev sign-in");
+    let jar = start_session(
+        &state.sessions,
+        state.sessions.jar(&headers),
+        &principal,
+        true,
+    );
+    (jar, Redirect::to(&safe_return(form.return_to.as_deref()))).into_response()
+}
+
+fn sign_in_failed(err: &SignInError) -> Response {
+    let status = match err {
+        SignInError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    page(
+        status,
+        "Sign-in failed",
+        &format!(
+            "<p>{}</p><p><a href=\"/auth/login?return_to=/playground\">Start again</a></p>",
+            escape(&err.to_string())
+        ),
+    )
+}
+
+/// A small HTML page of ours (no script, no other host).
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · Backplane</title>\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <style>body{{font:16px system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b1f24}}\
+         label{{display:block;margin:1rem 0}}select,button{{font:inherit;margin-left:.5rem}}button{{margin:0}}</style>\
+         </head><body><h1>{title}</h1>{body}</body></html>"
+    );
+    let mut response = (status, Html(html)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The browser sign-in of a server, when configured.
+pub type SignIn = Option<Arc<BrowserSignIn>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_here() {
+        assert_eq!(safe_return(Some("/playground?x=1")), "/playground?x=1");
+        assert_eq!(safe_return(Some("//evil.example")), "/playground");
+        assert_eq!(safe_return(Some("https://evil.example")), "/playground");
+        assert_eq!(safe_return(Some("/\\evil.example")), "/playground");
+        assert_eq!(safe_return(None), "/playground");
+    }
+
+    #[test]
+    fn origins_of_public_urls() {
+        let s = Sessions::new(None, Duration::from_secs(60), Some("https://bp.example/x/"));
+        assert_eq!(s.origin.as_deref(), Some("https://bp.example"));
+        assert!(s.secure);
+        let s = Sessions::new(None, Duration::from_secs(60), Some("http://127.0.0.1:8080"));
+        assert_eq!(s.origin.as_deref(), Some("http://127.0.0.1:8080"));
+        assert!(!s.secure);
+    }
+}
