@@ -321,7 +321,11 @@ fn start_session(
         exp: chrono::Utc::now().timestamp() + sessions.ttl.as_secs() as i64,
     };
     let value = serde_json::to_string(&data).unwrap_or_default();
-    jar.add(sessions.cookie(SESSION_COOKIE, value, sessions.ttl))
+    // The cookie outlives the session by a day, so that a browser still sends
+    // it after the session's end and hears that the session has ended (instead
+    // of being treated as never signed in).
+    let cookie_ttl = sessions.ttl + Duration::from_secs(24 * 3600);
+    jar.add(sessions.cookie(SESSION_COOKIE, value, cookie_ttl))
 }
 
 /// Ends the session here (the identity provider's own session is its own).

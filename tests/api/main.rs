@@ -10,5 +10,7 @@ mod bulk;
 mod limits;
 mod network;
 mod pagination;
+mod playground;
 mod schema;
+mod sign_in;
 mod statements;

@@ -1,0 +1,667 @@
+/*
+ * Backplane playground: who is signed in, GraphiQL against /graphql, example
+ * queries for support staff, and what happens when the session ends.
+ *
+ * Plain ES2019 with no build step. It runs under the page's Content-Security-
+ * Policy (`script-src 'self'`): no inline script, no eval, nothing from another
+ * host. React, ReactDOM and GraphiQL are the globals of the UMD builds loaded
+ * before this file (see playground/README.md).
+ */
+(function () {
+  'use strict';
+
+  /** Where the query and variables wait while the person signs in again. */
+  var PENDING_KEY = 'backplane.playground.pending';
+  /** Where sign-in comes back to. */
+  var PLAYGROUND_PATH = '/playground';
+  /** Sign-in when the session answer names none (a signed-in answer does not). */
+  var DEFAULT_LOGIN_URL = '/auth/login';
+
+  var EXAMPLES = {
+    lookup: {
+      query: [
+        '# Find a customer account by its slug, and users by',
+        '# email: users(filter: { search }) matches part of an',
+        '# email or a name; userByEmail(email:) finds one exact',
+        '# address.',
+        'query Lookup($slug: String!, $email: String!) {',
+        '  organizationBySlug(slug: $slug) {',
+        '    id',
+        '    name',
+        '    slug',
+        '    status',
+        '    region',
+        '    createdAt',
+        '    plan {',
+        '      code',
+        '      name',
+        '    }',
+        '  }',
+        '  users(first: 10, filter: { search: $email }) {',
+        '    totalCount',
+        '    nodes {',
+        '      id',
+        '      email',
+        '      name',
+        '      status',
+        '      orgRole',
+        '      lastSeenAt',
+        '      organization {',
+        '        name',
+        '        slug',
+        '        status',
+        '      }',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: {
+        slug: 'cyberdyne-labs-1',
+        email: 'parker.tanaka1@cyberdyne-labs-1.example'
+      }
+    },
+    'tickets-invoices': {
+      query: [
+        "# An account's open tickets (OPEN: waiting for staff;",
+        '# PENDING: waiting for the customer) and its latest',
+        '# invoices. organizationId is the id that the lookup',
+        '# example shows.',
+        'query AccountActivity($organizationId: ID!) {',
+        '  organization(id: $organizationId) {',
+        '    name',
+        '    slug',
+        '    status',
+        '  }',
+        '  tickets(',
+        '    first: 20',
+        '    filter: {',
+        '      organizationId: $organizationId',
+        '      status: [OPEN, PENDING]',
+        '    }',
+        '    orderBy: CREATED_AT_DESC',
+        '  ) {',
+        '    totalCount',
+        '    nodes {',
+        '      id',
+        '      subject',
+        '      status',
+        '      priority',
+        '      createdAt',
+        '      requester {',
+        '        name',
+        '        email',
+        '      }',
+        '      assignee {',
+        '        name',
+        '      }',
+        '    }',
+        '  }',
+        '  invoices(',
+        '    first: 5',
+        '    filter: { organizationId: $organizationId }',
+        '    orderBy: ISSUED_AT_DESC',
+        '  ) {',
+        '    nodes {',
+        '      number',
+        '      status',
+        '      amountCents',
+        '      currency',
+        '      issuedAt',
+        '      dueAt',
+        '      paidAt',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: { organizationId: 'org_1' }
+    },
+    members: {
+      query: [
+        '# Who is on this account: its users, oldest first,',
+        '# with their role in the organization and when they',
+        '# were last seen.',
+        'query AccountUsers($slug: String!) {',
+        '  organizationBySlug(slug: $slug) {',
+        '    name',
+        '    slug',
+        '    status',
+        '    subscription {',
+        '      seats',
+        '      status',
+        '      plan {',
+        '        name',
+        '      }',
+        '    }',
+        '    users(first: 50) {',
+        '      totalCount',
+        '      pageInfo {',
+        '        hasNextPage',
+        '        endCursor',
+        '      }',
+        '      nodes {',
+        '        id',
+        '        email',
+        '        name',
+        '        orgRole',
+        '        status',
+        '        lastSeenAt',
+        '        createdAt',
+        '      }',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: { slug: 'cyberdyne-labs-1' }
+    }
+  };
+
+  var DEFAULT_QUERY = [
+    '# Welcome to the Backplane playground.',
+    '#',
+    '# Write a query and run it with Ctrl-Enter (Cmd-Enter',
+    '# on a Mac) or the run button. The examples above fill',
+    '# the editor with ready queries. The docs (the book',
+    '# icon, left) list only what your role may read.',
+    '#',
+    '# Bringing a token of your own? Put',
+    '#   {"Authorization": "Bearer …"}',
+    '# in the Headers tab below (headers are never saved),',
+    '# then re-fetch the schema (the arrows, bottom left).',
+    '',
+    'query Me {',
+    '  viewer {',
+    '    subject',
+    '    name',
+    '    roles',
+    '    permissions',
+    '  }',
+    '}',
+    ''
+  ].join('\n');
+
+  var state = {
+    session: null,
+    /** Server clock minus ours, in milliseconds (from the `Date` header). */
+    clockSkewMs: 0,
+    /** The editors' latest contents, from GraphiQL's onEdit callbacks. */
+    query: null,
+    variables: null,
+    /** GraphiQL's editor context, once GraphiQL has rendered (see Bridge). */
+    editors: null,
+    sessionEnded: false
+  };
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function showError(message) {
+    var el = byId('bp-error');
+    el.textContent = message;
+    el.hidden = false;
+  }
+
+  // ---- Session -----------------------------------------------------------
+
+  function loginUrl() {
+    var base = (state.session && state.session.loginUrl) || DEFAULT_LOGIN_URL;
+    return base + '?return_to=' + encodeURIComponent(PLAYGROUND_PATH);
+  }
+
+  function loadSession() {
+    return fetch('/auth/session', {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' }
+    }).then(function (res) {
+      if (!res.ok) {
+        throw new Error('/auth/session answered HTTP ' + res.status);
+      }
+      var serverNow = Date.parse(res.headers.get('Date') || '');
+      if (!isNaN(serverNow)) {
+        state.clockSkewMs = serverNow - Date.now();
+      }
+      return res.json();
+    });
+  }
+
+  function expiresAtMs() {
+    var at = state.session && state.session.expiresAt;
+    var ms = at ? Date.parse(at) : NaN;
+    return isNaN(ms) ? null : ms;
+  }
+
+  /** Whether the session's end has passed, by the server's clock. */
+  function sessionOver() {
+    var end = expiresAtMs();
+    return state.sessionEnded || (end !== null && Date.now() + state.clockSkewMs >= end);
+  }
+
+  function showSessionEnded() {
+    state.sessionEnded = true;
+    byId('bp-session-ended').hidden = false;
+    byId('bp-identity').setAttribute('data-state', 'ended');
+  }
+
+  /** Shows the banner when the session's time is up, even before a request fails. */
+  function watchExpiry() {
+    var end = expiresAtMs();
+    if (end === null) {
+      return;
+    }
+    var wait = end - (Date.now() + state.clockSkewMs);
+    // setTimeout takes at most 2^31-1 ms; a longer session is re-checked then.
+    setTimeout(function () {
+      if (sessionOver()) {
+        showSessionEnded();
+      } else {
+        watchExpiry();
+      }
+    }, Math.min(Math.max(wait, 0) + 500, 2147483647));
+  }
+
+  /** Keeps the query and variables (never the headers: they may hold a token) and signs in again. */
+  function signInAgain() {
+    var pending = { query: currentQuery(), variables: currentVariables() };
+    try {
+      sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
+    } catch (e) {
+      // Storage full or disabled: sign in all the same.
+    }
+    window.location.assign(loginUrl());
+  }
+
+  /** The query kept before the last sign-in, once: it is removed as it is read. */
+  function takePending() {
+    var raw = null;
+    try {
+      raw = sessionStorage.getItem(PENDING_KEY);
+      sessionStorage.removeItem(PENDING_KEY);
+    } catch (e) {
+      return null;
+    }
+    if (!raw) {
+      return null;
+    }
+    try {
+      var pending = JSON.parse(raw);
+      if (pending && typeof pending.query === 'string') {
+        return {
+          query: pending.query,
+          variables: typeof pending.variables === 'string' ? pending.variables : null
+        };
+      }
+    } catch (e) {
+      // A malformed entry is dropped.
+    }
+    return null;
+  }
+
+  // ---- Header ------------------------------------------------------------
+
+  function renderIdentity(session) {
+    var header = byId('bp-identity');
+    byId('bp-user-name').textContent = session.name || session.subject || 'Signed in';
+    byId('bp-user-name').title = session.subject ? 'Subject: ' + session.subject : '';
+    var email = byId('bp-user-email');
+    if (session.email) {
+      email.textContent = session.email;
+      email.hidden = false;
+    }
+    var roles = byId('bp-roles');
+    roles.textContent = '';
+    (session.roles || []).forEach(function (role) {
+      var badge = document.createElement('span');
+      badge.className = 'bp-role';
+      badge.setAttribute('data-role', role);
+      badge.textContent = role;
+      roles.appendChild(badge);
+    });
+    byId('bp-dev-hint').hidden = session.mode !== 'dev';
+    var end = expiresAtMs();
+    if (end !== null) {
+      var expires = byId('bp-expires');
+      var at = new Date(end);
+      var sameDay = at.toDateString() === new Date().toDateString();
+      expires.textContent =
+        'until ' +
+        (sameDay ? '' : at.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ') +
+        at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+      expires.title = 'The session ends at ' + at.toString();
+      expires.hidden = false;
+    }
+    var signOut = byId('bp-sign-out');
+    signOut.href = session.logoutUrl || '/auth/logout';
+    signOut.hidden = false;
+    header.querySelector('.bp-examples').hidden = false;
+    header.setAttribute('data-state', 'signed-in');
+  }
+
+  // ---- Editors -----------------------------------------------------------
+
+  function currentQuery() {
+    var editors = state.editors;
+    if (editors && editors.queryEditor) {
+      return editors.queryEditor.getValue();
+    }
+    return state.query || '';
+  }
+
+  function currentVariables() {
+    var editors = state.editors;
+    if (editors && editors.variableEditor) {
+      return editors.variableEditor.getValue();
+    }
+    return state.variables || '';
+  }
+
+  function isReplaceable(text) {
+    var t = text.trim();
+    if (t === '' || t === DEFAULT_QUERY.trim()) {
+      return true;
+    }
+    return Object.keys(EXAMPLES).some(function (name) {
+      return EXAMPLES[name].query.trim() === t;
+    });
+  }
+
+  /**
+   * Puts an example in the editors: in place of an empty or untouched editor,
+   * else in a new tab, so that nobody's work is overwritten.
+   */
+  function openExample(name) {
+    var example = EXAMPLES[name];
+    var editors = state.editors;
+    if (!example || !editors || !editors.queryEditor) {
+      return;
+    }
+    if (!isReplaceable(editors.queryEditor.getValue())) {
+      // addTab updates React state; flushSync applies it (and the new tab's
+      // editor contents) now, before the example is written over them.
+      ReactDOM.flushSync(function () {
+        editors.addTab();
+      });
+      editors = state.editors;
+    }
+    editors.queryEditor.setValue(example.query);
+    if (editors.variableEditor) {
+      editors.variableEditor.setValue(JSON.stringify(example.variables, null, 2));
+    }
+    // GraphiQL learns the operation's name from an edit 100 ms later; a run
+    // before that would send the previous tab's name.
+    var named = /^\s*query\s+([_A-Za-z][_0-9A-Za-z]*)/m.exec(example.query);
+    if (named && typeof editors.setOperationName === 'function') {
+      editors.setOperationName(named[1]);
+    }
+    editors.queryEditor.focus();
+  }
+
+  /**
+   * Greys out the examples that the schema just fetched cannot run: each role
+   * sees its own schema, and an auditor has no organizations to look up.
+   */
+  function markExamples(schema) {
+    var gql = GraphiQL.GraphQL;
+    Array.prototype.forEach.call(document.querySelectorAll('[data-example]'), function (button) {
+      var example = EXAMPLES[button.getAttribute('data-example')];
+      var available = true;
+      if (example && schema && gql && gql.validate && gql.parse) {
+        try {
+          available = gql.validate(schema, gql.parse(example.query)).length === 0;
+        } catch (e) {
+          available = true; // let the server say what is wrong
+        }
+      }
+      button.disabled = !available;
+      button.setAttribute('data-available', available ? 'true' : 'false');
+      button.title = available ? '' : 'Not available to your role: it reads fields your role does not see';
+    });
+  }
+
+  /** Renders nothing; hands GraphiQL's editor context to the code above. */
+  function Bridge() {
+    var editors = GraphiQL.React.useEditorContext({ nonNull: true });
+    state.editors = editors;
+    return null;
+  }
+
+  // ---- Storage: GraphiQL keeps tabs and history, never headers ------------
+
+  /**
+   * GraphiQL's own setting keeps headers out of its saved tabs, but its history
+   * saves each run's headers. This storage drops `headers` from whatever GraphiQL
+   * writes (and from what an older page left), so a pasted token never lands in
+   * localStorage.
+   */
+  function headerlessStorage() {
+    var NS = 'graphiql:';
+
+    function strip(key, value) {
+      if (key === NS + 'headers') {
+        return null;
+      }
+      if (!value || value.charAt(0) !== '{') {
+        return value;
+      }
+      try {
+        var parsed = JSON.parse(value);
+        var changed = false;
+        Object.keys(parsed).forEach(function (k) {
+          if (Array.isArray(parsed[k])) {
+            parsed[k].forEach(function (item) {
+              if (item && typeof item === 'object' && 'headers' in item) {
+                delete item.headers;
+                changed = true;
+              }
+            });
+          }
+        });
+        return changed ? JSON.stringify(parsed) : value;
+      } catch (e) {
+        return value;
+      }
+    }
+
+    var ls;
+    try {
+      ls = window.localStorage;
+      var stale = [];
+      for (var i = 0; i < ls.length; i += 1) {
+        var key = ls.key(i);
+        if (key && key.indexOf(NS) === 0) {
+          stale.push(key);
+        }
+      }
+      stale.forEach(function (key) {
+        var value = ls.getItem(key);
+        var clean = strip(key, value);
+        if (clean === null) {
+          ls.removeItem(key);
+        } else if (clean !== value) {
+          ls.setItem(key, clean);
+        }
+      });
+    } catch (e) {
+      return null; // no localStorage: GraphiQL then keeps nothing
+    }
+
+    return {
+      getItem: function (key) {
+        return ls.getItem(key);
+      },
+      setItem: function (key, value) {
+        var clean = strip(key, value);
+        if (clean === null) {
+          ls.removeItem(key);
+        } else {
+          ls.setItem(key, clean);
+        }
+      },
+      removeItem: function (key) {
+        ls.removeItem(key);
+      },
+      clear: function () {
+        var keys = [];
+        for (var i = 0; i < ls.length; i += 1) {
+          var key = ls.key(i);
+          if (key && key.indexOf(NS) === 0) {
+            keys.push(key);
+          }
+        }
+        keys.forEach(function (key) {
+          ls.removeItem(key);
+        });
+      },
+      get length() {
+        var n = 0;
+        for (var i = 0; i < ls.length; i += 1) {
+          var key = ls.key(i);
+          if (key && key.indexOf(NS) === 0) {
+            n += 1;
+          }
+        }
+        return n;
+      }
+    };
+  }
+
+  // ---- Fetcher -----------------------------------------------------------
+
+  function sessionEndedResult() {
+    return {
+      errors: [
+        {
+          message: 'Your session has ended. Sign in again — your query is kept.',
+          extensions: { code: 'UNAUTHENTICATED' }
+        }
+      ]
+    };
+  }
+
+  /**
+   * POSTs an operation to /graphql with the session cookie and whatever the
+   * Headers tab holds. Introspection comes through here too, so the docs show
+   * the schema of the caller's own role (or of the token in the Headers tab).
+   */
+  function fetcher(params, opts) {
+    var typed = (opts && opts.headers) || {};
+    var headers = new Headers();
+    var ownToken = false;
+    Object.keys(typed).forEach(function (name) {
+      var value = typed[name];
+      if (value === undefined || value === null) {
+        return;
+      }
+      headers.set(name, String(value));
+      if (name.toLowerCase() === 'authorization') {
+        ownToken = true;
+      }
+    });
+    headers.set('Content-Type', 'application/json');
+    headers.set('Accept', 'application/graphql-response+json, application/json');
+
+    // With a token of their own, the cookie's session does not matter.
+    if (!ownToken && sessionOver()) {
+      showSessionEnded();
+      return Promise.resolve(sessionEndedResult());
+    }
+
+    return fetch('/graphql', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: headers,
+      body: JSON.stringify(params)
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        // A 401 for a typed token is about that token: the response says so.
+        if (res.status === 401 && !ownToken) {
+          showSessionEnded();
+        }
+        var body = null;
+        try {
+          body = JSON.parse(text);
+        } catch (e) {
+          body = null;
+        }
+        if (body !== null && typeof body === 'object') {
+          return body;
+        }
+        return {
+          errors: [
+            {
+              message:
+                'HTTP ' + res.status + (res.statusText ? ' ' + res.statusText : '') +
+                ': the server did not answer with JSON',
+              extensions: { status: res.status, body: text.slice(0, 1000) }
+            }
+          ]
+        };
+      });
+    });
+  }
+
+  // ---- Start -------------------------------------------------------------
+
+  function renderGraphiQL(pending) {
+    var container = byId('graphiql');
+    container.textContent = '';
+    var props = {
+      fetcher: fetcher,
+      defaultQuery: DEFAULT_QUERY,
+      defaultEditorToolsVisibility: true,
+      isHeadersEditorEnabled: true,
+      shouldPersistHeaders: false,
+      storage: headerlessStorage(),
+      onEditQuery: function (value) {
+        state.query = value;
+      },
+      onEditVariables: function (value) {
+        state.variables = value;
+      },
+      onSchemaChange: markExamples
+    };
+    if (pending) {
+      // Opens the kept query in a tab of its own (or the tab that has it).
+      props.query = pending.query;
+      if (pending.variables !== null) {
+        props.variables = pending.variables;
+      }
+    }
+    var logo = React.createElement(GraphiQL.Logo, null, React.createElement(Bridge));
+    ReactDOM.createRoot(container).render(React.createElement(GraphiQL, props, logo));
+  }
+
+  function start() {
+    byId('bp-sign-in-again').addEventListener('click', signInAgain);
+    Array.prototype.forEach.call(document.querySelectorAll('[data-example]'), function (button) {
+      button.addEventListener('click', function () {
+        openExample(button.getAttribute('data-example'));
+      });
+    });
+
+    loadSession()
+      .then(function (session) {
+        state.session = session;
+        if (!session || session.signedIn !== true) {
+          window.location.replace(loginUrl());
+          return;
+        }
+        renderIdentity(session);
+        watchExpiry();
+        renderGraphiQL(takePending());
+      })
+      .catch(function (err) {
+        showError('Could not ask the server who is signed in (' + err.message + '). Reload the page to try again.');
+        byId('graphiql').textContent = '';
+      });
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,106 @@
+//! The playground in a real browser: Debian's headless Chromium, driven by
+//! `tests/browser/playground.mjs` (Playwright), against a `dev` server: the dev
+//! sign-in, GraphiQL rendered from the server's own assets, an example query
+//! run and its result read, the session ending and the query kept, and every
+//! request of the page going to the server itself. Also the assets' headers.
+
+use std::time::Duration;
+
+use backplane::config::Mode;
+
+use crate::helpers::{Backend, spawn_app_configured};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_runs_an_example_in_headless_chromium() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Dev, |c| {
+        // Only `/auth/dev` signs in here: no identity provider.
+        c.oidc = None;
+    })
+    .await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        std::path::Path::new(root)
+            .join("tests/browser/node_modules")
+            .exists(),
+        "run `npm ci --prefix tests/browser` first (scripts/test does)"
+    );
+    let screenshot = format!("{root}/target/playground.png");
+    let run = tokio::process::Command::new("node")
+        .arg(format!("{root}/tests/browser/playground.mjs"))
+        .args(["--base", &app.url("")])
+        .args(["--screenshot", &screenshot])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser test ends within 3 minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_assets_come_from_this_server() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Serve, |_| {}).await;
+    let page = app
+        .client
+        .get(app.url("/playground"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("html");
+    let mut assets = 0;
+    for part in html
+        .split("\"")
+        .filter(|p| p.starts_with("/playground/assets/"))
+    {
+        assets += 1;
+        let resp = app.client.get(app.url(part)).send().await.expect("asset");
+        assert_eq!(resp.status(), 200, "{part}");
+        let media = resp.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .to_owned();
+        let expected = if part.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        assert!(media.starts_with(expected), "{part}: {media}");
+        let tag = resp.headers()["etag"].to_str().expect("etag").to_owned();
+        let again = app
+            .client
+            .get(app.url(part))
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(again.status(), 304, "{part}");
+    }
+    assert_eq!(assets, 6, "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    let missing = app
+        .client
+        .get(app.url("/playground/assets/../Cargo.toml"))
+        .send()
+        .await
+        .expect("asset");
+    assert_eq!(missing.status(), 404);
+}
