@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use async_graphql::ValidationResult;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Selection, SelectionSet, Type, VariableDefinition,
@@ -31,14 +32,30 @@ pub struct PerRoleVisibility;
 
 impl ExtensionFactory for PerRoleVisibility {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(VisibilityCheck)
+        Arc::new(VisibilityCheck::default())
     }
 }
 
-struct VisibilityCheck;
+#[derive(Default)]
+struct VisibilityCheck {
+    /// The operation the request names, seen before the document is parsed.
+    operation_name: std::sync::Mutex<Option<String>>,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for VisibilityCheck {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -62,6 +79,8 @@ impl Extension for VisibilityCheck {
             super::limits::check(&parsed, variables, connections, limits)?;
         }
         let document = next.run(ctx, query, variables).await?;
+        let wanted = self.operation_name.lock().ok().and_then(|n| n.clone());
+        missing_variables(&document, wanted.as_deref(), variables)?;
         let checked = Walker {
             registry: &ctx.schema_env.registry,
             principal,
@@ -97,6 +116,45 @@ impl Extension for VisibilityCheck {
                 .collect()
         })
     }
+}
+
+/// A required variable without a value is a request error (the operation
+/// cannot start), not an error of the field that uses it.
+fn missing_variables(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> ServerResult<()> {
+    let operation = match (&document.operations, operation_name) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => op,
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+            match ops.get(name) {
+                Some(op) => op,
+                None => return Ok(()),
+            }
+        }
+        _ => return Ok(()),
+    };
+    for definition in &operation.node.variable_definitions {
+        let def = &definition.node;
+        let given = variables
+            .get(&def.name.node)
+            .is_some_and(|v| *v != async_graphql::Value::Null);
+        if !def.var_type.node.nullable && def.default_value.is_none() && !given {
+            let mut error = ServerError::new(
+                format!(
+                    "variable ${} of type {} needs a value",
+                    def.name.node, def.var_type.node
+                ),
+                Some(definition.pos),
+            );
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", "BAD_USER_INPUT");
+            error.extensions = Some(ext);
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// The names of fields that return a connection (whose `first` multiplies the

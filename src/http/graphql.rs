@@ -102,6 +102,16 @@ fn refusal(media: Media, status: StatusCode, code: &str, message: impl Into<Stri
         (Media::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
         _ => status,
     };
+    error_response(media, status, code, message)
+}
+
+/// One error with exactly this status.
+fn error_response(
+    media: Media,
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code } }] });
     write(media, status, &body)
 }
@@ -298,7 +308,15 @@ pub async fn handle(
         }
         let value: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(_) => return bad_parameters(media, "the body is not valid JSON"),
+            // 400 under either media type: not even a GraphQL request.
+            Err(_) => {
+                return error_response(
+                    media,
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "the body is not valid JSON",
+                );
+            }
         };
         match value {
             Value::Array(items) => {

@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod authentication;
 mod bulk;
+mod http;
 mod limits;
 mod network;
 mod pagination;
