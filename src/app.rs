@@ -52,6 +52,8 @@ impl Application {
     /// provider client and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.validate()?;
+        // The metrics recorder first, so that nothing recorded is lost.
+        let _ = crate::metrics::handle();
         let store = Store::connect(&config.database)
             .await
             .map_err(StartError::Database)?;
@@ -93,7 +95,12 @@ impl Application {
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
         let state = AppState {
-            schema: build_schema(Some(store.clone()), Some(audit), config.bulk, config.limits),
+            schema: build_schema(
+                Some(store.clone()),
+                Some(audit.clone()),
+                config.bulk,
+                config.limits,
+            ),
             store,
             verifier,
             mode: config.mode,
@@ -101,6 +108,7 @@ impl Application {
             max_batch: config.max_batch,
             sessions,
             sign_in,
+            audit: Some(audit),
         };
         Ok(Self {
             listener,

@@ -19,6 +19,8 @@ pub mod graphql;
 pub mod http;
 /// Who is calling: bearer tokens → `Principal`.
 pub mod identity;
+
+pub mod metrics;
 /// The role matrix.
 pub mod policy;
 /// Data access: pool, entities, loaders, queries, seed.

@@ -267,5 +267,15 @@ pub async fn run(
         .await?;
     }
     txn.commit().await.map_err(crate::store::StoreError::from)?;
+    if !input.dry_run {
+        for (outcome_label, n) in [
+            ("changed", outcome.changed),
+            ("unchanged", outcome.unchanged),
+            ("failed", outcome.failed.len() as u64),
+        ] {
+            metrics::counter!("backplane_bulk_items_total", "mutation" => op.name(), "outcome" => outcome_label)
+                .increment(n);
+        }
+    }
     Ok(outcome)
 }

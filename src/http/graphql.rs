@@ -236,6 +236,30 @@ fn operation_type(request: &GqlRequest) -> Option<OperationType> {
     Some(chosen.1.node.ty)
 }
 
+/// The name of a document's first operation when the document starts with
+/// one (`query Name …`), read without parsing the document, for metrics.
+fn leading_operation_name(query: &str) -> Option<&str> {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',' || c == '\u{feff}');
+        match rest.strip_prefix('#') {
+            Some(comment) => rest = comment.split_once('\n').map_or("", |(_, r)| r),
+            None => break,
+        }
+    }
+    let word = |s: &str| {
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len())
+    };
+    let keyword = &rest[..word(rest)];
+    if !matches!(keyword, "query" | "mutation" | "subscription") {
+        return None;
+    }
+    let after = rest[keyword.len()..].trim_start();
+    let name = &after[..word(after)];
+    (!name.is_empty()).then_some(name)
+}
+
 /// Whether a `Content-Type` is JSON in UTF-8 (the charset may be omitted).
 fn is_json_utf8(content_type: &str) -> bool {
     let mut parts = content_type.split(';');
@@ -351,6 +375,17 @@ pub async fn handle(
         }
     };
 
+    let operation = crate::metrics::operation_label(match &batch {
+        BatchRequest::Single(r) => r
+            .operation_name
+            .as_deref()
+            .or_else(|| leading_operation_name(&r.query)),
+        BatchRequest::Batch(_) => Some("batch"),
+    });
+    let request_id = headers
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let identity = RequestIdentity {
         subject: principal.subject.clone(),
         roles: principal
@@ -360,10 +395,7 @@ pub async fn handle(
             .collect::<Vec<_>>()
             .join(","),
         client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),
-        request_id: headers
-            .get(super::REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        request_id: request_id.clone(),
     };
     let (principal, loader) = request_data(&state.store, principal);
     let batch = batch.data(principal).data(loader).data(identity);
@@ -371,35 +403,85 @@ pub async fn handle(
     // `Pending` at random points of a large level, and the batcher would see the
     // level quiet before every sibling had registered its key (see
     // `store::batch`). The task still yields whenever it waits on I/O.
-    let executed = tokio::task::unconstrained(state.schema.execute_batch(batch)).await;
-    respond(media, executed)
+    let started = std::time::Instant::now();
+    let (statements, executed) = crate::metrics::counting_statements(tokio::task::unconstrained(
+        state.schema.execute_batch(batch),
+    ))
+    .await;
+    record(&operation, started.elapsed(), statements, &executed);
+    respond(media, executed, request_id.as_deref())
+}
+
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn error_code(error: &async_graphql::ServerError) -> String {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .and_then(|v| match v {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            async_graphql::Value::Enum(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "GRAPHQL_VALIDATION_FAILED".to_owned())
+}
+
+/// Operations by name and outcome, their latency, errors by code, statements.
+fn record(
+    operation: &str,
+    elapsed: std::time::Duration,
+    statements: u64,
+    executed: &BatchResponse,
+) {
+    let responses: Vec<&async_graphql::Response> = match executed {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    let outcome = if responses.iter().all(|r| r.errors.is_empty()) {
+        "ok"
+    } else if responses.iter().any(|r| is_request_error(r)) {
+        "refused"
+    } else {
+        "error"
+    };
+    metrics::counter!("backplane_graphql_operations_total", "operation" => operation.to_owned(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("backplane_graphql_operation_duration_seconds", "operation" => operation.to_owned())
+        .record(elapsed.as_secs_f64());
+    metrics::histogram!("backplane_sql_statements_per_request").record(statements as f64);
+    for response in responses {
+        for error in &response.errors {
+            metrics::counter!("backplane_graphql_errors_total", "code" => error_code(error))
+                .increment(1);
+        }
+    }
 }
 
 /// Writes what ran. Under `application/graphql-response+json`, a single
 /// request that never reached execution (no `data`) is a 400.
-fn respond(media: Media, executed: BatchResponse) -> Response {
+fn respond(media: Media, executed: BatchResponse, request_id: Option<&str>) -> Response {
     match executed {
-        BatchResponse::Single(response) => {
-            let request_error = response.data == async_graphql::Value::Null
-                && !response.errors.is_empty()
-                && response.errors.iter().all(|e| e.path.is_empty());
+        BatchResponse::Single(mut response) => {
+            let request_error = is_request_error(&response);
             let status = if request_error && media == Media::GraphqlResponse {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
             };
-            let mut response = response;
             response.http_headers.clear();
-            write(media, status, &body_of(response, request_error))
+            write(media, status, &body_of(response, request_error, request_id))
         }
         BatchResponse::Batch(responses) => {
             let items: Vec<Value> = responses
                 .into_iter()
                 .map(|r| {
-                    let request_error = r.data == async_graphql::Value::Null
-                        && !r.errors.is_empty()
-                        && r.errors.iter().all(|e| e.path.is_empty());
-                    body_of(r, request_error)
+                    let request_error = is_request_error(&r);
+                    body_of(r, request_error, request_id)
                 })
                 .collect();
             write(media, StatusCode::OK, &Value::Array(items))
@@ -408,8 +490,13 @@ fn respond(media: Media, executed: BatchResponse) -> Response {
 }
 
 /// One response's JSON: `data` left out when the request never ran, errors
-/// capped at [`MAX_ERRORS`].
-fn body_of(response: async_graphql::Response, request_error: bool) -> Value {
+/// capped at [`MAX_ERRORS`], internal errors marked with the request id that
+/// finds them in the logs.
+fn body_of(
+    response: async_graphql::Response,
+    request_error: bool,
+    request_id: Option<&str>,
+) -> Value {
     let mut body = Map::new();
     if !request_error {
         body.insert(
@@ -423,7 +510,15 @@ fn body_of(response: async_graphql::Response, request_error: bool) -> Value {
             .errors
             .iter()
             .take(MAX_ERRORS)
-            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .map(|e| {
+                let mut value = serde_json::to_value(e).unwrap_or(Value::Null);
+                if let (Some(id), "INTERNAL" | "UNAVAILABLE") = (request_id, error_code(e).as_str())
+                    && let Some(ext) = value.get_mut("extensions").and_then(Value::as_object_mut)
+                {
+                    ext.insert("requestId".into(), Value::String(id.to_owned()));
+                }
+                value
+            })
             .collect();
         if total > MAX_ERRORS {
             errors.push(json!({
@@ -487,6 +582,24 @@ mod tests {
         assert!(!is_json_utf8("application/x-www-form-urlencoded"));
         assert!(!is_json_utf8("multipart/form-data; boundary=x"));
         assert!(!is_json_utf8(""));
+    }
+
+    #[test]
+    fn operation_names_for_metrics() {
+        assert_eq!(
+            leading_operation_name("query Lookup($a: Int) { x }"),
+            Some("Lookup")
+        );
+        assert_eq!(
+            leading_operation_name("# hi\n  mutation Do { x }"),
+            Some("Do")
+        );
+        assert_eq!(leading_operation_name("{ x }"), None);
+        assert_eq!(leading_operation_name("query { x }"), None);
+        assert_eq!(
+            leading_operation_name("fragment F on X { y } query Q { x }"),
+            None
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod auth;
 pub mod graphql;
 mod health;
 pub mod network;
+mod ops;
 mod playground;
 pub mod session;
 
@@ -16,7 +17,6 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware;
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -39,6 +39,8 @@ pub struct AppState {
     pub sessions: session::Sessions,
     /// Browser sign-in through the identity provider, when configured.
     pub sign_in: session::SignIn,
+    /// The audit writer, for its queue depth in `/metrics`.
+    pub audit: Option<crate::audit::AuditWriter>,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.
@@ -69,6 +71,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(graphql_routes)
         .merge(auth_routes)
         .merge(playground::routes())
+        .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn(ops::track))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
@@ -81,6 +85,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             Arc::new(config.network.clone()),
             network::enforce,
         ))
+        .layer(middleware::from_fn(ops::catch_panic))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req
                 .headers()
@@ -89,6 +94,6 @@ pub fn router(state: AppState, config: &Config) -> Router {
                 .unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: every later layer and every log line sees the id.
+        .layer(middleware::from_fn(ops::request_id))
 }

@@ -135,6 +135,7 @@ impl Store {
         let audit_counter = audit_statements.clone();
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::statement_sent();
             let sql = &info.statement.sql;
             if sql.contains("audit_events") || sql.contains("pg_advisory_xact_lock") {
                 audit_counter.fetch_add(1, Ordering::Relaxed);
@@ -181,6 +182,21 @@ impl Store {
             DbBackend::Sqlite => "sqlite",
             DbBackend::Postgres => "postgres",
             _ => "other",
+        }
+    }
+
+    /// Connections in the pool: (open, idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
         }
     }
 

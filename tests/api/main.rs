@@ -10,6 +10,7 @@ mod bulk;
 mod http;
 mod limits;
 mod network;
+mod operations;
 mod pagination;
 mod playground;
 mod schema;

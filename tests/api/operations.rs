@@ -1,0 +1,80 @@
+//! What operators see: request ids, `/metrics`, failures of the database.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_come_from_the_client_or_its_trace() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "client-id-1")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.headers()["x-request-id"], "client-id-1");
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    // A hostile id is replaced, not echoed.
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b\"<script>")
+        .send()
+        .await
+        .expect("request");
+    let id = resp.headers()["x-request-id"].to_str().expect("id");
+    assert_eq!(id.len(), 36, "{id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_operations_statements_and_errors() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.issuer.token("admin-1", &["admin"]);
+    let (status, _) = app
+        .graphql_as(
+            Some(&token),
+            "query MetricsProbe { organizations(first: 3) { nodes { users(first: 2) { nodes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.graphql_as(Some(&token), "query MetricsBad { nope }", json!({}))
+        .await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "backplane_graphql_operations_total{operation=\"MetricsProbe\",outcome=\"ok\"}",
+        "backplane_graphql_operations_total{operation=\"MetricsBad\",outcome=\"refused\"}",
+        "backplane_graphql_operation_duration_seconds_bucket{operation=\"MetricsProbe\"",
+        "backplane_sql_statements_per_request_bucket",
+        "backplane_graphql_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}",
+        "backplane_http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"}",
+        "backplane_http_request_duration_seconds_bucket{route=\"/graphql\"",
+        "backplane_db_pool_connections{state=\"open\"}",
+        "backplane_audit_queue_depth",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
