@@ -1,13 +1,18 @@
 //! The Router and its layers. Layers added last run first, so read the `.layer`
 //! calls bottom-up for the request path: request id → trace → allowed networks
-//! → time limit → body limit → route (authentication on `/graphql`).
+//! → time limit → body limit → requests in flight (all but the health routes)
+//! → route (authentication on `/graphql`). `serve` feeds it connections (TLS,
+//! HTTP/1 timeouts, graceful shutdown).
 
 mod auth;
 pub mod graphql;
 mod health;
 pub mod network;
+mod overload;
 mod playground;
+pub mod serve;
 pub mod session;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -65,10 +70,24 @@ pub fn router(state: AppState, config: &Config) -> Router {
         );
     }
 
-    Router::new()
+    // The bound on requests in flight covers the application's routes, not
+    // `/healthz` and `/readyz`: a probe must tell "alive but busy" from
+    // "dead", and both answer without touching the limited resources (readyz
+    // pings the database once). Outside the routes' own layers, so a refused
+    // request is not authenticated first; inside the network check and the
+    // time limit, so a refused peer takes no permit and a timed-out request
+    // gives its permit back.
+    let bounded = Router::new()
         .merge(graphql_routes)
         .merge(auth_routes)
         .merge(playground::routes())
+        .layer(middleware::from_fn_with_state(
+            overload::InFlight::new(config.max_concurrent_requests),
+            overload::bound,
+        ));
+
+    Router::new()
+        .merge(bounded)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
