@@ -15,3 +15,4 @@ mod playground;
 mod schema;
 mod sign_in;
 mod statements;
+mod tls;
