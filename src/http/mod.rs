@@ -70,27 +70,21 @@ pub fn router(state: AppState, config: &Config) -> Router {
         );
     }
 
-    // The bound on requests in flight covers the application's routes, not
-    // `/healthz` and `/readyz`: a probe must tell "alive but busy" from
-    // "dead", and both answer without touching the limited resources (readyz
-    // pings the database once). Outside the routes' own layers, so a refused
-    // request is not authenticated first; inside the network check and the
-    // time limit, so a refused peer takes no permit and a timed-out request
-    // gives its permit back.
-    let bounded = Router::new()
+    Router::new()
         .merge(graphql_routes)
         .merge(auth_routes)
         .merge(playground::routes())
-        .layer(middleware::from_fn_with_state(
-            overload::InFlight::new(config.max_concurrent_requests),
-            overload::bound,
-        ));
-
-    Router::new()
-        .merge(bounded)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
+        // Innermost of these layers: a refused request is not authenticated
+        // first, a refused peer (network check) takes no permit, and a
+        // timed-out request gives its permit back. The probes are not counted
+        // (`overload::UNCOUNTED`).
+        .layer(middleware::from_fn_with_state(
+            overload::InFlight::new(config.max_concurrent_requests),
+            overload::bound,
+        ))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

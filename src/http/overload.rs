@@ -4,10 +4,14 @@
 //! nothing queues, so a burst costs memory for the requests being served and
 //! no more, and a client learns straight away to come back.
 //!
+//! The probes are not counted: `/healthz` and `/readyz` must tell "alive but
+//! busy" from "dead" while the server is at its bound, and they cost next to
+//! nothing (readyz pings the database once).
+//!
 //! This is the effect of tower's `ConcurrencyLimitLayer` behind a
-//! `LoadShedLayer`, written as a `try_acquire` on one semaphore because axum's
-//! `Router::layer` wraps every route separately: a per-route limit would not be
-//! a bound on the server.
+//! `LoadShedLayer`, written as a `try_acquire` on one semaphore: one place
+//! that says what is counted and what a refusal looks like, with no
+//! `poll_ready` subtleties (axum clones a route's service for every request).
 
 use std::sync::Arc;
 
@@ -18,7 +22,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-/// Requests in flight on the routes it guards.
+/// Paths answered whatever the load.
+pub const UNCOUNTED: &[&str] = &["/healthz", "/readyz"];
+
+/// Requests in flight.
 #[derive(Clone, Debug)]
 pub struct InFlight {
     /// One permit per request being served, taken before the handler runs and
@@ -36,10 +43,13 @@ impl InFlight {
     }
 }
 
-/// Serves the request if a permit is free, else answers 503 with
-/// `Retry-After: 1` (a GraphQL-shaped error body, so clients that only read
-/// `errors` still see why).
+/// Serves the request if a permit is free (or its path is uncounted), else
+/// answers 503 with `Retry-After: 1` (a GraphQL-shaped error body, so clients
+/// that only read `errors` still see why).
 pub async fn bound(State(in_flight): State<InFlight>, req: Request, next: Next) -> Response {
+    if UNCOUNTED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
     let Ok(_permit) = in_flight.permits.clone().try_acquire_owned() else {
         // Logged at debug: under overload, a line per refused request would
         // add to the load it reports. The trace layer's span records the 503.
