@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use crate::audit::AuditWriter;
 use crate::config::{Config, Mode};
 use crate::graphql::build_schema;
+use crate::http::serve::{ServeOptions, serve};
 use crate::http::session::Sessions;
+use crate::http::tls::TlsError;
 use crate::http::{AppState, router};
 use crate::identity::browser::BrowserSignIn;
 use crate::identity::{OidcVerifier, TokenVerifier};
@@ -28,6 +30,8 @@ pub enum StartError {
     Seed(#[source] StoreError),
     #[error("cannot set up the identity provider client: {0}")]
     Identity(crate::identity::IdentityError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -39,6 +43,8 @@ pub enum StartError {
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// The rustls configuration when this server terminates TLS.
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
     config: Config,
     _refresh: Option<tokio::task::JoinHandle<()>>,
@@ -48,11 +54,13 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the database, seeds it in `dev`, sets up the identity
-    /// provider client and binds the listener.
+    /// Reads the TLS files, opens and migrates the database, seeds it in `dev`,
+    /// sets up the identity provider client and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        // The metrics recorder first, so that nothing recorded is lost.
+        // First: a bad certificate path is the quickest thing to report.
+        let tls = crate::http::tls::server_config(&config.tls)?;
+        // The metrics recorder before anything records, so that nothing is lost.
         let _ = crate::metrics::handle();
         let store = Store::connect(&config.database)
             .await
@@ -80,11 +88,14 @@ impl Application {
             }
             None => (None, None, None),
         };
-        let sessions = Sessions::new(
+        let mut sessions = Sessions::new(
             config.session_key.as_ref(),
             config.session_ttl,
             config.public_url.as_deref(),
         );
+        if tls.is_some() {
+            sessions = sessions.secure_cookies();
+        }
 
         let listener =
             TcpListener::bind(config.listen)
@@ -112,6 +123,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            tls,
             state,
             config,
             _refresh: refresh,
@@ -129,55 +141,42 @@ impl Application {
         &self.state.store
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
-    /// requests finish for at most the configured grace period.
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish for at most the configured grace period, closes what is
+    /// left, and waits (as long again at most) for the audit writer to drain.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = self.local_addr();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         match self.config.mode {
             Mode::Dev => tracing::warn!(
                 %addr,
                 "DEV MODE: requests without a token act as the demo administrator; never expose this server"
             ),
-            Mode::Serve => tracing::info!(%addr, "serving"),
+            Mode::Serve => tracing::info!(%addr, tls = self.tls.is_some(), "serving"),
         }
         tracing::info!(
             backend = self.state.store.backend_name(),
-            playground = %format!("http://{addr}/playground"),
+            playground = %format!("{scheme}://{addr}/playground"),
             "backplane ready"
         );
         let grace = self.config.shutdown_grace;
         let audit_task = self.audit_task;
-        let app =
-            router(self.state, &self.config).into_make_service_with_connect_info::<SocketAddr>();
-        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopped_tx.send(());
-        });
-        // axum waits for in-flight requests forever; bound it.
-        let deadline = async move {
-            if stopped_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-                tracing::warn!(
-                    grace_secs = grace.as_secs(),
-                    "shutdown grace period over; closing remaining connections"
-                );
-            } else {
-                std::future::pending::<()>().await;
-            }
+        let options = ServeOptions {
+            tls: self.tls,
+            header_read_timeout: self.config.header_read_timeout,
+            shutdown_grace: grace,
         };
-        let result = tokio::select! {
-            result = server => result,
-            () = deadline => Ok(()),
-        };
-        // Queued audit events are written before the process exits.
+        let app = router(self.state, &self.config);
+        serve(self.listener, app, options, shutdown).await;
+        // Every connection, and with it every writer handle, is gone: queued
+        // audit events are written before the process exits.
         if tokio::time::timeout(grace, audit_task).await.is_err() {
             tracing::error!("the audit writer did not drain within the grace period");
         }
-        result
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -204,11 +205,44 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Seconds a connection may take to send a request's headers (and to
+    /// finish its TLS handshake); also how long an idle kept-alive connection
+    /// stays open. Slower clients are disconnected.
+    #[arg(long, env = "BACKPLANE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Most requests served at once; past it, 503 with `Retry-After: 1` at
+    /// once (never a queue). `/healthz` and `/readyz` are not counted.
+    #[arg(long, env = "BACKPLANE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
     pub browser: BrowserArgs,
+}
+
+/// TLS termination. Without these, plain HTTP (behind a proxy that
+/// terminates TLS, or on loopback).
+#[derive(Args, Debug)]
+pub struct TlsArgs {
+    /// PEM file with the server's certificate chain, leaf first; needs
+    /// `--tls-key`. Turns TLS on, and session cookies become `Secure`.
+    #[arg(long, env = "BACKPLANE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1);
+    /// needs `--tls-cert`. Its contents are never logged.
+    #[arg(long, env = "BACKPLANE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs client certificates must chain to (mutual TLS):
+    /// a connection without such a certificate fails its handshake. Who the
+    /// caller is still comes from the bearer token or session.
+    #[arg(long, env = "BACKPLANE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Browser sign-in (the playground) through the identity provider.
@@ -370,6 +404,16 @@ fn server_config(
     config.audit_queue = server.audit_queue.max(1);
     config.max_batch = server.max_batch.max(1);
     config.limits = server.limits.limits();
+    config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
+    config.max_concurrent_requests = server.max_concurrent_requests.max(1);
+    // An empty variable counts as unset; half a pair is refused by
+    // `Config::validate`, with a message that names the missing one.
+    let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    config.tls = crate::http::tls::TlsSettings {
+        cert: path(&server.tls.tls_cert),
+        key: path(&server.tls.tls_key),
+        client_ca: path(&server.tls.tls_client_ca),
+    };
     let browser = &server.browser;
     config.public_url = browser
         .public_url

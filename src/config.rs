@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::bulk::BulkLimits;
 use crate::http::network::NetworkPolicy;
+use crate::http::tls::TlsSettings;
 use crate::identity::browser::BrowserClientSettings;
 use crate::identity::oidc::OidcSettings;
 use crate::store::StoreOptions;
@@ -57,6 +58,20 @@ pub struct Config {
     pub session_key: Option<SecretString>,
     /// How long a browser session lasts.
     pub session_ttl: Duration,
+    /// TLS termination: certificate and key (both, or neither for plain
+    /// HTTP), and for mutual TLS the CA client certificates must chain to.
+    /// With TLS on, session cookies are `Secure` whatever `public_url` says.
+    pub tls: TlsSettings,
+    /// How long a connection may take to send a request's headers: from
+    /// accept to the end of the first request's headers, and on a kept-alive
+    /// connection from the end of one response to the end of the next
+    /// request's headers (so it is also how long an idle connection is kept).
+    /// The TLS handshake has the same limit. Bodies are bounded by
+    /// `request_timeout`.
+    pub header_read_timeout: Duration,
+    /// Most requests served at once (`/healthz` and `/readyz` aside); past
+    /// it, 503 with `Retry-After: 1` at once, never a queue.
+    pub max_concurrent_requests: usize,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -86,6 +101,14 @@ pub enum ConfigError {
     SessionKeyRequired,
     #[error("BACKPLANE_PUBLIC_URL must start with http:// or https://")]
     PublicUrl,
+    #[error(
+        "TLS needs both BACKPLANE_TLS_CERT (--tls-cert) and BACKPLANE_TLS_KEY (--tls-key); only {0} is set"
+    )]
+    TlsIncomplete(&'static str),
+    #[error(
+        "BACKPLANE_TLS_CLIENT_CA (mutual TLS) needs TLS on: set BACKPLANE_TLS_CERT and BACKPLANE_TLS_KEY too"
+    )]
+    ClientCaWithoutTls,
 }
 
 impl Config {
@@ -112,6 +135,9 @@ impl Config {
             browser: None,
             session_key: None,
             session_ttl: Duration::from_secs(8 * 3600),
+            tls: TlsSettings::default(),
+            header_read_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 256,
         }
     }
 
@@ -121,6 +147,14 @@ impl Config {
         }
         if self.network.allowed.is_empty() {
             return Err(ConfigError::NoNetworks);
+        }
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_CERT")),
+            (None, Some(_)) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_KEY")),
+            (None, None) if self.tls.client_ca.is_some() => {
+                return Err(ConfigError::ClientCaWithoutTls);
+            }
+            _ => {}
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -181,6 +215,32 @@ mod tests {
         );
         let mut c = config(Mode::Serve, "0.0.0.0:8080");
         c.oidc = Some(OidcSettings::new("https://id.example", "backplane"));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let mut c = config(Mode::Dev, "127.0.0.1:8443");
+        c.tls.cert = Some("cert.pem".into());
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_CERT"))
+        );
+        c.tls = TlsSettings {
+            key: Some("key.pem".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_KEY"))
+        );
+        c.tls = TlsSettings {
+            client_ca: Some("ca.pem".into()),
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ClientCaWithoutTls));
+        c.tls.cert = Some("cert.pem".into());
+        c.tls.key = Some("key.pem".into());
         assert!(c.validate().is_ok());
     }
 }

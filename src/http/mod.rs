@@ -1,14 +1,19 @@
 //! The Router and its layers. Layers added last run first, so read the `.layer`
 //! calls bottom-up for the request path: request id → trace → allowed networks
-//! → time limit → body limit → route (authentication on `/graphql`).
+//! → time limit → body limit → requests in flight (all but the health routes)
+//! → route (authentication on `/graphql`). `serve` feeds it connections (TLS,
+//! HTTP/1 timeouts, graceful shutdown).
 
 mod auth;
 pub mod graphql;
 mod health;
 pub mod network;
 mod ops;
+mod overload;
 mod playground;
+pub mod serve;
 pub mod session;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -76,6 +81,14 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
+        // Innermost of these layers: a refused request is not authenticated
+        // first, a refused peer (network check) takes no permit, and a
+        // timed-out request gives its permit back. The probes are not counted
+        // (`overload::UNCOUNTED`).
+        .layer(middleware::from_fn_with_state(
+            overload::InFlight::new(config.max_concurrent_requests),
+            overload::bound,
+        ))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

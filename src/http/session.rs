@@ -6,7 +6,7 @@
 //! `BACKPLANE_SESSION_KEY`), that carries who signed in, their roles and when
 //! the session ends: stateless, so every instance behind a load balancer that
 //! shares the key accepts it. HttpOnly, SameSite=Lax, Secure when the public URL
-//! is https.
+//! is https or this server terminates TLS itself.
 //!
 //! A request authenticated by the cookie must come from our own pages: a `GET`
 //! (queries only; mutations over `GET` are refused anyway) or a JSON `POST`, not
@@ -75,6 +75,13 @@ impl Sessions {
             secure: public_url.is_some_and(|u| u.starts_with("https://")),
             origin,
         }
+    }
+
+    /// Marks cookies `Secure` whatever the public URL says: this server
+    /// terminates TLS, so browsers reach it over https only.
+    pub fn secure_cookies(mut self) -> Self {
+        self.secure = true;
+        self
     }
 
     fn jar(&self, headers: &HeaderMap) -> PrivateCookieJar {
@@ -531,5 +538,7 @@ mod tests {
         let s = Sessions::new(None, Duration::from_secs(60), Some("http://127.0.0.1:8080"));
         assert_eq!(s.origin.as_deref(), Some("http://127.0.0.1:8080"));
         assert!(!s.secure);
+        // Terminating TLS ourselves: Secure whatever the public URL says.
+        assert!(s.secure_cookies().secure);
     }
 }

@@ -16,3 +16,4 @@ mod playground;
 mod schema;
 mod sign_in;
 mod statements;
+mod tls;
