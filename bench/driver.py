@@ -1,0 +1,699 @@
+#!/usr/bin/env python3
+"""The benchmark proper, started by bench/run.sh once PostgreSQL, the issuer,
+Backplane and PostGraphile are up. Standard library only.
+
+For each workload it first checks both servers' answers (no errors, the sizes
+asked for, and the same rows from both), then loads each server in turn with
+wrk at the same concurrency, counting SQL statements with pg_stat_statements
+(per database role: each server connects as its own) and reading each server's
+peak RSS (VmHWM, reset before each run through /proc/PID/clear_refs). Writes
+the raw figures to $OUT/results.json and the report to bench/RESULTS.md.
+"""
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workloads as W  # noqa: E402
+
+ENV = os.environ
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+OUT = ENV.get("BENCH_OUT", os.path.join(BENCH_DIR, "out"))
+ADMIN_DB = ENV.get("BENCH_ADMIN_DB", "")  # superuser, on the benchmark database
+TOKEN = open(ENV["BENCH_TOKEN_FILE"]).read().strip() if "BENCH_TOKEN_FILE" in ENV else ""
+DURATION = int(ENV.get("BENCH_DURATION", "15"))
+WARMUP = int(ENV.get("BENCH_WARMUP", "5"))
+CONNECTIONS = int(ENV.get("BENCH_CONNECTIONS", "16"))
+THREADS = int(ENV.get("BENCH_THREADS", "2"))
+PAGE = int(ENV.get("BENCH_PAGE_SIZE", "1000"))
+BULK_ITEMS = int(ENV.get("BENCH_BULK_ITEMS", "10000"))
+BULK_ROUNDS = int(ENV.get("BENCH_BULK_ROUNDS", "5"))
+ROUNDS = int(ENV.get("BENCH_ROUNDS", "2"))
+SELECTED = {int(w) for w in ENV.get("BENCH_WORKLOADS", "1,2,3,4,5").split(",") if w}
+
+SERVERS = {
+    "backplane": {
+        "label": "Backplane",
+        "url": ENV.get("BENCH_BP_URL", ""),
+        "pid": int(ENV.get("BENCH_BP_PID", "0")),
+        "role": ENV.get("BENCH_BP_ROLE", "backplane"),
+        "headers": {"Authorization": f"Bearer {TOKEN}"},
+    },
+    "postgraphile": {
+        "label": "PostGraphile",
+        "url": ENV.get("BENCH_PGL_URL", ""),
+        "pid": int(ENV.get("BENCH_PGL_PID", "0")),
+        "role": ENV.get("BENCH_PGL_ROLE", "postgraphile"),
+        "headers": {},
+    },
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class CheckFailed(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def psql(sql, db=ADMIN_DB):
+    out = subprocess.run(
+        ["psql", "-qAtX", "-F", "\t", "-v", "ON_ERROR_STOP=1", db, "-c", sql],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def post(server, query, variables=None, timeout=60):
+    s = SERVERS[server]
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    req = urllib.request.Request(s["url"], data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    for k, v in s["headers"].items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            payload = json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        raise CheckFailed(f"{server}: HTTP {err.code}: {err.read()[:300]!r}") from None
+    if payload.get("errors"):
+        raise CheckFailed(f"{server}: errors: {json.dumps(payload['errors'])[:500]}")
+    return payload["data"]
+
+
+def rss_reset(pid):
+    # Writing 5 resets the peak resident set size (VmHWM) to the current RSS.
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def rss_kib(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                fields[key] = int(value.split()[0])
+    return fields
+
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(pid):
+    """CPU time (user + system) a process has used, in ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_MS
+
+
+def postgres_cpu_ms():
+    """CPU time of every PostgreSQL process (the server being loaded is the only
+    busy client while a run lasts)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if "(postgres)" in stat or "(postmaster)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            # Own time, plus that of exited children (backends whose connection
+            # closed are added to the postmaster's).
+            total += sum(int(x) for x in fields[11:15]) * TICK_MS
+    return total
+
+
+def stmts_reset():
+    psql("SELECT pg_stat_statements_reset()")
+
+
+AUDIT = re.compile(r"audit_events|pg_advisory_xact_lock|^\s*(BEGIN|COMMIT|ROLLBACK)\b", re.I)
+
+
+def stmts_read():
+    """Statements executed since the reset, per server: (data, audit)."""
+    rows = psql(
+        "SELECT r.rolname, s.calls, regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
+        "JOIN pg_roles r ON r.oid = s.userid"
+    )
+    out = {name: {"data": 0, "audit": 0, "texts": {}} for name in SERVERS}
+    for role, calls, query in rows:
+        for name, s in SERVERS.items():
+            if role != s["role"]:
+                continue
+            # Backplane's reads write one audit event each (through the group-
+            # committing writer): counted apart. PostGraphile has no audit log.
+            kind = "audit" if name == "backplane" and AUDIT.search(query) else "data"
+            out[name][kind] += int(calls)
+            key = query[:160]
+            out[name]["texts"][key] = out[name]["texts"].get(key, 0) + int(calls)
+    return out
+
+
+def statements_during(server, fn):
+    stmts_reset()
+    result = fn()
+    counts = stmts_read()[server]
+    return counts, result
+
+
+# ---------------------------------------------------------------- wrk
+
+
+LUA = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%(auth)s
+local bodies = %(bodies)s
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  errors = 0
+  checked = 0
+  i = 0
+  math.randomseed(os.time() + #threads * 7919)
+end
+function request()
+  if %(random)s then
+    i = math.random(#bodies)
+  else
+    i = i %% #bodies + 1
+  end
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+function response(status, headers, body)
+  checked = checked + 1
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    errors = errors + 1
+  end
+end
+function done(summary, latency, requests)
+  local e, c = 0, 0
+  for _, t in ipairs(threads) do
+    e = e + t:get("errors")
+    c = c + t:get("checked")
+  end
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "graphql_errors": %%d, "checked": %%d, ' ..
+    '"connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d, "mean_us": %%.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e, c,
+    summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+def lua_string(s):
+    return "[==[" + s + "]==]"
+
+
+def wrk_script(server, bodies, randomise):
+    s = SERVERS[server]
+    auth = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in s["headers"].items())
+    table = "{\n" + ",\n".join(lua_string(b) for b in bodies) + "\n}"
+    path = os.path.join(OUT, f"wrk-{server}-{abs(hash(tuple(bodies))) % 10**8}.lua")
+    with open(path, "w") as f:
+        f.write(LUA % {"auth": auth, "bodies": table, "random": "true" if randomise else "false"})
+    return path
+
+
+def wrk(server, script, seconds):
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "30s",
+           "-s", script, SERVERS[server]["url"]]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("WRKJSON "):
+            return json.loads(line[len("WRKJSON "):])
+    raise CheckFailed(f"wrk printed no summary:\n{out}")
+
+
+def load(server, bodies, randomise=False):
+    """Warm up, then measure: throughput, latency, statements, peak RSS."""
+    script = wrk_script(server, bodies, randomise)
+    wrk(server, script, WARMUP)
+    pids = {name: s["pid"] for name, s in SERVERS.items()}
+    for pid in pids.values():
+        if pid:
+            rss_reset(pid)
+    stmts_reset()
+    cpu0, pg0 = cpu_ms(pids[server]), postgres_cpu_ms()
+    r = wrk(server, script, DURATION)
+    cpu1, pg1 = cpu_ms(pids[server]), postgres_cpu_ms()
+    counts = stmts_read()[server]
+    peak = rss_kib(pids[server])["VmHWM"]
+    failures = r["graphql_errors"] + r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+    if failures:
+        raise CheckFailed(f"{server}: {failures} failed requests under load: {r}")
+    n = max(r["requests"], 1)
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p90_ms": r["p90_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "requests": r["requests"],
+        "stmts_data": counts["data"] / n,
+        "stmts_audit": counts["audit"] / n,
+        "peak_rss_mib": peak / 1024,
+        "cpu_ms": (cpu1 - cpu0) / n,
+        "pg_cpu_ms": (pg1 - pg0) / n,
+        "top_statements": sorted(counts["texts"].items(), key=lambda kv: -kv[1])[:8],
+    }
+
+
+def body(query, variables):
+    return json.dumps({"query": query, "variables": variables}, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- checks
+
+
+def same(what, a, b):
+    na, nb = W.normalise(a), W.normalise(b)
+    if na != nb:
+        with open(os.path.join(OUT, f"mismatch-{what}.json"), "w") as f:
+            json.dump({"backplane": na, "postgraphile": nb}, f, indent=1, sort_keys=True)
+        raise CheckFailed(f"{what}: Backplane and PostGraphile answer different rows "
+                          f"(both written to {OUT}/mismatch-{what}.json)")
+
+
+def check_support(slugs):
+    for slug in slugs:
+        bp = post("backplane", W.SUPPORT_BP, {"slug": slug})
+        pg = post("postgraphile", W.SUPPORT_PGL, {"slug": slug})
+        org = bp["organizationBySlug"]
+        if not org or org["slug"] != slug:
+            raise CheckFailed(f"support lookup: no organization {slug}")
+        users = org["users"]
+        if len(users["nodes"]) != users["totalCount"] or not users["nodes"]:
+            raise CheckFailed(f"support lookup {slug}: {len(users['nodes'])} users of {users['totalCount']}")
+        same("support", bp, pg)
+
+
+def check_admin():
+    bp = post("backplane", W.ADMIN_BP)
+    pg = post("postgraphile", W.ADMIN_PGL)
+    nodes = bp["organizations"]["nodes"]
+    if len(nodes) != 50 or any(len(o["users"]["nodes"]) > 10 for o in nodes):
+        raise CheckFailed("admin list: not 50 organizations of at most 10 users")
+    if not any(o["invoices"]["nodes"] for o in nodes):
+        raise CheckFailed("admin list: no invoices at all")
+    same("admin", bp, pg)
+
+
+def deepest(org):
+    try:
+        return isinstance(
+            org["users"]["nodes"][0]["organization"]["invoices"]["nodes"][0]["lines"]["nodes"][0]
+            ["invoice"]["organization"]["tickets"]["nodes"][0]["requester"]["tickets"]["nodes"][0]
+            ["messages"]["nodes"][0]["body"], str)
+    except (IndexError, KeyError, TypeError):
+        return False
+
+
+def check_deep(n):
+    bp = post("backplane", W.DEEP_BP, {"n": n})
+    pg = post("postgraphile", W.DEEP_PGL, {"n": n})
+    orgs = bp["organizations"]["nodes"]
+    if len(orgs) != n:
+        raise CheckFailed(f"deep: {len(orgs)} organizations, not {n}")
+    if not any(deepest(o) for o in orgs):
+        raise CheckFailed("deep: no organization reached the last level")
+    same(f"deep{n}", bp, pg)
+
+
+def walk(server, query, first):
+    """Pages through every organization; returns (ids, cursors used, seconds)."""
+    ids, cursors, after = [], [None], None
+    root = "organizations" if server == "backplane" else "allOrganizations"
+    started = time.monotonic()
+    while True:
+        data = post(server, query, {"first": first, "after": after})[root]
+        ids += [n["id" if server == "backplane" else "rowId"] for n in data["nodes"]]
+        if not data["pageInfo"]["hasNextPage"]:
+            break
+        after = data["pageInfo"]["endCursor"]
+        cursors.append(after)
+    return ids, cursors, time.monotonic() - started
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def run_read_workloads(results, total_orgs):
+    slugs = [row[0] for row in psql("SELECT slug FROM organizations ORDER BY id")]
+    sample = slugs[:: max(1, len(slugs) // 25)][:25]
+    plan = []
+    if 1 in SELECTED:
+        log("checking workload 1 (support lookup) on 25 organizations")
+        check_support(sample)
+        plan.append(("1", "support lookup (one organization by slug: users, subscription, last 5 invoices)",
+                     {s: [body(q, {"slug": slug}) for slug in slugs] for s, q in
+                      (("backplane", W.SUPPORT_BP), ("postgraphile", W.SUPPORT_PGL))}, True))
+    if 2 in SELECTED:
+        log("checking workload 2 (admin list page)")
+        check_admin()
+        plan.append(("2", "admin list page (50 organizations: plan, subscription, 10 users, 10 invoices)",
+                     {"backplane": [body(W.ADMIN_BP, {})], "postgraphile": [body(W.ADMIN_PGL, {})]}, False))
+    if 3 in SELECTED:
+        log("checking workload 3 (deep page) at 10 and 100 parents")
+        check_deep(10)
+        check_deep(100)
+        per_size = {}
+        for server, q in (("backplane", W.DEEP_BP), ("postgraphile", W.DEEP_PGL)):
+            post(server, q, {"n": 1})  # warm the plan caches
+            per_size[server] = {}
+            for n in (10, 100):
+                runs = [statements_during(server, lambda: post(server, q, {"n": n}))[0] for _ in range(3)]
+                per_size[server][n] = {"data": min(r["data"] for r in runs),
+                                       "audit": min(r["audit"] for r in runs)}
+        results["deep_statements_by_page_size"] = per_size
+        plan.append(("3", "deep page (ten-level query of the DataLoader test, 100 parents)",
+                     {"backplane": [body(W.DEEP_BP, {"n": 100})],
+                      "postgraphile": [body(W.DEEP_PGL, {"n": 100})]}, False))
+    if 4 in SELECTED:
+        log(f"checking workload 4 (paging {PAGE} at a time) and timing one full walk per server")
+        walks = {}
+        for server, q in (("backplane", W.PAGING_BP), ("postgraphile", W.PAGING_PGL)):
+            walk(server, q, PAGE)  # warm-up
+            counts, (ids, cursors, secs) = statements_during(server, lambda: walk(server, q, PAGE))
+            ids = [W.normalise(i) for i in ids]
+            if len(ids) != total_orgs or len(set(ids)) != total_orgs:
+                raise CheckFailed(f"paging on {server}: {len(ids)} rows ({len(set(ids))} distinct), "
+                                  f"not {total_orgs}")
+            walks[server] = {"ids": ids, "cursors": cursors, "seconds": secs,
+                             "pages": len(cursors), "data": counts["data"], "audit": counts["audit"]}
+        if walks["backplane"]["ids"] != walks["postgraphile"]["ids"]:
+            raise CheckFailed("paging: the two servers list the organizations in different orders")
+        results["walk"] = {s: {k: v for k, v in w.items() if k not in ("ids", "cursors")}
+                           for s, w in walks.items()}
+        plan.append(("4", f"paging script ({PAGE} organizations a page; wrk requests every page in turn)",
+                     {s: [body(q, {"first": PAGE, "after": c}) for c in walks[s]["cursors"]]
+                      for s, q in (("backplane", W.PAGING_BP), ("postgraphile", W.PAGING_PGL))},
+                     False))
+
+    # Rounds alternate the servers (Backplane, PostGraphile, Backplane, …) so that
+    # a noisy minute of the shared machine does not land on one server only; the
+    # report keeps each server's best round (by requests per second).
+    for wid, title, bodies, randomise in plan:
+        results["workloads"][wid] = {"title": title, "rounds": {s: [] for s in SERVERS}}
+        for round_no in range(1, ROUNDS + 1):
+            for server in ("backplane", "postgraphile"):
+                log(f"workload {wid}, round {round_no}/{ROUNDS}, {SERVERS[server]['label']}: {WARMUP}s "
+                    f"warm-up, {DURATION}s at {CONNECTIONS} connections")
+                r = load(server, bodies[server], randomise)
+                results["workloads"][wid]["rounds"][server].append(r)
+                log(f"  {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                    f"{r['stmts_data']:.2f}+{r['stmts_audit']:.2f} statements, {r['peak_rss_mib']:.0f} MiB, "
+                    f"CPU {r['cpu_ms']:.2f} ms server + {r['pg_cpu_ms']:.2f} ms PostgreSQL per request")
+        for server in SERVERS:
+            rounds = results["workloads"][wid]["rounds"][server]
+            best = dict(max(rounds, key=lambda r: r["rps"]))
+            best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+            results["workloads"][wid][server] = best
+
+
+def run_bulk(results):
+    log(f"workload 5: {BULK_ITEMS} status changes, Backplane against one raw UPDATE, {BULK_ROUNDS} rounds")
+    ids = [f"org_{i}" for i in range(1, BULK_ITEMS + 1)]
+    variables = {"input": {"ids": ids, "status": "SUSPENDED", "reason": "benchmark",
+                           "mode": "BEST_EFFORT"}}
+    db = ENV["BENCH_BP_DB"]  # the benchmark database, as the owner
+    raw, api, stmts, peak = [], [], [], 0
+    pid = SERVERS["backplane"]["pid"]
+    for _ in range(BULK_ROUNDS):
+        psql("UPDATE organizations SET status = 'ACTIVE'", db)
+        out = subprocess.run(
+            ["psql", "-qAtX", db],
+            input=("\\timing on\nUPDATE organizations SET status = 'SUSPENDED', updated_at = now() "
+                   f"WHERE id BETWEEN 1 AND {BULK_ITEMS};\n"),
+            check=True, capture_output=True, text=True).stdout
+        raw.append(float(re.search(r"Time: ([0-9.]+) ms", out).group(1)))
+        psql("UPDATE organizations SET status = 'ACTIVE'", db)
+        rss_reset(pid)
+        stmts_reset()
+        started = time.monotonic()
+        data = post("backplane", W.BULK_BP, variables, timeout=120)["bulkUpdateOrganizationStatus"]
+        api.append((time.monotonic() - started) * 1000)
+        counts = stmts_read()["backplane"]
+        stmts.append(counts)
+        peak = max(peak, rss_kib(pid)["VmHWM"])
+        if data["changed"] != BULK_ITEMS or data["failed"]:
+            raise CheckFailed(f"bulk: {data['changed']} changed, failures {data['failed'][:3]}")
+    mr, ma = statistics.median(raw), statistics.median(api)
+    results["bulk"] = {
+        "raw_ms": raw, "api_ms": api, "raw_median_ms": mr, "api_median_ms": ma, "ratio": ma / mr,
+        "stmts_data": stmts[-1]["data"], "stmts_audit": stmts[-1]["audit"],
+        "top_statements": sorted(stmts[-1]["texts"].items(), key=lambda kv: -kv[1])[:10],
+        "peak_rss_mib": peak / 1024,
+    }
+    psql("UPDATE organizations SET status = 'ACTIVE'", db)
+    log(f"  raw {mr:.1f} ms, Backplane {ma:.1f} ms: {ma / mr:.2f}x")
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine():
+    def first(path, key):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+    mem_kib = int(first("/proc/meminfo", "MemTotal").split()[0])
+    return {
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": os_name(),
+        "load_before": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def os_name():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def fmt(x, digits=0):
+    return f"{x:,.{digits}f}"
+
+
+def write_report(results):
+    # The settings of the run the figures come from (not of this process, when
+    # only the report is rewritten).
+    global PAGE, CONNECTIONS, THREADS, WARMUP, DURATION, ROUNDS, BULK_ITEMS, BULK_ROUNDS
+    st = results.get("settings") or {"page": results["versions"].get("page", PAGE)}
+    PAGE = st.get("page", PAGE)
+    CONNECTIONS, THREADS = st.get("connections", CONNECTIONS), st.get("threads", THREADS)
+    WARMUP, DURATION, ROUNDS = st.get("warmup", WARMUP), st.get("duration", DURATION), st.get("rounds", ROUNDS)
+    BULK_ITEMS, BULK_ROUNDS = st.get("bulk_items", BULK_ITEMS), st.get("bulk_rounds", BULK_ROUNDS)
+    m = results["machine"]
+    v = results["versions"]
+    lines = []
+    add = lines.append
+    add("# Benchmark: Backplane against PostGraphile and the raw SQL floor")
+    add("")
+    add(f"Generated by `bench/run.sh` on {results['finished_at']} in {results['total_seconds']:.0f} s "
+        f"(the release build {v['build']}). Raw figures: `bench/out/results.json` (not committed).")
+    add("")
+    add("## Machine")
+    add("")
+    add(f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; "
+        f"{m['os']}, Linux {m['kernel']}")
+    add(f"- load average when the run started: {' '.join(m['load_before'])} "
+        "(the machine is shared: other work compiles and tests while this runs, so "
+        "absolute figures are noisy; both servers ran back to back under the same conditions)")
+    add(f"- PostgreSQL {v['postgres']} (throwaway: fsync off, shared_buffers 256MB, pg_stat_statements)")
+    add(f"- Backplane {v['backplane']}, `backplane serve`: bearer-token "
+        "authentication (RS256 JWT verified against a loopback OIDC issuer's JWKS) and the "
+        "audit extension on, as in production; the caller is a service identity")
+    if v.get("postgraphile"):
+        add(f"- PostGraphile {v['postgraphile']} on Node {v['node']}, amber preset, no plugins "
+            "beyond its defaults, production mode (`bench/postgraphile/graphile.config.mjs`); "
+            "no authentication and no audit log; it reads the same tables after two unique "
+            "indexes were declared as constraints and `subscriptions` got a `@name` smart "
+            "comment (see `bench/README.md`)")
+    add(f"- both servers on the same database, {v['orgs']:,} organizations seeded by "
+        f"`backplane seed` ({v['seed_rows']}); database pool of {v['pool']} connections each")
+    add(f"- load: wrk {v['wrk']}, {CONNECTIONS} connections, {THREADS} threads, "
+        f"{WARMUP} s warm-up then {DURATION} s per server and workload, on the same machine")
+    add("")
+    add("## Results")
+    add("")
+    add("SQL statements are counted by pg_stat_statements per database role during the measured "
+        "run, divided by the requests wrk completed. For Backplane, *data* are the statements that "
+        "read the answer; *audit* are those of the audit writer (its INSERT into `audit_events`, "
+        "and, per group-committed batch, BEGIN, the chain lock, the chain head and COMMIT), which "
+        "PostGraphile does not have. CPU per request is the server process's user + system "
+        "time, and that of every PostgreSQL process, during the measured run, divided by the "
+        "requests: steadier than requests per second when other work shares the machine, "
+        "though it rises too when that work is heavy. Peak RSS is VmHWM of the server process during the measured runs (reset "
+        "before each); memory a server keeps after a workload counts again in the next "
+        "(workloads run in the order shown). Each server's best of "
+        f"{ROUNDS} alternating rounds (by req/s) is shown; every round is in results.json.")
+    add("")
+    add("| workload | server | req/s | p50 ms | p99 ms | statements / request (data + audit) | CPU ms / request: server + PostgreSQL | peak RSS MiB | ratio Backplane / PostGraphile (req/s; p99) |")
+    add("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for wid in sorted(results["workloads"]):
+        w = results["workloads"][wid]
+        b, p = w["backplane"], w["postgraphile"]
+        ratio = f"**{b['rps'] / p['rps']:.2f}×**; {b['p99_ms'] / p['p99_ms']:.2f}×"
+        add(f"| {wid}. {w['title']} | Backplane | {fmt(b['rps'])} | {fmt(b['p50_ms'], 1)} | "
+            f"{fmt(b['p99_ms'], 1)} | {b['stmts_data']:.2f} + {b['stmts_audit']:.2f} | "
+            f"{b['cpu_ms']:.2f} + {b['pg_cpu_ms']:.2f} | {fmt(b['peak_rss_mib'])} | {ratio} |")
+        add(f"| | PostGraphile | {fmt(p['rps'])} | {fmt(p['p50_ms'], 1)} | {fmt(p['p99_ms'], 1)} | "
+            f"{p['stmts_data']:.2f} | {p['cpu_ms']:.2f} + {p['pg_cpu_ms']:.2f} | {fmt(p['peak_rss_mib'])} | |")
+    if "bulk" in results:
+        bk = results["bulk"]
+        add(f"| 5. bulk status change, {BULK_ITEMS:,} organizations (median of {BULK_ROUNDS}, one request each) "
+            f"| Backplane | – | {fmt(bk['api_median_ms'], 1)} (one request) | – | "
+            f"{bk['stmts_data']} + {bk['stmts_audit']} | – | {fmt(bk['peak_rss_mib'])} | "
+            f"**{bk['ratio']:.2f}× the raw UPDATE** |")
+        add(f"| | raw SQL `UPDATE` (psql `\\timing`) | – | {fmt(bk['raw_median_ms'], 1)} | – | 1 | – | – | |")
+    add("")
+    if "walk" in results:
+        wk = results["walk"]
+        add(f"Workload 4 as one script would run it (one client, every page in turn, {PAGE} a page): "
+            + "; ".join(f"{SERVERS[s]['label']} {wk[s]['seconds'] * 1000:.0f} ms for {wk[s]['pages']} pages, "
+                        f"{wk[s]['data']} statements" + (f" + {wk[s]['audit']} audit" if s == 'backplane' else "")
+                        for s in ("backplane", "postgraphile")) + ".")
+        add("")
+    if "deep_statements_by_page_size" in results:
+        d = results["deep_statements_by_page_size"]
+        add("Workload 3, statements of one request at 10 and at 100 parents: "
+            f"Backplane {d['backplane'][10]['data']} and {d['backplane'][100]['data']} "
+            f"(plus {d['backplane'][10]['audit']} and {d['backplane'][100]['audit']} of the audit writer); "
+            f"PostGraphile {d['postgraphile'][10]['data']} and {d['postgraphile'][100]['data']}.")
+        add("")
+    if "bulk" in results:
+        bk = results["bulk"]
+        add("Workload 5, every round (ms): raw " + ", ".join(fmt(x, 1) for x in bk["raw_ms"])
+            + "; Backplane " + ", ".join(fmt(x, 1) for x in bk["api_ms"]) + ".")
+        add("")
+    add("## Goals")
+    add("")
+    for goal, met, detail in results["goals"]:
+        add(f"- {'met' if met else '**missed**'}: {goal} — {detail}")
+    add("")
+    notes = os.path.join(BENCH_DIR, "analysis.md")
+    if os.path.exists(notes):
+        add(open(notes).read().rstrip())
+        add("")
+    add("## Reproduce")
+    add("")
+    add("```sh")
+    add("./bench/run.sh")
+    add("```")
+    add("")
+    add("See `bench/README.md` for what it installs, its settings and how long it takes.")
+    report = ENV.get("BENCH_REPORT") or os.path.join(BENCH_DIR, "RESULTS.md")
+    with open(report, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    log(f"report written to {os.path.relpath(report)}")
+
+
+def goals(results):
+    out = []
+    wl = results["workloads"]
+    for wid in ("1", "2", "3"):
+        if wid not in wl:
+            continue
+        b, p = wl[wid]["backplane"], wl[wid]["postgraphile"]
+        r = b["rps"] / p["rps"]
+        out.append((f"workload {wid}: at least 1.5× PostGraphile's requests per second with a lower p99",
+                    r >= 1.5 and b["p99_ms"] < p["p99_ms"],
+                    f"{r:.2f}× the requests per second; p99 {b['p99_ms']:.1f} ms against {p['p99_ms']:.1f} ms"))
+    if "deep_statements_by_page_size" in results:
+        d = results["deep_statements_by_page_size"]["backplane"]
+        a, b = d[10]["data"], d[100]["data"]
+        out.append(("workload 3: statements per request independent of page size", a == b,
+                    f"{a} statements at 10 parents, {b} at 100 (plus {d[100]['audit']} of the audit writer)"))
+    if "bulk" in results:
+        r = results["bulk"]["ratio"]
+        out.append(("workload 5: at most 3× the raw SQL floor", r <= 3,
+                    f"{r:.2f}× ({results['bulk']['api_median_ms']:.0f} ms against "
+                    f"{results['bulk']['raw_median_ms']:.0f} ms)"))
+    peaks = [w["backplane"]["peak_rss_mib"] for w in wl.values()]
+    if "bulk" in results:
+        peaks.append(results["bulk"]["peak_rss_mib"])
+    if peaks:
+        out.append(("Backplane's peak RSS under load under 100 MiB", max(peaks) < 100,
+                    f"highest peak {max(peaks):.0f} MiB"))
+    return out
+
+
+def report_only():
+    """Rewrites the report from the last run's results.json (after editing
+    bench/analysis.md, say)."""
+    with open(os.path.join(OUT, "results.json")) as f:
+        results = json.load(f)
+    deep = results.get("deep_statements_by_page_size")
+    if deep:
+        results["deep_statements_by_page_size"] = {
+            s: {int(n): v for n, v in by.items()} for s, by in deep.items()}
+    write_report(results)
+
+
+def main():
+    if sys.argv[1:] == ["--report"]:
+        report_only()
+        return
+    started = time.monotonic()
+    os.makedirs(OUT, exist_ok=True)
+    total_orgs = int(psql("SELECT count(*) FROM organizations")[0][0])
+    results = {"machine": machine(), "workloads": {}}
+    try:
+        run_read_workloads(results, total_orgs)
+        if 5 in SELECTED:
+            run_bulk(results)
+    except CheckFailed as err:
+        log(f"FAILED: {err}")
+        sys.exit(1)
+    results["settings"] = {"page": PAGE, "connections": CONNECTIONS, "threads": THREADS,
+                           "warmup": WARMUP, "duration": DURATION, "rounds": ROUNDS,
+                           "bulk_items": BULK_ITEMS, "bulk_rounds": BULK_ROUNDS}
+    results["goals"] = goals(results)
+    results["versions"] = json.loads(ENV["BENCH_VERSIONS"])
+    results["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["total_seconds"] = time.monotonic() - started + float(ENV.get("BENCH_SETUP_SECONDS", "0"))
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    write_report(results)
+    for goal, met, detail in results["goals"]:
+        log(f"{'met' if met else 'MISSED'}: {goal}: {detail}")
+
+
+if __name__ == "__main__":
+    main()
