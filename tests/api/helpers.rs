@@ -204,7 +204,13 @@ fn rsa_jwk(kid: &str, pem: &str) -> Value {
 
 impl TestIssuer {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// An issuer on a given address (a test may point a server at an address
+    /// before anything listens there).
+    pub async fn start_on(addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind issuer");
         let addr = listener.local_addr().expect("issuer addr");
@@ -285,6 +291,11 @@ impl TestIssuer {
             jwks_fetches,
             _server: server,
         }
+    }
+
+    /// Stops answering (new connections are refused).
+    pub fn stop(&self) {
+        self._server.abort();
     }
 
     /// How many times the key set was fetched.

@@ -1,8 +1,72 @@
 //! What operators see: request ids, `/metrics`, failures of the database.
 
+use std::time::Duration;
+
+use backplane::config::Mode;
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp, TestIssuer, spawn_app, spawn_app_configured};
+
+async fn readyz(app: &TestApp) -> u16 {
+    app.client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_identity_provider_is_retried_and_cached_keys_keep_working() {
+    // An address nothing listens on yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let issuer_url = format!("http://{addr}");
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
+        c.oidc = Some(backplane::identity::oidc::OidcSettings::new(
+            issuer_url.clone(),
+            crate::helpers::AUDIENCE,
+        ));
+    })
+    .await;
+    // Starts anyway, and says it is not ready.
+    assert_eq!(readyz(&app).await, 503);
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(resp.status(), 200);
+
+    // The provider comes up: the retry with backoff finds it.
+    let issuer = TestIssuer::start_on(&addr.to_string()).await;
+    let mut ready = false;
+    for _ in 0..100 {
+        if readyz(&app).await == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "ready once the identity provider answers");
+    let token = issuer.token("support-1", &["support"]);
+    let (status, body) = app
+        .graphql_as(Some(&token), "{ viewer { subject } }", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // It goes away again: keys already loaded keep working.
+    issuer.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let token = issuer.token("support-2", &["support"]);
+    let (status, body) = app
+        .graphql_as(Some(&token), "{ viewer { subject } }", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["viewer"]["subject"], "support-2");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_come_from_the_client_or_its_trace() {
