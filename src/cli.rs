@@ -34,6 +34,11 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Export traces (one span per request, with its request id) over OTLP/HTTP
+    /// to this collector, e.g. `http://otel-collector:4318`. Off when unset.
+    #[arg(long, env = "BACKPLANE_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

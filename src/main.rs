@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = backplane::cli::Cli::parse();
-    backplane::telemetry::init(cli.log_format);
+    backplane::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -12,7 +12,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(backplane::cli::run(cli)) {
+    let result = runtime.block_on(backplane::cli::run(cli));
+    drop(runtime);
+    backplane::telemetry::shutdown();
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -142,3 +142,93 @@ async fn metrics_count_operations_statements_and_errors() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+/// A collector on loopback that keeps what it is sent.
+async fn fake_collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                if let Ok(mut k) = kept.lock() {
+                    k.push(body.to_vec());
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind collector");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_go_to_an_otlp_collector() {
+    let (collector, received) = fake_collector().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}/traces.db", dir.path().display()),
+        ])
+        .args(["--seed-orgs", "3", "--otlp-endpoint", &collector])
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start backplane");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..150 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "backplane dev started");
+    let resp = client
+        .post(format!("{base}/graphql"))
+        .header("x-request-id", "trace-me-42")
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    // SIGTERM: the server stops and flushes its spans before exiting.
+    let pid = child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("exits within a minute")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    let bodies = received.lock().map(|b| b.clone()).unwrap_or_default();
+    let all: Vec<u8> = bodies.concat();
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(!bodies.is_empty(), "the collector received spans");
+    assert!(has(b"backplane"), "service name in the export");
+    assert!(has(b"trace-me-42"), "the request id is a span attribute");
+}
