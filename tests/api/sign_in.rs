@@ -154,6 +154,18 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> String
     landed
 }
 
+/// What `/auth/session` says to this browser.
+async fn session_of(app: &TestApp, client: &reqwest::Client) -> Value {
+    client
+        .get(app.url("/auth/session"))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json")
+}
+
 async fn graphql_with_cookie(
     app: &TestApp,
     client: &reqwest::Client,
@@ -181,14 +193,7 @@ async fn signs_in_and_queries_with_the_session_cookie(backend: Backend) {
         "back where the sign-in started"
     );
 
-    let session: Value = client
-        .get(app.url("/auth/session"))
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
+    let session = session_of(&app, &client).await;
     assert_eq!(session["signedIn"], true, "{session}");
     assert_eq!(session["subject"], "alice");
     assert_eq!(session["name"], "Alice Support");
@@ -288,14 +293,7 @@ async fn signs_in_and_queries_with_the_session_cookie(backend: Backend) {
         .await
         .expect("logout");
     assert_eq!(resp.status(), StatusCode::OK);
-    let session: Value = client
-        .get(app.url("/auth/session"))
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
+    let session = session_of(&app, &client).await;
     assert_eq!(session["signedIn"], false, "{session}");
     let (status, _) = graphql_with_cookie(&app, &client, "{ viewer { subject } }").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -325,14 +323,7 @@ async fn an_ended_session_asks_to_sign_in_again() {
             .is_some_and(|m| m.contains("session has ended")),
         "{body}"
     );
-    let session: Value = client
-        .get(app.url("/auth/session"))
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
+    let session = session_of(&app, &client).await;
     assert_eq!(session["signedIn"], false);
 }
 
@@ -378,14 +369,7 @@ async fn a_tampered_or_foreign_callback_is_refused() {
     let text = resp.text().await.unwrap_or_default();
     assert!(text.contains("state mismatch"), "{text}");
     // Nobody is signed in.
-    let session: Value = client
-        .get(app.url("/auth/session"))
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
+    let session = session_of(&app, &client).await;
     assert_eq!(session["signedIn"], false);
     // Return paths stay on this server.
     let resp = client
