@@ -434,7 +434,7 @@ async fn postgres_dying_mid_stream_gives_clean_errors_and_loses_no_audit_event()
                     break;
                 }
                 let after = recovered.load(Ordering::SeqCst);
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     let (s, _) = post(
                         &client,
                         &graphql,
