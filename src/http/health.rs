@@ -15,7 +15,11 @@ pub async fn healthz() -> &'static str {
 /// Ready: the database answers and, when configured, the identity provider's keys
 /// are loaded. 503 otherwise, with what is missing.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = state.store.ping().await.is_ok();
+    // Its own short limit: a database that does not answer is "down" now, not
+    // after the pool's whole connection wait.
+    let database = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
     let identity = state.verifier.as_ref().is_none_or(|v| v.is_ready());
     let status = if database && identity {
         StatusCode::OK
