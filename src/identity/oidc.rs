@@ -115,7 +115,25 @@ pub struct OidcVerifier {
     fetching: tokio::sync::Mutex<()>,
     /// What discovery found, kept for browser sign-in.
     metadata: RwLock<Option<CoreProviderMetadata>>,
+    /// Tokens verified lately, by the SHA-256 of the token: the principal and
+    /// the token's `exp`. A script sends the same token with every request;
+    /// checking an RSA signature each time was most of a small query's cost.
+    /// Emptied whenever the key set is fetched again, so a withdrawn key stops
+    /// working as it would without the cache.
+    verified: Mutex<Verified>,
 }
+
+/// Tokens verified under the current key set.
+#[derive(Default)]
+struct Verified {
+    /// Bumped after every key-set fetch: a verification that began under an
+    /// older key set is not remembered (its key may just have been withdrawn).
+    generation: u64,
+    tokens: HashMap<[u8; 32], (Principal, i64)>,
+}
+
+/// Most tokens remembered as verified (the cache starts over when full).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl OidcVerifier {
     /// A verifier that loads the issuer's keys on first use and in the background.
@@ -134,6 +152,7 @@ impl OidcVerifier {
             logged_groups: Mutex::new(HashSet::new()),
             fetching: tokio::sync::Mutex::new(()),
             metadata: RwLock::new(None),
+            verified: Mutex::new(Verified::default()),
         }))
     }
 
@@ -195,6 +214,12 @@ impl OidcVerifier {
                 set,
                 fetched_at: Instant::now(),
             });
+        }
+        // After the keys are replaced: a verification that read the generation
+        // before this point and then found an old key is not remembered.
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.generation += 1;
+            verified.tokens.clear();
         }
         Ok(())
     }
@@ -293,6 +318,8 @@ impl OidcVerifier {
         if !self.settings.algorithms.contains(&header.alg) {
             return Err(IdentityError::AlgorithmNotAllowed);
         }
+        // Read before the key is looked up (see `fetch_locked`).
+        let generation = self.verified.lock().map(|v| v.generation).unwrap_or(0);
         let mut key = self.find_key(header.kid.as_deref(), header.alg);
         if key.is_none() {
             // Wait for a fetch under way, then look again; fetch ourselves only
@@ -338,7 +365,27 @@ impl OidcVerifier {
                 _ => IdentityError::Malformed,
             },
         )?;
-        Ok(self.principal(&data.claims))
+        let principal = self.principal(&data.claims);
+        if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64)
+            && let Ok(mut verified) = self.verified.lock()
+            && verified.generation == generation
+        {
+            if verified.tokens.len() >= VERIFIED_CAPACITY {
+                verified.tokens.clear();
+            }
+            verified
+                .tokens
+                .insert(token_digest(token), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    /// A token verified before, still before its `exp`.
+    fn remembered(&self, token: &str) -> Option<Principal> {
+        let now = chrono::Utc::now().timestamp();
+        let verified = self.verified.lock().ok()?;
+        let (principal, exp) = verified.tokens.get(&token_digest(token))?;
+        (*exp > now).then(|| principal.clone())
     }
 
     /// The principal verified claims describe (roles through the roles claim
@@ -384,7 +431,12 @@ impl TokenVerifier for OidcVerifier {
         &'a self,
         token: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<Principal, IdentityError>> + Send + 'a>> {
-        Box::pin(self.verify_token(token))
+        Box::pin(async move {
+            match self.remembered(token) {
+                Some(principal) => Ok(principal),
+                None => self.verify_token(token).await,
+            }
+        })
     }
 
     fn is_ready(&self) -> bool {
@@ -441,6 +493,11 @@ fn claim_strings(value: Option<&Value>) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]
