@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::audit::AuditWriter;
 use crate::config::{Config, Mode};
 use crate::graphql::build_schema;
+use crate::graphql::gate::Gate;
 use crate::http::serve::{ServeOptions, serve};
 use crate::http::session::Sessions;
 use crate::http::tls::TlsError;
@@ -105,13 +106,11 @@ impl Application {
                     source,
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
+        let schema = build_schema(Some(store.clone()), config.bulk, config.limits);
+        let gate = Arc::new(Gate::new(&schema, config.limits, Some(audit.clone())));
         let state = AppState {
-            schema: build_schema(
-                Some(store.clone()),
-                Some(audit.clone()),
-                config.bulk,
-                config.limits,
-            ),
+            schema,
+            gate,
             store,
             verifier,
             mode: config.mode,

@@ -462,7 +462,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 crate::graphql::sdl(&crate::graphql::build_schema(
                     None,
-                    None,
                     Default::default(),
                     Default::default()
                 ))

@@ -1,11 +1,12 @@
 //! The audit log at the API layer: who read which sensitive field, who changed
 //! what, with which arguments, and the result.
 //!
-//! [`extension`] records every operation; mutations write their own event inside
-//! their transaction ([`OperationAudit::event`]); [`writer`] commits read events
-//! and fails closed. The chain itself lives in `store::audit`.
+//! [`record`] follows every operation from request to answer (`graphql::gate`
+//! drives it); mutations write their own event inside their transaction
+//! ([`OperationAudit::event`]); [`writer`] commits the others and fails closed.
+//! The chain itself lives in `store::audit`.
 
-pub mod extension;
+pub mod record;
 pub mod writer;
 
 use std::collections::BTreeSet;
@@ -16,7 +17,6 @@ use serde_json::Value;
 
 use crate::store::audit::NewAuditEvent;
 
-pub use extension::AuditExtension;
 pub use writer::AuditWriter;
 
 /// Who is calling and from where: set by the HTTP layer for the whole request.
@@ -64,7 +64,7 @@ struct OperationState {
     recorded: bool,
 }
 
-/// One operation's audit record in the making: the extension fills it in, a
+/// One operation's audit record in the making: the gate fills it in, a
 /// mutation reads it to write its event in its transaction.
 #[derive(Debug)]
 pub struct OperationAudit {
@@ -90,11 +90,6 @@ impl OperationAudit {
     /// Notes that the document used a name the caller may not see.
     pub fn deny(&self, what: &str) {
         self.with(|s| s.denied.get_or_insert_with(|| what.to_owned()).clone());
-    }
-
-    /// Notes a sensitive field resolved (`Type.field`).
-    pub fn sensitive(&self, field: String) {
-        self.with(|s| s.sensitive.insert(field));
     }
 
     /// Marks the event as written by a mutation's transaction.

@@ -20,6 +20,20 @@ impl Guard for Need {
     }
 }
 
+/// Notes in the operation's audit record that a sensitive field was resolved
+/// (`Type.field`, as `policy::AUDITED_FIELDS` lists it). Never refuses; placed
+/// after a field's `Need`, so only fields actually read are noted.
+pub struct Audited(pub &'static str);
+
+impl Guard for Audited {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if let Some(operation) = crate::audit::operation(ctx) {
+            operation.sensitive(self.0);
+        }
+        Ok(())
+    }
+}
+
 /// Whether the caller holds `permission`; false when no caller is known (e.g.
 /// the schema is printed without one).
 pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {

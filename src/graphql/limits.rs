@@ -121,13 +121,14 @@ pub fn check_length(query: &str, limits: &DocumentLimits) -> Result<(), ServerEr
 
 /// Refuses a document over `limits`, before validation or execution.
 /// `connections` names the fields whose `first` multiplies the cost of what
-/// they select.
+/// they select. Returns the cost of the costliest operation.
 pub fn check(
     document: &ExecutableDocument,
     variables: &Variables,
     connections: &HashSet<String>,
     limits: &DocumentLimits,
-) -> Result<(), ServerError> {
+) -> Result<u64, ServerError> {
+    let mut costliest = 0u64;
     let mut sizer = Sizer {
         document,
         variables,
@@ -184,6 +185,7 @@ pub fn check(
                 measure.cost, limits.max_complexity
             )));
         }
+        costliest = costliest.max(measure.cost);
     }
     if aliases > limits.max_aliases {
         return Err(limit_error(format!(
@@ -191,7 +193,7 @@ pub fn check(
             limits.max_aliases
         )));
     }
-    Ok(())
+    Ok(costliest)
 }
 
 fn count_aliases(set: &Positioned<SelectionSet>) -> usize {
@@ -329,11 +331,11 @@ mod tests {
             .collect()
     }
 
-    fn check_with(d: &ExecutableDocument, limits: &DocumentLimits) -> Result<(), ServerError> {
+    fn check_with(d: &ExecutableDocument, limits: &DocumentLimits) -> Result<u64, ServerError> {
         check(d, &Variables::default(), &connections(), limits)
     }
 
-    fn check_default(d: &ExecutableDocument) -> Result<(), ServerError> {
+    fn check_default(d: &ExecutableDocument) -> Result<u64, ServerError> {
         check_with(d, &DocumentLimits::default())
     }
 

@@ -2,6 +2,7 @@
 //! resolvers read (the caller and the DataLoader).
 
 pub mod error;
+pub mod gate;
 pub mod guard;
 pub mod ids;
 pub mod limits;
@@ -16,7 +17,6 @@ use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 
-use crate::audit::{AuditExtension, AuditWriter};
 use crate::domain::bulk::BulkLimits;
 use crate::identity::Principal;
 use crate::store::Store;
@@ -30,11 +30,12 @@ pub use query::Query;
 /// The schema type.
 pub type BackplaneSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Builds the schema. `store` and `audit` are absent only when the schema is
-/// built to print it.
+/// Builds the schema. `store` is absent only when the schema is built to print
+/// it. The schema registers no async-graphql extension (see `gate`): requests
+/// reach it through [`gate::Gate`], which checks limits and visibility and
+/// audits.
 pub fn build_schema(
     store: Option<Store>,
-    audit: Option<AuditWriter>,
     bulk: BulkLimits,
     limits: limits::Limits,
 ) -> BackplaneSchema {
@@ -42,11 +43,6 @@ pub fn build_schema(
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
         .disable_suggestions();
-    // The audit extension first: it wraps the others and sees their refusals.
-    if let Some(writer) = audit {
-        builder = builder.extension(AuditExtension::new(writer));
-    }
-    builder = builder.extension(visibility::PerRoleVisibility);
     if let Some(store) = store {
         builder = builder.data(store);
     }

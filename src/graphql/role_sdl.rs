@@ -17,7 +17,7 @@ pub struct RoleSdlError(String);
 
 /// The SDL a caller holding `roles` sees.
 pub async fn sdl_for_roles(roles: BTreeSet<Role>) -> Result<String, RoleSdlError> {
-    let schema = super::build_schema(None, None, Default::default(), Default::default());
+    let schema = super::build_schema(None, Default::default(), Default::default());
     let principal = Principal {
         subject: "schema-printer".into(),
         email: None,

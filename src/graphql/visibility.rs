@@ -2,125 +2,140 @@
 //!
 //! async-graphql's `visible` hides a field or type from introspection but still
 //! lets a query that names it through validation (its validator never consults
-//! visibility). This extension closes that gap: after parsing, it walks the
-//! document — fields, fragments, inline fragments, variable types — and refuses
+//! visibility). This check closes that gap (`gate` runs it on every document
+//! before async-graphql sees it): it walks the document — fields, fragments, inline fragments, variable types — and refuses
 //! anything the caller may not see with the very error a name that does not
 //! exist gets. Neither error repeats the name (validation's own messages are
 //! rewritten to match), so a response never names a hidden field and a refusal
 //! does not tell a hidden field from a misspelt one. The policy table decides;
 //! guards at execution remain as a second wall.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
-use async_graphql::ValidationResult;
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
 use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, Selection, SelectionSet, Type, VariableDefinition,
+    BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, Type, TypeKind,
+    TypeSystemDefinition, VariableDefinition,
 };
-use async_graphql::registry::{MetaTypeName, Registry};
 use async_graphql::{Pos, Positioned, ServerError, ServerResult, Variables};
 
 use crate::identity::Principal;
 use crate::policy::{field_permission, type_permission};
 
-/// Installs the check on a schema.
-pub struct PerRoleVisibility;
-
-impl ExtensionFactory for PerRoleVisibility {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(VisibilityCheck::default())
-    }
+/// The type of every field of every object and interface type, read once from
+/// the schema's SDL (which lists every field, hidden ones included).
+#[derive(Debug, Default)]
+pub struct TypeMap {
+    query: String,
+    mutation: Option<String>,
+    subscription: Option<String>,
+    /// Type → field → the named type it returns (lists and non-null removed).
+    fields: HashMap<String, HashMap<String, String>>,
 }
 
-#[derive(Default)]
-struct VisibilityCheck {
-    /// The operation the request names, seen before the document is parsed.
-    operation_name: std::sync::Mutex<Option<String>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for VisibilityCheck {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // Limits first, on a parse of our own: async-graphql's parse step checks
-        // recursion depth by expanding fragments without memoisation, which a
-        // chain of doubling fragments turns exponential. A document that does
-        // not parse is left to async-graphql, which reports the syntax error.
-        let principal = ctx.data_opt::<Principal>();
-        let all = ctx
-            .data_opt::<super::limits::Limits>()
-            .copied()
-            .unwrap_or_default();
-        let limits = all.of(principal);
-        super::limits::check_length(query, limits)?;
-        if let Ok(parsed) = async_graphql::parser::parse_query(query) {
-            let connections = connection_fields(&ctx.schema_env.registry);
-            super::limits::check(&parsed, variables, connections, limits)?;
-        }
-        let document = next.run(ctx, query, variables).await?;
-        let wanted = self.operation_name.lock().ok().and_then(|n| n.clone());
-        missing_variables(&document, wanted.as_deref(), variables)?;
-        let checked = Walker {
-            registry: &ctx.schema_env.registry,
-            principal,
-            document: &document,
-            visiting: HashSet::new(),
-            refused: None,
-            clean: HashSet::new(),
-        }
-        .check_and_name();
-        if let Err(refusal) = checked {
-            let (error, name) = *refusal;
-            // The audit log, unlike the caller, learns what was asked for.
-            if let Some(operation) = ctx.data_opt::<Arc<crate::audit::OperationAudit>>() {
-                operation.deny(&name);
+impl TypeMap {
+    /// Reads `sdl` (as `graphql::sdl` prints it).
+    pub fn from_sdl(sdl: &str) -> Result<Self, String> {
+        let document = async_graphql::parser::parse_schema(sdl).map_err(|e| e.to_string())?;
+        let mut map = TypeMap {
+            query: "Query".into(),
+            ..Default::default()
+        };
+        let mut roots = None;
+        for definition in document.definitions {
+            match definition {
+                TypeSystemDefinition::Schema(schema) => roots = Some(schema.node),
+                TypeSystemDefinition::Type(ty) => {
+                    let ty = ty.node;
+                    let fields = match ty.kind {
+                        TypeKind::Object(object) => object.fields,
+                        TypeKind::Interface(interface) => interface.fields,
+                        _ => continue,
+                    };
+                    map.fields.insert(
+                        ty.name.node.to_string(),
+                        fields
+                            .into_iter()
+                            .map(|f| {
+                                let f = f.node;
+                                (f.name.node.to_string(), base_name(&f.ty.node).to_owned())
+                            })
+                            .collect(),
+                    );
+                }
+                TypeSystemDefinition::Directive(_) => {}
             }
-            return Err(error);
         }
-        Ok(document)
+        match roots {
+            Some(schema) => {
+                if let Some(q) = schema.query {
+                    map.query = q.node.to_string();
+                }
+                map.mutation = schema.mutation.map(|m| m.node.to_string());
+                map.subscription = schema.subscription.map(|s| s.node.to_string());
+            }
+            None => {
+                map.mutation = map
+                    .fields
+                    .contains_key("Mutation")
+                    .then(|| "Mutation".into());
+                map.subscription = map
+                    .fields
+                    .contains_key("Subscription")
+                    .then(|| "Subscription".into());
+            }
+        }
+        Ok(map)
     }
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    e.message = without_names(&e.message);
-                    e
-                })
-                .collect()
-        })
+    fn field_type(&self, type_name: &str, field: &str) -> Option<&str> {
+        self.fields.get(type_name)?.get(field).map(String::as_str)
+    }
+
+    fn root(&self, ty: OperationType) -> Option<&str> {
+        match ty {
+            OperationType::Query => Some(&self.query),
+            OperationType::Mutation => self.mutation.as_deref(),
+            OperationType::Subscription => self.subscription.as_deref(),
+        }
+    }
+
+    /// The names of fields that return a connection (whose `first` multiplies
+    /// the cost of what they select).
+    pub fn connection_fields(&self) -> HashSet<String> {
+        self.fields
+            .values()
+            .flat_map(|fields| fields.iter())
+            .filter(|(_, ty)| ty.ends_with("Connection"))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Checks that `principal` may see every name `document` uses, in every
+/// operation. A refusal carries the error for the caller and, for the audit log
+/// only, the name refused.
+pub fn check(
+    types: &TypeMap,
+    principal: Option<&Principal>,
+    document: &ExecutableDocument,
+) -> Result<(), Box<(ServerError, String)>> {
+    let mut walker = Walker {
+        types,
+        principal,
+        document,
+        visiting: HashSet::new(),
+        refused: None,
+        clean: HashSet::new(),
+    };
+    match walker.check() {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Box::new((e, walker.refused.unwrap_or_default()))),
     }
 }
 
 /// A required variable without a value is a request error (the operation
 /// cannot start), not an error of the field that uses it.
-fn missing_variables(
+pub fn missing_variables(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
@@ -157,24 +172,8 @@ fn missing_variables(
     Ok(())
 }
 
-/// The names of fields that return a connection (whose `first` multiplies the
-/// cost of what they select), read once from the schema.
-fn connection_fields(registry: &Registry) -> &'static HashSet<String> {
-    static NAMES: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
-    NAMES.get_or_init(|| {
-        registry
-            .types
-            .values()
-            .filter_map(|t| t.fields())
-            .flat_map(|fields| fields.values())
-            .filter(|f| MetaTypeName::concrete_typename(&f.ty).ends_with("Connection"))
-            .map(|f| f.name.clone())
-            .collect()
-    })
-}
-
 /// Validation's messages for unknown fields and types, without the unknown name.
-fn without_names(message: &str) -> String {
+pub fn without_names(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("Unknown field \"")
         && let Some((_, on)) = rest.split_once("\" on type \"")
     {
@@ -188,7 +187,7 @@ fn without_names(message: &str) -> String {
 }
 
 struct Walker<'a> {
-    registry: &'a Registry,
+    types: &'a TypeMap,
     principal: Option<&'a Principal>,
     document: &'a ExecutableDocument,
     /// Fragments on the current path (cycles are validation's to report).
@@ -220,37 +219,17 @@ impl Walker<'_> {
         }
     }
 
-    fn check_and_name(mut self) -> Result<(), Box<(ServerError, String)>> {
-        match self.check() {
-            Ok(()) => Ok(()),
-            Err(e) => Err(Box::new((e, self.refused.unwrap_or_default()))),
-        }
-    }
-
+    /// Every operation is checked: a document is refused as a whole.
     fn check(&mut self) -> ServerResult<()> {
         for (_, operation) in self.document.operations.iter() {
             let op = &operation.node;
             for var in &op.variable_definitions {
                 self.check_variable(var)?;
             }
-            let root = match op.ty {
-                async_graphql::parser::types::OperationType::Query => {
-                    self.registry.query_type.clone()
-                }
-                async_graphql::parser::types::OperationType::Mutation => {
-                    match &self.registry.mutation_type {
-                        Some(m) => m.clone(),
-                        None => continue,
-                    }
-                }
-                async_graphql::parser::types::OperationType::Subscription => {
-                    match &self.registry.subscription_type {
-                        Some(s) => s.clone(),
-                        None => continue,
-                    }
-                }
-            };
-            self.check_selection_set(&root, &op.selection_set)?;
+            if let Some(root) = self.types.root(op.ty) {
+                let root = root.to_owned();
+                self.check_selection_set(&root, &op.selection_set)?;
+            }
         }
         Ok(())
     }
@@ -281,15 +260,11 @@ impl Walker<'_> {
                         self.refused = Some(format!("{type_name}.{name}"));
                         return Err(unknown_field(name, type_name, field.pos));
                     }
-                    let Some(field_type) = self
-                        .registry
-                        .concrete_type_by_name(type_name)
-                        .and_then(|t| t.field_by_name(name))
-                        .map(|f| MetaTypeName::concrete_typename(&f.ty).to_owned())
-                    else {
+                    let Some(field_type) = self.types.field_type(type_name, name) else {
                         // Unknown to the schema: validation will say so.
                         continue;
                     };
+                    let field_type = field_type.to_owned();
                     self.check_selection_set(&field_type, &field.node.selection_set)?;
                 }
                 Selection::InlineFragment(fragment) => {
@@ -356,6 +331,60 @@ fn unknown_type(_type_name: &str, pos: Pos) -> ServerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn types() -> TypeMap {
+        let schema = crate::graphql::build_schema(None, Default::default(), Default::default());
+        TypeMap::from_sdl(&crate::graphql::sdl(&schema)).expect("the SDL parses")
+    }
+
+    fn principal(roles: &[crate::policy::Role]) -> Principal {
+        Principal {
+            subject: "t".into(),
+            email: None,
+            name: None,
+            kind: crate::identity::PrincipalKind::Staff,
+            roles: roles.iter().copied().collect(),
+            scopes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_type_map_reads_every_field_hidden_ones_too() {
+        let types = types();
+        assert_eq!(types.root(OperationType::Query), Some("Query"));
+        assert_eq!(types.root(OperationType::Mutation), Some("Mutation"));
+        assert_eq!(
+            types.field_type("Query", "organization"),
+            Some("Organization")
+        );
+        assert_eq!(
+            types.field_type("Organization", "internalFlags"),
+            Some("InternalFlags")
+        );
+        let connections = types.connection_fields();
+        assert!(connections.contains("organizations") && connections.contains("users"));
+    }
+
+    #[test]
+    fn a_document_is_refused_when_any_operation_names_a_hidden_field() {
+        let types = types();
+        let doc = async_graphql::parser::parse_query(
+            "query A { organization(id: \"org_1\") { ...F users { nodes { email } } } }
+             query B { organization(id: \"org_1\") { internalFlags { betaAccess } } }
+             fragment F on Organization { name }",
+        )
+        .expect("parses");
+        let admin = principal(&[crate::policy::Role::Admin]);
+        assert!(check(&types, Some(&admin), &doc).is_ok());
+        let support = principal(&[crate::policy::Role::Support]);
+        let (error, refused) = *check(&types, Some(&support), &doc).expect_err("refused");
+        assert_eq!(refused, "Organization.internalFlags");
+        assert!(
+            !error.message.contains("internalFlags"),
+            "{}",
+            error.message
+        );
+    }
 
     #[test]
     fn unknown_names_are_not_repeated() {

@@ -398,16 +398,32 @@ pub async fn handle(
         request_id: request_id.clone(),
     };
     let (principal, loader) = request_data(&state.store, principal);
-    let batch = batch.data(principal).data(loader).data(identity);
     // Unconstrained: tokio's cooperative budget would make a ready future return
     // `Pending` at random points of a large level, and the batcher would see the
     // level quiet before every sibling had registered its key (see
     // `store::batch`). The task still yields whenever it waits on I/O.
     let started = std::time::Instant::now();
-    let (statements, executed) = crate::metrics::counting_statements(tokio::task::unconstrained(
-        state.schema.execute_batch(batch),
-    ))
-    .await;
+    let (statements, executed) =
+        crate::metrics::counting_statements(tokio::task::unconstrained(async {
+            let run = |request: GqlRequest| {
+                let request = request.data(principal.clone()).data(loader.clone());
+                state
+                    .gate
+                    .execute(&state.schema, request, &principal, identity.clone())
+            };
+            match batch {
+                BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+                BatchRequest::Batch(requests) => {
+                    // One after the other, as async-graphql runs a batch.
+                    let mut responses = Vec::with_capacity(requests.len());
+                    for request in requests {
+                        responses.push(run(request).await);
+                    }
+                    BatchResponse::Batch(responses)
+                }
+            }
+        }))
+        .await;
     record(&operation, started.elapsed(), statements, &executed);
     respond(media, executed, request_id.as_deref())
 }

@@ -34,6 +34,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: BackplaneSchema,
+    /// What every operation passes before the schema executes it.
+    pub gate: Arc<crate::graphql::gate::Gate>,
     pub store: Store,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
     pub mode: Mode,

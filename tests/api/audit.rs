@@ -308,3 +308,63 @@ async fn two_servers_write_one_chain() {
         "{out}"
     );
 }
+
+/// Every field the policy audits is recorded when resolved, and only then.
+async fn every_audited_field_is_recorded_when_resolved(backend: Backend) {
+    use serde_json::json;
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let admin = app.issuer.token("admin-audit", &["admin"]);
+    let (status, body) = app
+        .graphql_as(
+            Some(&admin),
+            "query All { organizations(first: 1) { nodes { monthlyCostCents grossMarginBps internalFlags { betaAccess } } }
+               plans { unitCostCents }
+               invoices(first: 1) { nodes { processingFeeCents } }
+               users(first: 1) { nodes { email name } }
+               tickets(first: 1) { nodes { internalNotes } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    // Asked for under a parent that does not exist: nothing was read.
+    let (_, body) = app
+        .graphql_as(
+            Some(&admin),
+            r#"query Nothing { organizationBySlug(slug: "no-such-org") { monthlyCostCents users { nodes { email } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["organizationBySlug"], json!(null), "{body}");
+
+    let data = app
+        .query(
+            "{ auditEvents(first: 50) { nodes { operationName sensitiveFields } } }",
+            json!({}),
+        )
+        .await;
+    let events = data["auditEvents"]["nodes"].as_array().expect("events");
+    let fields = |name: &str| {
+        let event = events
+            .iter()
+            .find(|e| e["operationName"] == name)
+            .unwrap_or_else(|| panic!("{name} is recorded: {events:?}"));
+        let mut fields: Vec<String> = event["sensitiveFields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect();
+        fields.sort();
+        fields
+    };
+    let mut audited: Vec<String> = backplane::policy::AUDITED_FIELDS
+        .iter()
+        .map(|(t, f)| format!("{t}.{f}"))
+        .collect();
+    audited.sort();
+    assert_eq!(fields("All"), audited);
+    assert!(fields("Nothing").is_empty());
+}
+on_both_databases!(every_audited_field_is_recorded_when_resolved);

@@ -4,7 +4,6 @@
 fn schema_graphql_is_up_to_date() {
     let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(
         None,
-        None,
         Default::default(),
         Default::default(),
     ));
@@ -24,7 +23,6 @@ fn schema_graphql_is_up_to_date() {
 #[test]
 fn the_contract_names_are_in_the_schema() {
     let sdl = backplane::graphql::sdl(&backplane::graphql::build_schema(
-        None,
         None,
         Default::default(),
         Default::default(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::organization::Organization;
 use super::{child_page, load_one, mirror_enum};
-use crate::graphql::guard::Need;
+use crate::graphql::guard::{Audited, Need};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
 use crate::policy::Permission;
@@ -55,7 +55,7 @@ impl Plan {
     /// Cost data: what one seat costs us per month, in minor units. Null when the
     /// caller may not read cost data.
     #[graphql(
-        guard = "Need(Permission::ReadCostData)",
+        guard = "Need(Permission::ReadCostData).and(Audited(\"Plan.unitCostCents\"))",
         visible = "crate::graphql::guard::visible::cost_data"
     )]
     async fn unit_cost_cents(&self) -> Option<i64> {
@@ -248,7 +248,7 @@ impl Invoice {
     /// Cost data: what the payment processor charged us, in minor units. Null when
     /// the caller may not read cost data.
     #[graphql(
-        guard = "Need(Permission::ReadCostData)",
+        guard = "Need(Permission::ReadCostData).and(Audited(\"Invoice.processingFeeCents\"))",
         visible = "crate::graphql::guard::visible::cost_data"
     )]
     async fn processing_fee_cents(&self) -> Option<i64> {

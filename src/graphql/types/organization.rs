@@ -7,7 +7,7 @@ use super::billing::{INVOICES_NEWEST_FIRST, Invoice, InvoiceConnection, Plan, Su
 use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRST};
 use super::user::{USERS_OLDEST_FIRST, User, UserConnection};
 use super::{child_page, load_one, mirror_enum};
-use crate::graphql::guard::Need;
+use crate::graphql::guard::{Audited, Need};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
 use crate::policy::Permission;
@@ -187,7 +187,7 @@ impl Organization {
     /// Cost data: what this account costs to serve per month, in minor units of
     /// USD. Null when the caller may not read cost data.
     #[graphql(
-        guard = "Need(Permission::ReadCostData)",
+        guard = "Need(Permission::ReadCostData).and(Audited(\"Organization.monthlyCostCents\"))",
         visible = "crate::graphql::guard::visible::cost_data"
     )]
     async fn monthly_cost_cents(&self) -> Option<i64> {
@@ -197,7 +197,7 @@ impl Organization {
     /// Cost data: gross margin in basis points (10000 = 100 %); negative when the
     /// account loses money.
     #[graphql(
-        guard = "Need(Permission::ReadCostData)",
+        guard = "Need(Permission::ReadCostData).and(Audited(\"Organization.grossMarginBps\"))",
         visible = "crate::graphql::guard::visible::cost_data"
     )]
     async fn gross_margin_bps(&self) -> Option<i64> {
@@ -206,7 +206,7 @@ impl Organization {
 
     /// Internal flags. Null when the caller may not read them.
     #[graphql(
-        guard = "Need(Permission::ReadInternalFlags)",
+        guard = "Need(Permission::ReadInternalFlags).and(Audited(\"Organization.internalFlags\"))",
         visible = "crate::graphql::guard::visible::internal_flags"
     )]
     async fn internal_flags(&self) -> Option<InternalFlags> {

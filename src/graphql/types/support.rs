@@ -7,6 +7,7 @@ use super::organization::Organization;
 use super::staff::StaffMember;
 use super::user::User;
 use super::{child_page, load_one, mirror_enum};
+use crate::graphql::guard::Audited;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
 use crate::store::entities::{support_ticket, ticket_message};
@@ -88,6 +89,7 @@ impl SupportTicket {
     }
 
     /// Notes between staff, never shown to the customer; null when there are none.
+    #[graphql(guard = "Audited(\"SupportTicket.internalNotes\")")]
     async fn internal_notes(&self) -> Option<&str> {
         self.0.internal_notes.as_deref()
     }

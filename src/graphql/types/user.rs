@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::organization::Organization;
 use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRST};
 use super::{child_page, load_one, mirror_enum};
+use crate::graphql::guard::Audited;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
 use crate::store::entities::user;
@@ -65,11 +66,13 @@ impl User {
     }
 
     /// Personal data: the sign-in email, lower-case.
+    #[graphql(guard = "Audited(\"User.email\")")]
     async fn email(&self) -> &str {
         &self.0.email
     }
 
     /// Personal data: the full name.
+    #[graphql(guard = "Audited(\"User.name\")")]
     async fn name(&self) -> &str {
         &self.0.name
     }

@@ -1,0 +1,102 @@
+//! An operation's audit record from start to end: what the request asked
+//! (filled in before execution by `graphql::gate`) and how it ended (after).
+//!
+//! No async-graphql extension is involved: one registered extension makes
+//! async-graphql send every field and list item through the extension chain,
+//! which cost more than the rest of execution on large answers.
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response, ServerError, Value};
+use sha2::{Digest, Sha256};
+
+use super::{AuditWriter, OperationAudit, Outcome, RequestIdentity, redact};
+
+impl OperationAudit {
+    /// Starts the record of `request`, sent by `identity`: the document's hash,
+    /// the variables with secrets redacted and the operation named by the
+    /// request, before anything is parsed (a refused document is recorded too).
+    pub fn begin(identity: RequestIdentity, request: &Request) -> Self {
+        let operation = Self::default();
+        let document_hash = hex::encode(Sha256::digest(request.query.as_bytes()));
+        let variables = serde_json::to_value(&request.variables)
+            .map(|v| redact(&v).to_string())
+            .unwrap_or_else(|_| "{}".into());
+        operation.with(|s| {
+            s.identity = Some(identity);
+            s.operation_name.clone_from(&request.operation_name);
+            s.document_hash = document_hash;
+            s.variables = variables;
+        });
+        operation
+    }
+
+    /// The operation that runs, once the document is parsed: its type, and its
+    /// name when the request named none.
+    pub fn name(&self, ty: OperationType, name: Option<&str>) {
+        let ty = match ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        self.with(|s| {
+            s.operation_type = Some(ty.to_owned());
+            if s.operation_name.is_none() {
+                s.operation_name = name.map(str::to_owned);
+            }
+        });
+    }
+
+    /// Notes a sensitive field resolved (`Type.field`; see `graphql::guard::Audited`).
+    pub fn sensitive(&self, field: &'static str) {
+        self.with(|s| {
+            if !s.sensitive.contains(field) {
+                s.sensitive.insert(field.to_owned());
+            }
+        });
+    }
+
+    /// Records how the operation ended, unless a mutation already wrote its
+    /// event in its own transaction. Fails closed: when the record cannot be
+    /// written, the answer is withheld and replaced by an `UNAVAILABLE` error.
+    pub async fn finish(&self, writer: &AuditWriter, response: Response) -> Response {
+        if self.is_recorded() {
+            return response;
+        }
+        let outcome = outcome_of(&response, self.denied().is_some());
+        match writer.record(self.event(outcome, None)).await {
+            Ok(()) => response,
+            Err(err) => {
+                let mut error = ServerError::new(
+                    format!("{err}; the answer was withheld, try again shortly"),
+                    None,
+                );
+                let mut extensions = async_graphql::ErrorExtensionValues::default();
+                extensions.set("code", "UNAVAILABLE");
+                error.extensions = Some(extensions);
+                Response::from_errors(vec![error])
+            }
+        }
+    }
+}
+
+fn outcome_of(response: &Response, denied: bool) -> Outcome {
+    if denied {
+        return Outcome::Denied;
+    }
+    if response.errors.is_empty() {
+        return Outcome::Ok;
+    }
+    let refused = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == Value::from("FORBIDDEN") || *c == Value::from("UNAUTHENTICATED"))
+    });
+    if refused {
+        Outcome::Denied
+    } else if response.data == Value::Null {
+        Outcome::Error
+    } else {
+        Outcome::Partial
+    }
+}

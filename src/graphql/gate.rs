@@ -1,0 +1,121 @@
+//! The gate every GraphQL operation passes before async-graphql executes it,
+//! and its audit record after.
+//!
+//! In order: the document's length; one parse, which async-graphql then reuses;
+//! the limits, measured on that parse with fragments memoised (async-graphql's
+//! own recursion check expands fragments without memoisation, so a chain of
+//! doubling fragments must be refused before it runs); required variables; the
+//! per-role visibility walk. After execution, validation's messages are rewritten so
+//! that no answer names an unknown (or hidden) field, and the operation is
+//! recorded in the audit log unless a mutation already wrote its event.
+//!
+//! This is done here rather than in async-graphql extensions: with any
+//! extension registered, async-graphql sends every field and every list item
+//! through the extension chain, which cost more than the rest of execution on
+//! large answers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Request, Response, ServerError};
+
+use super::BackplaneSchema;
+use super::limits::{self, Limits};
+use super::visibility::{self, TypeMap};
+use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
+use crate::identity::Principal;
+
+/// What the gate needs to know of the schema and the configuration.
+pub struct Gate {
+    types: TypeMap,
+    connections: HashSet<String>,
+    limits: Limits,
+    audit: Option<AuditWriter>,
+}
+
+impl Gate {
+    /// A gate for `schema`; operations are audited when `audit` is given.
+    pub fn new(schema: &BackplaneSchema, limits: Limits, audit: Option<AuditWriter>) -> Self {
+        let types = match TypeMap::from_sdl(&schema.sdl()) {
+            Ok(types) => types,
+            // The SDL is async-graphql's own print of a schema that built.
+            Err(err) => panic!("the schema's SDL does not parse: {err}"),
+        };
+        Self {
+            connections: types.connection_fields(),
+            types,
+            limits,
+            audit,
+        }
+    }
+
+    /// Runs one operation for `principal`, as far as it may go, and records it.
+    pub async fn execute(
+        &self,
+        schema: &BackplaneSchema,
+        mut request: Request,
+        principal: &Principal,
+        identity: RequestIdentity,
+    ) -> Response {
+        let operation = Arc::new(OperationAudit::begin(identity, &request));
+        let response = match self.admit(&mut request, principal, &operation) {
+            Ok(()) => {
+                let mut response = schema.execute(request.data(operation.clone())).await;
+                for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+                    error.message = visibility::without_names(&error.message);
+                }
+                response
+            }
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        match &self.audit {
+            Some(writer) => operation.finish(writer, response).await,
+            None => response,
+        }
+    }
+
+    /// Everything checked before execution; the parsed document is left in
+    /// `request` for async-graphql.
+    fn admit(
+        &self,
+        request: &mut Request,
+        principal: &Principal,
+        operation: &OperationAudit,
+    ) -> Result<(), ServerError> {
+        let limits = self.limits.of(Some(principal));
+        limits::check_length(&request.query, limits)?;
+        let document = async_graphql::parser::parse_query(&request.query)?;
+        limits::check(&document, &request.variables, &self.connections, limits)?;
+        let wanted = request.operation_name.as_deref();
+        if let Some((name, ty)) = running(&document, wanted) {
+            operation.name(ty, name.as_deref());
+        }
+        visibility::missing_variables(&document, wanted, &request.variables)?;
+        if let Err(refusal) = visibility::check(&self.types, Some(principal), &document) {
+            let (error, name) = *refusal;
+            // The audit log, unlike the caller, learns what was asked for.
+            operation.deny(&name);
+            return Err(error);
+        }
+        request.set_parsed_query(document);
+        Ok(())
+    }
+}
+
+/// The name and type of the operation that runs: the one the request names,
+/// or else the first (validation refuses an unnamed choice among several).
+fn running(
+    document: &ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(Option<String>, async_graphql::parser::types::OperationType)> {
+    document
+        .operations
+        .iter()
+        .find(|(name, _)| match (wanted, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            (None, _) => true,
+            _ => false,
+        })
+        .map(|(name, op)| (name.map(|n| n.to_string()), op.node.ty))
+}
