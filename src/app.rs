@@ -107,7 +107,12 @@ impl Application {
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
         let schema = build_schema(Some(store.clone()), config.bulk, config.limits);
-        let gate = Arc::new(Gate::new(&schema, config.limits, Some(audit.clone())));
+        let gate = Arc::new(Gate::new(
+            &schema,
+            config.limits,
+            config.max_cost_in_flight,
+            Some(audit.clone()),
+        ));
         let state = AppState {
             schema,
             gate,

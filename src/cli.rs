@@ -221,6 +221,14 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
 
+    /// Most cost (as `--max-complexity` counts it) executing at once; further
+    /// operations wait their turn, in order, within the request time limit.
+    /// Memory grows with the answers being built, so this bounds it: about 6
+    /// deep pages of 100 parents at once with the default. An operation
+    /// costlier than this runs alone.
+    #[arg(long, env = "BACKPLANE_MAX_COST_IN_FLIGHT", default_value_t = 32_000)]
+    pub max_cost_in_flight: u64,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -411,6 +419,7 @@ fn server_config(
     config.limits = server.limits.limits();
     config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     config.max_concurrent_requests = server.max_concurrent_requests.max(1);
+    config.max_cost_in_flight = server.max_cost_in_flight.max(1);
     // An empty variable counts as unset; half a pair is refused by
     // `Config::validate`, with a message that names the missing one.
     let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());

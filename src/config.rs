@@ -49,6 +49,8 @@ pub struct Config {
     pub max_batch: usize,
     /// Document limits of people and of service identities.
     pub limits: crate::graphql::limits::Limits,
+    /// Most operation cost executing at once (see `graphql::gate`).
+    pub max_cost_in_flight: u64,
     /// Where people reach this server (`https://backplane.example.com`): the
     /// sign-in's redirect URI and the origin cookie requests must come from.
     pub public_url: Option<String>,
@@ -131,6 +133,7 @@ impl Config {
             bulk: BulkLimits::default(),
             max_batch: 10,
             limits: Default::default(),
+            max_cost_in_flight: 32_000,
             public_url: None,
             browser: None,
             session_key: None,

@@ -9,6 +9,12 @@
 //! that no answer names an unknown (or hidden) field, and the operation is
 //! recorded in the audit log unless a mutation already wrote its event.
 //!
+//! Admitted operations then wait for their cost in a shared budget
+//! (`max_cost_in_flight`): the memory of a request in flight grows with the
+//! answer it builds, and a few dozen deep pages at once would otherwise hold
+//! hundreds of MiB where running them a few at a time is as fast on the same
+//! cores. The wait is first come, first served.
+//!
 //! This is done here rather than in async-graphql extensions: with any
 //! extension registered, async-graphql sends every field and every list item
 //! through the extension chain, which cost more than the rest of execution on
@@ -32,21 +38,34 @@ pub struct Gate {
     connections: HashSet<String>,
     limits: Limits,
     audit: Option<AuditWriter>,
+    /// Units of cost free to start executing.
+    in_flight: tokio::sync::Semaphore,
+    /// The budget's size (an operation takes at most this many units).
+    budget: u32,
 }
 
 impl Gate {
-    /// A gate for `schema`; operations are audited when `audit` is given.
-    pub fn new(schema: &BackplaneSchema, limits: Limits, audit: Option<AuditWriter>) -> Self {
+    /// A gate for `schema`: at most `max_cost_in_flight` cost executing at
+    /// once; operations are audited when `audit` is given.
+    pub fn new(
+        schema: &BackplaneSchema,
+        limits: Limits,
+        max_cost_in_flight: u64,
+        audit: Option<AuditWriter>,
+    ) -> Self {
         let types = match TypeMap::from_sdl(&schema.sdl()) {
             Ok(types) => types,
             // The SDL is async-graphql's own print of a schema that built.
             Err(err) => panic!("the schema's SDL does not parse: {err}"),
         };
+        let budget = max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32;
         Self {
             connections: types.connection_fields(),
             types,
             limits,
             audit,
+            in_flight: tokio::sync::Semaphore::new(budget as usize),
+            budget,
         }
     }
 
@@ -60,7 +79,10 @@ impl Gate {
     ) -> Response {
         let operation = Arc::new(OperationAudit::begin(identity, &request));
         let response = match self.admit(&mut request, principal, &operation) {
-            Ok(()) => {
+            Ok(cost) => {
+                let units = cost.clamp(1, u64::from(self.budget)) as u32;
+                // Never closed, so never an error.
+                let _turn = self.in_flight.acquire_many(units).await.ok();
                 let mut response = schema.execute(request.data(operation.clone())).await;
                 for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
                     error.message = visibility::without_names(&error.message);
@@ -76,17 +98,17 @@ impl Gate {
     }
 
     /// Everything checked before execution; the parsed document is left in
-    /// `request` for async-graphql.
+    /// `request` for async-graphql. Returns the operation's cost.
     fn admit(
         &self,
         request: &mut Request,
         principal: &Principal,
         operation: &OperationAudit,
-    ) -> Result<(), ServerError> {
+    ) -> Result<u64, ServerError> {
         let limits = self.limits.of(Some(principal));
         limits::check_length(&request.query, limits)?;
         let document = async_graphql::parser::parse_query(&request.query)?;
-        limits::check(&document, &request.variables, &self.connections, limits)?;
+        let cost = limits::check(&document, &request.variables, &self.connections, limits)?;
         let wanted = request.operation_name.as_deref();
         if let Some((name, ty)) = running(&document, wanted) {
             operation.name(ty, name.as_deref());
@@ -99,7 +121,7 @@ impl Gate {
             return Err(error);
         }
         request.set_parsed_query(document);
-        Ok(())
+        Ok(cost)
     }
 }
 
