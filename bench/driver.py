@@ -35,7 +35,7 @@ THREADS = int(ENV.get("BENCH_THREADS", "2"))
 PAGE = int(ENV.get("BENCH_PAGE_SIZE", "1000"))
 BULK_ITEMS = int(ENV.get("BENCH_BULK_ITEMS", "10000"))
 BULK_ROUNDS = int(ENV.get("BENCH_BULK_ROUNDS", "5"))
-ROUNDS = int(ENV.get("BENCH_ROUNDS", "2"))
+ROUNDS = int(ENV.get("BENCH_ROUNDS", "1"))
 SELECTED = {int(w) for w in ENV.get("BENCH_WORKLOADS", "1,2,3,4,5").split(",") if w}
 
 SERVERS = {
