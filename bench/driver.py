@@ -538,7 +538,7 @@ def write_report(results):
     add(f"- PostgreSQL {v['postgres']} (throwaway: fsync off, shared_buffers 256MB, pg_stat_statements)")
     add(f"- Backplane {v['backplane']}, `backplane serve`: bearer-token "
         "authentication (RS256 JWT verified against a loopback OIDC issuer's JWKS) and the "
-        "audit extension on, as in production; the caller is a service identity")
+        "audit log on, as in production; the caller is a service identity")
     if v.get("postgraphile"):
         add(f"- PostGraphile {v['postgraphile']} on Node {v['node']}, amber preset, no plugins "
             "beyond its defaults, production mode (`bench/postgraphile/graphile.config.mjs`); "

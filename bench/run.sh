@@ -79,9 +79,12 @@ if [ -n "${BACKPLANE_BIN:-}" ]; then
   build_note="was given (BACKPLANE_BIN)"
 else
   say "building Backplane (cargo build --release)"
-  nice -n 10 cargo build --release --quiet
   BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/backplane
-  build_note="took $(($(date +%s) - build_started)) s of it, with the dependencies already built"
+  # Whether release dependencies were built before (a warm target directory).
+  if [ -d "$(dirname "$BIN")/deps" ]; then deps="with the dependencies already built"
+  else deps="a cold build of every dependency"; fi
+  nice -n 10 cargo build --release --quiet
+  build_note="took $(($(date +%s) - build_started)) s of it, $deps"
 fi
 
 # --- PostgreSQL with pg_stat_statements ------------------------------------------
