@@ -13,8 +13,7 @@ use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
 use crate::policy::Permission;
 use crate::store::entities::organization;
 use crate::store::loaders::{
-    InvoicesOfOrganization, PlanOfOrganization, SubscriptionOfOrganization, TicketsOfOrganization,
-    UsersOfOrganization,
+    BillingOfOrganization, InvoicesOfOrganization, TicketsOfOrganization, UsersOfOrganization,
 };
 use crate::store::organizations::OrganizationQuery;
 use crate::store::page::{Sort, SortValue};
@@ -100,9 +99,9 @@ impl Organization {
 
     /// The plan of the current subscription; null when there is none.
     async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Plan>> {
-        Ok(load_one(ctx, PlanOfOrganization(self.0.id))
+        Ok(load_one(ctx, BillingOfOrganization(self.0.id))
             .await?
-            .map(Plan))
+            .map(|(_, plan)| Plan(plan)))
     }
 
     /// The current subscription; null when there is none.
@@ -111,9 +110,9 @@ impl Organization {
         visible = "crate::graphql::guard::visible::billing"
     )]
     async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Subscription>> {
-        Ok(load_one(ctx, SubscriptionOfOrganization(self.0.id))
+        Ok(load_one(ctx, BillingOfOrganization(self.0.id))
             .await?
-            .map(Subscription))
+            .map(|(subscription, _)| Subscription(subscription)))
     }
 
     /// The account's users, oldest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
