@@ -75,6 +75,9 @@ pub fn row_hash(prev_hash: &str, e: &NewAuditEvent) -> String {
     hex::encode(h.finalize())
 }
 
+/// Most events one `INSERT` statement carries.
+const INSERT_CHUNK: usize = 500;
+
 /// Appends `events` to the chain inside `txn`, in order. The caller commits:
 /// with its own changes, for a mutation.
 pub async fn append(txn: &DatabaseTransaction, events: &[NewAuditEvent]) -> Result<(), StoreError> {
@@ -117,9 +120,14 @@ pub async fn append(txn: &DatabaseTransaction, events: &[NewAuditEvent]) -> Resu
         });
         prev = hash;
     }
-    // One row per statement keeps ids in chain order on every backend.
-    for row in rows {
-        audit_event::Entity::insert(row)
+    // One multi-row `INSERT … VALUES` per chunk: both backends number the rows
+    // of a VALUES list in its order, so ids follow the chain (and the chain lock
+    // keeps other writers out until the commit). 16 values a row; SQLite binds
+    // at most 32,766 per statement.
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+        audit_event::Entity::insert_many(chunk)
             .exec_without_returning(txn)
             .await?;
     }

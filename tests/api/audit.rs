@@ -128,10 +128,17 @@ async fn concurrent_appends_keep_one_chain(backend: Backend) {
     for (i, store) in [a, b].into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             for n in 0..25 {
-                append_now(&store, &[event(i as i64 * 100 + n)])
+                append_now(&store, &[event(i as i64 * 10_000 + n)])
                     .await
                     .expect("append");
             }
+            // Large batches too: several multi-row INSERTs in one transaction.
+            let batch: Vec<_> = (0..1_200)
+                .map(|n| event(i as i64 * 10_000 + 100 + n))
+                .collect();
+            append_now(&store, &batch)
+                .await
+                .expect("append a large batch");
         }));
     }
     for t in tasks {
@@ -139,7 +146,7 @@ async fn concurrent_appends_keep_one_chain(backend: Backend) {
     }
     let (ok, out) = verify_cli(&db.url);
     assert!(ok, "{out}");
-    assert!(out.contains("50 rows"), "{out}");
+    assert!(out.contains("2450 rows"), "{out}");
 }
 on_both_databases!(concurrent_appends_keep_one_chain);
 
