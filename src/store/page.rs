@@ -3,13 +3,16 @@
 //! Never OFFSET: a page continues after the (sort value, id) of the last row seen,
 //! which an index on `(sort column, id)` serves directly. A per-parent page
 //! (`users(first: 10)` under many organizations) is one statement for all parents:
+//! on PostgreSQL, `LATERAL (… LIMIT n)` per parent reads each parent's page from
+//! its index; elsewhere (and when parents continue from cursors of their own)
 //! `ROW_NUMBER() OVER (PARTITION BY parent …)` cuts each parent's rows, and
 //! `COUNT(*) OVER (PARTITION BY parent)` gives each total when it is asked for.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
+use sea_orm::sea_query::ArrayType;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Value};
 
 use super::sql::Sql;
 use super::{Store, StoreError};
@@ -210,6 +213,77 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
         return Ok(out);
     }
     let ids: Vec<i64> = parents.iter().map(|(id, _)| *id).collect();
+    let db = store.db();
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres && parents.iter().all(|(_, a)| a.is_none()) {
+        lateral_pages(table, parent, &sort, first, with_total, &ids)
+    } else {
+        windowed_pages(table, parent, &sort, first, with_total, parents, &ids)?
+    };
+    let rows = db.query_all_raw(sql.build(backend)).await?;
+    for row in &rows {
+        let parent_id: i64 = row.try_get("", parent)?;
+        let page = out
+            .entry(parent_id)
+            .or_insert_with(|| Page::empty(with_total));
+        if with_total {
+            page.total = Some(total_of(row)?);
+        }
+        if page.items.len() as u64 >= first {
+            page.has_next_page = true;
+        } else {
+            page.items.push(M::from_query_result(row, "")?);
+        }
+    }
+    Ok(out)
+}
+
+/// PostgreSQL, first pages: for each parent, an index range scan of its page
+/// alone (`LATERAL … LIMIT`), and its total from the index when asked for. The
+/// parents come as one array, so the statement is the same whatever their
+/// number. Rows come parent by parent, each parent's in the page's order.
+fn lateral_pages(
+    table: &str,
+    parent: &str,
+    sort: &Sort,
+    first: u64,
+    with_total: bool,
+    ids: &[i64],
+) -> Sql {
+    let keys: Vec<Value> = ids.iter().map(|i| Value::BigInt(Some(*i))).collect();
+    let mut sql = Sql::default();
+    sql.push("SELECT c.*");
+    if with_total {
+        sql.push(", t.\"__total\"");
+    }
+    sql.push(" FROM UNNEST(")
+        .bind(Value::Array(ArrayType::BigInt, Some(Box::new(keys))))
+        .push("::int8[]) WITH ORDINALITY AS k(\"__key\", \"__ord\")");
+    if with_total {
+        sql.push(&format!(
+            " CROSS JOIN LATERAL (SELECT COUNT(*) AS \"__total\" FROM \"{table}\" c WHERE c.\"{parent}\" = k.\"__key\") t"
+        ));
+    }
+    sql.push(&format!(
+        " CROSS JOIN LATERAL (SELECT c.* FROM \"{table}\" c WHERE c.\"{parent}\" = k.\"__key\" ORDER BY {} LIMIT ",
+        sort.order_by("c")
+    ))
+    .bind(first as i64 + 1)
+    .push(&format!(") c ORDER BY k.\"__ord\", {}", sort.order_by("c")));
+    sql
+}
+
+/// Every backend, any cursors: `ROW_NUMBER()` over each parent's rows cuts the
+/// pages, `COUNT(*) OVER` gives the totals.
+fn windowed_pages(
+    table: &str,
+    parent: &str,
+    sort: &Sort,
+    first: u64,
+    with_total: bool,
+    parents: &[(i64, Option<Keyset>)],
+    ids: &[i64],
+) -> Result<Sql, StoreError> {
     let mut sql = Sql::default();
     sql.push(&format!(
         "SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.\"{parent}\" ORDER BY {}) AS \"__rn\" FROM (SELECT c.*",
@@ -221,7 +295,7 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
         ));
     }
     sql.push(&format!(" FROM \"{table}\" c WHERE c.\"{parent}\" IN "))
-        .bind_list(&ids)
+        .bind_list(ids)
         .push(") i");
     let with_cursor: Vec<&(i64, Option<Keyset>)> = parents
         .iter()
@@ -253,24 +327,5 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
     sql.push(") p WHERE p.\"__rn\" <= ")
         .bind(first as i64 + 1)
         .push(&format!(" ORDER BY p.\"{parent}\", p.\"__rn\""));
-
-    let db = store.db();
-    let rows = db
-        .query_all_raw(sql.build(db.get_database_backend()))
-        .await?;
-    for row in &rows {
-        let parent_id: i64 = row.try_get("", parent)?;
-        let page = out
-            .entry(parent_id)
-            .or_insert_with(|| Page::empty(with_total));
-        if with_total {
-            page.total = Some(total_of(row)?);
-        }
-        if page.items.len() as u64 >= first {
-            page.has_next_page = true;
-        } else {
-            page.items.push(M::from_query_result(row, "")?);
-        }
-    }
-    Ok(out)
+    Ok(sql)
 }
