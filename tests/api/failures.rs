@@ -209,6 +209,20 @@ async fn raw_rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResul
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// Every organization's status, by id, read straight from the database.
+async fn statuses(db: &DatabaseConnection) -> BTreeMap<i64, String> {
+    raw_rows(db, "SELECT id, status FROM organizations ORDER BY id")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<i64>("", "id").expect("id"),
+                r.try_get::<String>("", "status").expect("status"),
+            )
+        })
+        .collect()
+}
+
 /// Bulk audit events: (event id, parsed details), in chain order.
 async fn bulk_events(db: &DatabaseConnection) -> Vec<(i64, Value)> {
     raw_rows(
@@ -378,17 +392,7 @@ async fn postgres_dying_mid_stream_gives_clean_errors_and_loses_no_audit_event()
     // Organizations that may go ACTIVE <-> SUSPENDED, each owned by one task
     // so that the order of its changes is the order of its requests.
     let raw = Database::connect(url.as_str()).await.expect("raw");
-    let before: BTreeMap<i64, String> =
-        raw_rows(&raw, "SELECT id, status FROM organizations ORDER BY id")
-            .await
-            .iter()
-            .map(|r| {
-                (
-                    r.try_get::<i64>("", "id").expect("id"),
-                    r.try_get::<String>("", "status").expect("status"),
-                )
-            })
-            .collect();
+    let before = statuses(&raw).await;
     let movable: Vec<i64> = before
         .iter()
         .filter(|(_, s)| *s == "ACTIVE" || *s == "SUSPENDED")
@@ -647,17 +651,7 @@ async fn postgres_dying_mid_stream_gives_clean_errors_and_loses_no_audit_event()
             }
         }
     }
-    let after: BTreeMap<i64, String> =
-        raw_rows(&raw, "SELECT id, status FROM organizations ORDER BY id")
-            .await
-            .iter()
-            .map(|r| {
-                (
-                    r.try_get::<i64>("", "id").expect("id"),
-                    r.try_get::<String>("", "status").expect("status"),
-                )
-            })
-            .collect();
+    let after = statuses(&raw).await;
     let unexplained: Vec<_> = after
         .iter()
         .filter(|(id, s)| expected.get(id) != Some(s))
