@@ -183,41 +183,8 @@ fn request_from_uri(uri: &Uri) -> Result<GqlRequest, &'static str> {
 
 /// `key=value&…` pairs, percent-decoded (`+` is a space).
 fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    match (
-                        bytes.get(i + 1).copied().and_then(hex),
-                        bytes.get(i + 2).copied().and_then(hex),
-                    ) {
-                        (Some(h), Some(l)) => {
-                            out.push(h * 16 + l);
-                            i += 2;
-                        }
-                        _ => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect()
 }
 
