@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::ArrayType;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Value,
@@ -21,9 +20,8 @@ const SQLITE_CHUNK: usize = 10_000;
 /// `id = ANY(?)` on PostgreSQL, `id IN (…)` on SQLite, for the column `id`.
 fn ids_condition(sql: &mut Sql, backend: DbBackend, id: &str, ids: &[i64]) {
     if backend == DbBackend::Postgres {
-        let values: Vec<Value> = ids.iter().map(|i| Value::BigInt(Some(*i))).collect();
         sql.push(&format!("{id} = ANY("))
-            .bind(Value::Array(ArrayType::BigInt, Some(Box::new(values))))
+            .bind_bigint_array(ids)
             .push(")");
     } else {
         sql.push(&format!("{id} IN ")).bind_list(ids);

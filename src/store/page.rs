@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::ArrayType;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Value};
 
 use super::sql::Sql;
@@ -250,14 +249,13 @@ fn lateral_pages(
     with_total: bool,
     ids: &[i64],
 ) -> Sql {
-    let keys: Vec<Value> = ids.iter().map(|i| Value::BigInt(Some(*i))).collect();
     let mut sql = Sql::default();
     sql.push("SELECT c.*");
     if with_total {
         sql.push(", t.\"__total\"");
     }
     sql.push(" FROM UNNEST(")
-        .bind(Value::Array(ArrayType::BigInt, Some(Box::new(keys))))
+        .bind_bigint_array(ids)
         .push("::int8[]) WITH ORDINALITY AS k(\"__key\", \"__ord\")");
     if with_total {
         sql.push(&format!(

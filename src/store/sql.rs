@@ -35,6 +35,16 @@ impl Sql {
         self
     }
 
+    /// Appends one placeholder bound to `ids` as a PostgreSQL `bigint[]`: one
+    /// statement text whatever the number of ids.
+    pub(crate) fn bind_bigint_array(&mut self, ids: &[i64]) -> &mut Self {
+        let values: Vec<Value> = ids.iter().map(|i| Value::BigInt(Some(*i))).collect();
+        self.bind(Value::Array(
+            sea_orm::sea_query::ArrayType::BigInt,
+            Some(Box::new(values)),
+        ))
+    }
+
     /// Appends another fragment with its values.
     pub(crate) fn append(&mut self, other: &Sql) -> &mut Self {
         self.text.push_str(&other.text);
