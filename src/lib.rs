@@ -5,7 +5,7 @@
 
 /// Build, bind, serve, shut down gracefully.
 pub mod app;
-/// The audit log: the extension, the writer.
+/// The audit log: each operation's record, the writer.
 pub mod audit;
 /// The command line: every flag has a `BACKPLANE_…` variable.
 pub mod cli;
