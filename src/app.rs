@@ -112,6 +112,10 @@ impl Application {
             config.limits,
             config.max_cost_in_flight,
             Some(audit.clone()),
+            config
+                .compile_reads
+                .then(|| crate::graphql::compiled::CompiledReads::new(store.clone()))
+                .flatten(),
         ));
         let state = AppState {
             schema,

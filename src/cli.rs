@@ -229,6 +229,20 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_MAX_COST_IN_FLIGHT", default_value_t = 32_000)]
     pub max_cost_in_flight: u64,
 
+    /// On PostgreSQL, answer a read over the customer entities with one SQL
+    /// statement that builds the JSON answer (one round trip per request, not
+    /// one per level). Documents it does not cover, and each document's first
+    /// run, go to the GraphQL executor. `false` sends everything to the
+    /// executor.
+    #[arg(
+        long,
+        env = "BACKPLANE_COMPILE_READS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub compile_reads: bool,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -420,6 +434,7 @@ fn server_config(
     config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     config.max_concurrent_requests = server.max_concurrent_requests.max(1);
     config.max_cost_in_flight = server.max_cost_in_flight.max(1);
+    config.compile_reads = server.compile_reads;
     // An empty variable counts as unset; half a pair is refused by
     // `Config::validate`, with a message that names the missing one.
     let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());

@@ -51,6 +51,9 @@ pub struct Config {
     pub limits: crate::graphql::limits::Limits,
     /// Most operation cost executing at once (see `graphql::gate`).
     pub max_cost_in_flight: u64,
+    /// Whether reads may be answered by one SQL statement on PostgreSQL (see
+    /// `graphql::compiled`); off, async-graphql's executor answers everything.
+    pub compile_reads: bool,
     /// Where people reach this server (`https://backplane.example.com`): the
     /// sign-in's redirect URI and the origin cookie requests must come from.
     pub public_url: Option<String>,
@@ -134,6 +137,7 @@ impl Config {
             max_batch: 10,
             limits: Default::default(),
             max_cost_in_flight: 32_000,
+            compile_reads: true,
             public_url: None,
             browser: None,
             session_key: None,

@@ -47,7 +47,7 @@ impl OperationAudit {
     }
 
     /// Notes a sensitive field resolved (`Type.field`; see `graphql::guard::Audited`).
-    pub fn sensitive(&self, field: &'static str) {
+    pub fn sensitive(&self, field: &str) {
         self.with(|s| {
             if !s.sensitive.contains(field) {
                 s.sensitive.insert(field.to_owned());

@@ -27,6 +27,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError};
 
 use super::BackplaneSchema;
+use super::compiled::CompiledReads;
 use super::limits::{self, Limits};
 use super::visibility::{self, TypeMap};
 use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
@@ -42,16 +43,20 @@ pub struct Gate {
     in_flight: tokio::sync::Semaphore,
     /// The budget's size (an operation takes at most this many units).
     budget: u32,
+    /// Reads answered by one SQL statement (PostgreSQL).
+    reads: Option<CompiledReads>,
 }
 
 impl Gate {
     /// A gate for `schema`: at most `max_cost_in_flight` cost executing at
-    /// once; operations are audited when `audit` is given.
+    /// once; operations are audited when `audit` is given; reads are compiled
+    /// to SQL when `reads` is given.
     pub fn new(
         schema: &BackplaneSchema,
         limits: Limits,
         max_cost_in_flight: u64,
         audit: Option<AuditWriter>,
+        reads: Option<CompiledReads>,
     ) -> Self {
         let types = match TypeMap::from_sdl(&schema.sdl()) {
             Ok(types) => types,
@@ -66,6 +71,7 @@ impl Gate {
             audit,
             in_flight: tokio::sync::Semaphore::new(budget as usize),
             budget,
+            reads,
         }
     }
 
@@ -83,11 +89,15 @@ impl Gate {
                 let units = cost.clamp(1, u64::from(self.budget)) as u32;
                 // Never closed, so never an error.
                 let _turn = self.in_flight.acquire_many(units).await.ok();
-                let mut response = schema.execute(request.data(operation.clone())).await;
-                for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
-                    error.message = visibility::without_names(&error.message);
+                let max_page_size = self.limits.of(Some(principal)).max_page_size;
+                let compiled = match &self.reads {
+                    Some(reads) => reads.run(&mut request, max_page_size, &operation).await,
+                    None => None,
+                };
+                match compiled {
+                    Some(response) => response,
+                    None => self.run_executor(schema, request, &operation).await,
                 }
-                response
             }
             Err(error) => Response::from_errors(vec![error]),
         };
@@ -95,6 +105,25 @@ impl Gate {
             Some(writer) => operation.finish(writer, response).await,
             None => response,
         }
+    }
+
+    /// async-graphql's executor, the reference for every operation; a document
+    /// it ran without a request error may be compiled next time.
+    async fn run_executor(
+        &self,
+        schema: &BackplaneSchema,
+        request: Request,
+        operation: &Arc<OperationAudit>,
+    ) -> Response {
+        let learn = self.reads.as_ref().and_then(|r| r.to_learn(&request));
+        let mut response = schema.execute(request.data(operation.clone())).await;
+        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+            error.message = visibility::without_names(&error.message);
+        }
+        if let (Some(reads), Some(key)) = (&self.reads, learn) {
+            reads.learn(key, &response);
+        }
+        response
     }
 
     /// Everything checked before execution; the parsed document is left in

@@ -11,7 +11,7 @@ pub mod organizations;
 pub mod page;
 pub mod people;
 pub mod seed;
-mod sql;
+pub(crate) mod sql;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@ use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::{organization, plan};
 use super::page::{Page, PageRequest, Sort, root_page};
-use super::sql::Conditions;
+use super::sql::{Conditions, Sql};
 use super::{Store, StoreError};
 
 pub use organization::OrganizationStatus;
@@ -29,6 +29,12 @@ pub async fn list(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<organization::Model>, StoreError> {
+    root_page(store, "organizations", &conditions(query), sort, req).await
+}
+
+/// `query` as a SQL condition on the alias `c` of `organizations` (empty for
+/// none).
+pub(crate) fn conditions(query: &OrganizationQuery) -> Sql {
     let mut c = Conditions::default();
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
@@ -41,7 +47,7 @@ pub async fn list(
     }
     c.compare("created_at", ">=", query.created_after);
     c.compare("created_at", "<", query.created_before);
-    root_page(store, "organizations", &c.into_sql(), sort, req).await
+    c.into_sql()
 }
 
 pub async fn by_slug(store: &Store, slug: &str) -> Result<Option<organization::Model>, StoreError> {

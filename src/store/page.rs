@@ -63,7 +63,8 @@ impl Sort {
         }
     }
 
-    fn order_by(&self, alias: &str) -> String {
+    /// `ORDER BY` terms on `alias`: the sort column, then the id.
+    pub(crate) fn order_by(&self, alias: &str) -> String {
         let dir = if self.descending { "DESC" } else { "ASC" };
         match self.column {
             Some(col) => format!("{alias}.\"{col}\" {dir}, {alias}.\"id\" {dir}"),

@@ -419,6 +419,15 @@ pub async fn spawn_app_configured(
 
 /// A second server on the database of another, trusting the same issuer.
 pub async fn spawn_app_on(url: &str, issuer: &TestIssuer) -> TestApp {
+    spawn_app_on_configured(url, issuer, |_| {}).await
+}
+
+/// [`spawn_app_on`], with a configuration `adjust` may change first.
+pub async fn spawn_app_on_configured(
+    url: &str,
+    issuer: &TestIssuer,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let own_issuer = TestIssuer::start().await;
     let mut config = Config::new(
         Mode::Serve,
@@ -426,6 +435,7 @@ pub async fn spawn_app_on(url: &str, issuer: &TestIssuer) -> TestApp {
         StoreOptions::new(url.to_owned()),
     );
     config.oidc = Some(issuer.settings());
+    adjust(&mut config);
     let app = Application::build(config).await.expect("build app");
     let addr = app.local_addr();
     let store = app.store().clone();
@@ -473,6 +483,21 @@ impl TestApp {
         let status = resp.status().as_u16();
         let body = resp.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// POSTs a GraphQL request with a bearer token; returns status and the
+    /// body as sent.
+    pub async fn graphql_text(&self, token: &str, query: &str, variables: Value) -> (u16, String) {
+        let resp = self
+            .client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
     }
 
     /// A GraphQL request as an administrator; panics unless it has no errors.

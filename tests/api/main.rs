@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod authentication;
 mod bulk;
+mod compiled;
 mod failures;
 mod http;
 mod limits;

@@ -19,8 +19,8 @@ use crate::store::people::InvoiceQuery;
 /// Invoices under an organization: newest first.
 pub const INVOICES_NEWEST_FIRST: Ordering =
     Ordering::new("inv:issued_desc", Sort::by("issued_at", true));
-const LINES_IN_ORDER: Ordering = Ordering::new("inl:id", Sort::ID_ASC);
-const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_ASC);
+pub const LINES_IN_ORDER: Ordering = Ordering::new("inl:id", Sort::ID_ASC);
+pub const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_ASC);
 
 /// A price plan.
 #[derive(Clone)]

@@ -18,7 +18,7 @@ use crate::store::people::TicketQuery;
 /// Tickets under a parent: newest first.
 pub const TICKETS_NEWEST_FIRST: Ordering =
     Ordering::new("tkt:created_desc", Sort::by("created_at", true));
-const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
+pub const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
 
 mirror_enum! {
     /// Where a ticket is in its life.
