@@ -399,14 +399,15 @@ impl CompiledReads {
         (!self.knows(request)).then(|| known_key(request))
     }
 
-    /// Answers `request` with one statement, or returns `None` for the executor
-    /// to answer it (not compiled, not yet validated, or the statement failed).
+    /// Answers `request` with one statement: its `data` as JSON text; `None`
+    /// for the executor to answer it (not compiled, not yet validated, or the
+    /// statement failed).
     pub async fn run(
         &self,
         request: &mut Request,
         max_page_size: i32,
         operation: &OperationAudit,
-    ) -> Option<Response> {
+    ) -> Option<String> {
         if !self.knows(request) {
             return None;
         }
@@ -427,11 +428,13 @@ impl CompiledReads {
             }
         };
         let text: String = row.try_get("", "data").ok()?;
-        let data: ConstValue = serde_json::from_str(&text).ok()?;
+        let text = compact(&text);
         if shape.has_audited() {
+            // The sensitive fields resolved are read off the answer.
+            let data: ConstValue = serde_json::from_str(&text).ok()?;
             shape.note_sensitive(&data, operation);
         }
-        Some(Response::new(data))
+        Some(text)
     }
 }
 
@@ -596,6 +599,10 @@ impl<'a> Compiler<'a> {
         for set in sets {
             self.collect_into(set, type_name, &mut out)?;
         }
+        // The executor's answers go out with their keys sorted (a
+        // `serde_json::Map`); the compiled ones are written sorted too, so that
+        // both are the same bytes.
+        out.sort_by(|a, b| a.key.cmp(b.key));
         Some(out)
     }
 
@@ -1010,6 +1017,29 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// `json` text without the spaces and line breaks PostgreSQL puts between
+/// tokens (`{"a" : 1, "b" : [1, \n 2]}`), as serde_json writes it.
+fn compact(json: &str) -> String {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json.as_bytes() {
+        if in_string {
+            out.push(byte);
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(byte, b' ' | b'\n' | b'\t' | b'\r') {
+            in_string = byte == b'"';
+            out.push(byte);
+        }
+    }
+    // Only ASCII whitespace outside strings was removed.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A column as the executor would write it.
 fn scalar_sql(alias: &str, column: &str, scalar: Scalar) -> String {
     let value = format!("{alias}.\"{column}\"");
@@ -1056,6 +1086,14 @@ mod tests {
     fn compiles(query: &str, variables: serde_json::Value) -> bool {
         let document = async_graphql::parser::parse_query(query).expect("parses");
         compile(&document, None, &Variables::from_json(variables), 100).is_some()
+    }
+
+    #[test]
+    fn postgres_json_is_compacted_outside_strings() {
+        assert_eq!(
+            compact("{\"a b\" : [1, \n 2], \"c\" : \"x \\\" y\\\\\", \"d\" : {}}"),
+            "{\"a b\":[1,2],\"c\":\"x \\\" y\\\\\",\"d\":{}}"
+        );
     }
 
     #[test]

@@ -33,6 +33,31 @@ use super::visibility::{self, TypeMap};
 use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
 use crate::identity::Principal;
 
+/// An operation's answer.
+pub enum Answer {
+    /// What async-graphql's executor returned (or the gate's refusal).
+    Executed(Response),
+    /// The `data` of a compiled read, as JSON text, passed through untouched
+    /// (no errors).
+    Compiled(String),
+}
+
+impl Answer {
+    /// The answer as async-graphql's response (parses a compiled answer).
+    pub fn into_response(self) -> Response {
+        match self {
+            Answer::Executed(response) => response,
+            Answer::Compiled(data) => match serde_json::from_str::<async_graphql::Value>(&data) {
+                Ok(data) => Response::new(data),
+                Err(err) => Response::from_errors(vec![ServerError::new(
+                    format!("the answer could not be read: {err}"),
+                    None,
+                )]),
+            },
+        }
+    }
+}
+
 /// What the gate needs to know of the schema and the configuration.
 pub struct Gate {
     types: TypeMap,
@@ -82,9 +107,9 @@ impl Gate {
         mut request: Request,
         principal: &Principal,
         identity: RequestIdentity,
-    ) -> Response {
+    ) -> Answer {
         let operation = Arc::new(OperationAudit::begin(identity, &request));
-        let response = match self.admit(&mut request, principal, &operation) {
+        let answer = match self.admit(&mut request, principal, &operation) {
             Ok(cost) => {
                 let units = cost.clamp(1, u64::from(self.budget)) as u32;
                 // Never closed, so never an error.
@@ -95,15 +120,28 @@ impl Gate {
                     None => None,
                 };
                 match compiled {
-                    Some(response) => response,
-                    None => self.run_executor(schema, request, &operation).await,
+                    Some(data) => Answer::Compiled(data),
+                    None => Answer::Executed(self.run_executor(schema, request, &operation).await),
                 }
             }
-            Err(error) => Response::from_errors(vec![error]),
+            Err(error) => Answer::Executed(Response::from_errors(vec![error])),
         };
-        match &self.audit {
-            Some(writer) => operation.finish(writer, response).await,
-            None => response,
+        let Some(writer) = &self.audit else {
+            return answer;
+        };
+        match answer {
+            Answer::Executed(response) => {
+                Answer::Executed(operation.finish(writer, response).await)
+            }
+            Answer::Compiled(data) => {
+                // No errors: recorded as `ok`, or refused when it cannot be.
+                let recorded = operation.finish(writer, Response::default()).await;
+                if recorded.errors.is_empty() {
+                    Answer::Compiled(data)
+                } else {
+                    Answer::Executed(recorded)
+                }
+            }
         }
     }
 

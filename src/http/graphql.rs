@@ -16,7 +16,7 @@
 //! `Accept` header says and runs mutations over `GET`; this handler does not.
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Variables};
+use async_graphql::{BatchRequest, Request as GqlRequest, Variables};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::network::ClientAddr;
 use crate::audit::RequestIdentity;
+use crate::graphql::gate::Answer;
 use crate::graphql::request_data;
 use crate::identity::Principal;
 
@@ -117,7 +118,14 @@ fn error_response(
 }
 
 fn write(media: Media, status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    write_bytes(
+        media,
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+fn write_bytes(media: Media, status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (status, bytes).into_response();
     response
         .headers_mut()
@@ -379,20 +387,26 @@ pub async fn handle(
                     .execute(&state.schema, request, &principal, identity.clone())
             };
             match batch {
-                BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+                BatchRequest::Single(request) => Executed::Single(run(request).await),
                 BatchRequest::Batch(requests) => {
                     // One after the other, as async-graphql runs a batch.
-                    let mut responses = Vec::with_capacity(requests.len());
+                    let mut answers = Vec::with_capacity(requests.len());
                     for request in requests {
-                        responses.push(run(request).await);
+                        answers.push(run(request).await.into_response());
                     }
-                    BatchResponse::Batch(responses)
+                    Executed::Batch(answers)
                 }
             }
         }))
         .await;
     record(&operation, started.elapsed(), statements, &executed);
     respond(media, executed, request_id.as_deref())
+}
+
+/// What ran: one operation's answer, or a batch's responses.
+enum Executed {
+    Single(Answer),
+    Batch(Vec<async_graphql::Response>),
 }
 
 fn is_request_error(response: &async_graphql::Response) -> bool {
@@ -415,15 +429,12 @@ fn error_code(error: &async_graphql::ServerError) -> String {
 }
 
 /// Operations by name and outcome, their latency, errors by code, statements.
-fn record(
-    operation: &str,
-    elapsed: std::time::Duration,
-    statements: u64,
-    executed: &BatchResponse,
-) {
+fn record(operation: &str, elapsed: std::time::Duration, statements: u64, executed: &Executed) {
     let responses: Vec<&async_graphql::Response> = match executed {
-        BatchResponse::Single(r) => vec![r],
-        BatchResponse::Batch(rs) => rs.iter().collect(),
+        Executed::Single(Answer::Executed(r)) => vec![r],
+        // A compiled read has no errors.
+        Executed::Single(Answer::Compiled(_)) => Vec::new(),
+        Executed::Batch(rs) => rs.iter().collect(),
     };
     let outcome = if responses.iter().all(|r| r.errors.is_empty()) {
         "ok"
@@ -447,9 +458,16 @@ fn record(
 
 /// Writes what ran. Under `application/graphql-response+json`, a single
 /// request that never reached execution (no `data`) is a 400.
-fn respond(media: Media, executed: BatchResponse, request_id: Option<&str>) -> Response {
+fn respond(media: Media, executed: Executed, request_id: Option<&str>) -> Response {
     match executed {
-        BatchResponse::Single(mut response) => {
+        Executed::Single(Answer::Compiled(data)) => {
+            let mut bytes = Vec::with_capacity(data.len() + 10);
+            bytes.extend_from_slice(b"{\"data\":");
+            bytes.extend_from_slice(data.as_bytes());
+            bytes.push(b'}');
+            write_bytes(media, StatusCode::OK, bytes)
+        }
+        Executed::Single(Answer::Executed(mut response)) => {
             let request_error = is_request_error(&response);
             let status = if request_error && media == Media::GraphqlResponse {
                 StatusCode::BAD_REQUEST
@@ -459,7 +477,7 @@ fn respond(media: Media, executed: BatchResponse, request_id: Option<&str>) -> R
             response.http_headers.clear();
             write(media, status, &body_of(response, request_error, request_id))
         }
-        BatchResponse::Batch(responses) => {
+        Executed::Batch(responses) => {
             let items: Vec<Value> = responses
                 .into_iter()
                 .map(|r| {
