@@ -367,7 +367,15 @@ fn known_key(request: &Request) -> String {
 impl CompiledReads {
     /// The compiled path over `store`, or none when it is not PostgreSQL.
     pub fn new(store: Store) -> Option<Self> {
-        (store.db().get_database_backend() == DbBackend::Postgres).then(|| Self {
+        let on = store.db().get_database_backend() == DbBackend::Postgres;
+        if on {
+            tracing::info!("reads over the customer entities are compiled to one SQL statement");
+        } else {
+            tracing::info!(
+                "reads are answered by the GraphQL executor (compiled reads need PostgreSQL)"
+            );
+        }
+        on.then(|| Self {
             store,
             known: Mutex::new(HashSet::new()),
         })

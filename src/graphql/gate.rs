@@ -119,6 +119,12 @@ impl Gate {
                     Some(reads) => reads.run(&mut request, max_page_size, &operation).await,
                     None => None,
                 };
+                let by = if compiled.is_some() {
+                    "compiled"
+                } else {
+                    "executor"
+                };
+                metrics::counter!("backplane_graphql_answered_total", "by" => by).increment(1);
                 match compiled {
                     Some(data) => Answer::Compiled(data),
                     None => Answer::Executed(self.run_executor(schema, request, &operation).await),

@@ -264,6 +264,21 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
         }),
     )
     .await;
+
+    let metrics = p
+        .compiled
+        .client
+        .get(p.compiled.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for by in ["compiled", "executor"] {
+        let needle = format!("backplane_graphql_answered_total{{by=\"{by}\"}}");
+        assert!(metrics.contains(&needle), "{needle} in {metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
