@@ -454,15 +454,7 @@ fn compile(
     variables: &Variables,
     max_page_size: i32,
 ) -> Option<(Sql, Node)> {
-    let operation = document
-        .operations
-        .iter()
-        .find(|(name, _)| match (wanted, name) {
-            (Some(wanted), Some(name)) => wanted == name.as_str(),
-            (None, _) => true,
-            _ => false,
-        })
-        .map(|(_, op)| &op.node)?;
+    let (_, operation) = super::gate::operation_to_run(document, wanted)?;
     if operation.ty != OperationType::Query || !operation.directives.is_empty() {
         return None;
     }

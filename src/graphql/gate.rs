@@ -198,12 +198,23 @@ impl Gate {
     }
 }
 
-/// The name and type of the operation that runs: the one the request names,
-/// or else the first (validation refuses an unnamed choice among several).
+/// The name and type of the operation that runs.
 fn running(
     document: &ExecutableDocument,
     wanted: Option<&str>,
 ) -> Option<(Option<String>, async_graphql::parser::types::OperationType)> {
+    operation_to_run(document, wanted).map(|(name, op)| (name.map(|n| n.to_string()), op.ty))
+}
+
+/// The operation that runs, with its name: the one the request names, or else
+/// the first (validation refuses an unnamed choice among several).
+pub(crate) fn operation_to_run<'a>(
+    document: &'a ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(
+    Option<&'a async_graphql::Name>,
+    &'a async_graphql::parser::types::OperationDefinition,
+)> {
     document
         .operations
         .iter()
@@ -212,5 +223,5 @@ fn running(
             (None, _) => true,
             _ => false,
         })
-        .map(|(name, op)| (name.map(|n| n.to_string()), op.node.ty))
+        .map(|(name, op)| (name, &op.node))
 }

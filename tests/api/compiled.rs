@@ -11,6 +11,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, spawn_app_configured, spawn_app_on_configured};
+use crate::statements::DEEP;
 
 const SUPPORT: &str = "query SupportLookup($slug: String!) {
   organizationBySlug(slug: $slug) {
@@ -34,31 +35,6 @@ const ADMIN: &str = "query AdminList {
       invoices(first: 10) { totalCount nodes { number amountCents currency status issuedAt } }
     }
   }
-}";
-
-const DEEP: &str = "query Deep($n: Int!) {
-  organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id
-    users(first: 2) { nodes { id
-      organization { id
-        invoices(first: 1) { nodes { number
-          lines(first: 1) { nodes { description
-            invoice { id
-              organization { slug
-                tickets(first: 1) { nodes { subject
-                  requester { email
-                    tickets(first: 1) { nodes { id
-                      assignee { name }
-                      messages(first: 1) { nodes { body } }
-                    } }
-                  }
-                } }
-              }
-            }
-          } }
-        } }
-      }
-    } }
-  } }
 }";
 
 /// Every compiled field of every type, fragments, inline fragments, aliases,
@@ -265,16 +241,7 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
     )
     .await;
 
-    let metrics = p
-        .compiled
-        .client
-        .get(p.compiled.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = p.compiled.metrics().await;
     for by in ["compiled", "executor"] {
         let needle = format!("backplane_graphql_answered_total{{by=\"{by}\"}}");
         assert!(metrics.contains(&needle), "{needle} in {metrics}");

@@ -500,6 +500,18 @@ impl TestApp {
         (status, resp.text().await.unwrap_or_default())
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// A GraphQL request as an administrator; panics unless it has no errors.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
         let token = self.issuer.token("admin-1", &["admin"]);

@@ -119,15 +119,7 @@ async fn metrics_count_operations_statements_and_errors() {
     assert_eq!(status, 200);
     app.graphql_as(Some(&token), "query MetricsBad { nope }", json!({}))
         .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     for needle in [
         "backplane_graphql_operations_total{operation=\"MetricsProbe\",outcome=\"ok\"}",
         "backplane_graphql_operations_total{operation=\"MetricsBad\",outcome=\"refused\"}",

@@ -12,7 +12,7 @@ use crate::on_both_databases;
 
 /// Eleven levels: organizations → users → organization → invoices → lines →
 /// invoice → organization → tickets → requester → tickets → (assignee, messages).
-const DEEP: &str = "query Deep($n: Int!) {
+pub const DEEP: &str = "query Deep($n: Int!) {
   organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id
     users(first: 2) { nodes { id
       organization { id
