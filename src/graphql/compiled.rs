@@ -349,19 +349,25 @@ struct Selected<'a> {
 }
 
 /// Documents the executor has run without a request error, so validated.
-const MAX_KNOWN: usize = 1_000;
+const MAX_KNOWN: usize = 10_000;
+
+/// A document and the operation asked for, by their SHA-256 (documents may be
+/// hundreds of KiB; their digests are 32 bytes).
+type KnownKey = [u8; 32];
 
 /// The compiled read path: on when the store is PostgreSQL.
 pub struct CompiledReads {
     store: Store,
-    known: Mutex<HashSet<String>>,
+    known: Mutex<HashSet<KnownKey>>,
 }
 
-fn known_key(request: &Request) -> String {
-    let mut key = request.query.clone();
-    key.push('\0');
-    key.push_str(request.operation_name.as_deref().unwrap_or(""));
-    key
+fn known_key(request: &Request) -> KnownKey {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(request.query.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.operation_name.as_deref().unwrap_or("").as_bytes());
+    hasher.finalize().into()
 }
 
 impl CompiledReads {
@@ -390,7 +396,7 @@ impl CompiledReads {
 
     /// Remembers that the executor ran `request`'s document without a request
     /// error (so async-graphql validated it).
-    pub fn learn(&self, request_key: String, response: &Response) {
+    pub fn learn(&self, request_key: KnownKey, response: &Response) {
         if response.errors.iter().any(|e| e.path.is_empty()) {
             return;
         }
@@ -403,7 +409,7 @@ impl CompiledReads {
 
     /// The key [`learn`](Self::learn) takes, when `request` could be compiled
     /// next time; `None` when it already is known.
-    pub fn to_learn(&self, request: &Request) -> Option<String> {
+    pub fn to_learn(&self, request: &Request) -> Option<KnownKey> {
         (!self.knows(request)).then(|| known_key(request))
     }
 
