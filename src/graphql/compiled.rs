@@ -10,13 +10,13 @@
 //! page cost more than the database did.
 //!
 //! What it does not understand it leaves to the executor, which stays the
-//! reference: any field, argument or directive outside the subset below,
-//! cursors (`after`), introspection, mutations, SQLite. It also waits until the
-//! executor has run a document once without a request error, so that
-//! async-graphql's validation has passed on that very document before it is
-//! answered here; variable values are checked against their declared types on
-//! every request and anything unexpected goes to the executor, which gives the
-//! error.
+//! reference: any field, argument or directive outside the subset below, a
+//! child page's cursor (`after`), introspection, mutations, SQLite. It also
+//! waits until the executor has run a document once without a request error,
+//! so that async-graphql's validation has passed on that very document before
+//! it is answered here; variable values are checked against their declared
+//! types on every request and anything unexpected goes to the executor, which
+//! gives the error.
 //!
 //! Everything before execution is the gate's as for any operation (limits, the
 //! role's visibility, admission), and the audit record is the same: the
@@ -38,7 +38,7 @@ use async_graphql::{InputType, Positioned, Request, Response, Value as ConstValu
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::ids::{self, Kind};
-use super::pagination::{DEFAULT_PAGE_SIZE, Ordering};
+use super::pagination::{DEFAULT_PAGE_SIZE, Ordering, decode_cursor};
 use super::types::billing::{INVOICES_NEWEST_FIRST, LINES_IN_ORDER, SUBSCRIPTIONS_OLDEST_FIRST};
 use super::types::organization::{OrganizationFilter, OrganizationOrder, OrganizationStatus};
 use super::types::support::{MESSAGES_IN_ORDER, TICKETS_NEWEST_FIRST};
@@ -46,7 +46,7 @@ use super::types::user::USERS_OLDEST_FIRST;
 use crate::audit::OperationAudit;
 use crate::store::Store;
 use crate::store::organizations::{self, OrganizationQuery};
-use crate::store::page::Sort;
+use crate::store::page::{Keyset, Sort};
 use crate::store::sql::Sql;
 
 /// How a column becomes a JSON value.
@@ -491,6 +491,16 @@ struct Compiler<'a> {
 
 const MAX_SPREADS: usize = 1_000;
 
+/// The rows a connection pages through.
+struct PageOf<'p> {
+    target: &'p Entity,
+    ordering: &'p Ordering,
+    /// On alias `c`; empty for none.
+    condition: &'p Sql,
+    /// The row the page continues after.
+    after: Option<&'p Keyset>,
+}
+
 impl<'a> Compiler<'a> {
     fn alias(&mut self) -> String {
         self.aliases += 1;
@@ -710,9 +720,6 @@ impl<'a> Compiler<'a> {
                 }
                 "organizations" => {
                     Self::only_arguments(field, &["first", "after", "filter", "orderBy"])?;
-                    if self.argument(field, "after")? != ConstValue::Null {
-                        return None;
-                    }
                     let first = self.first(field)?;
                     let filter = match self.argument(field, "filter")? {
                         ConstValue::Null => OrganizationFilter::default(),
@@ -724,11 +731,13 @@ impl<'a> Compiler<'a> {
                     };
                     let query: OrganizationQuery = filter.into();
                     let conditions = organizations::conditions(&query);
+                    let ordering = order.ordering();
+                    let after = self.after(field, &ordering)?;
                     self.connection(
                         entity_named("Organization"),
                         "OrganizationConnection",
-                        &order.ordering(),
-                        &conditions,
+                        &ordering,
+                        (&conditions, after.as_ref()),
                         first,
                         &field.sets,
                     )?
@@ -768,6 +777,16 @@ impl<'a> Compiler<'a> {
             .bind(value)
             .push(")");
         Some(node)
+    }
+
+    /// `after`: the row the page continues after, if any (`None` for the
+    /// executor to refuse a cursor of another list or order).
+    fn after(&self, field: &Selected<'a>, ordering: &Ordering) -> Option<Option<Keyset>> {
+        match self.argument(field, "after")? {
+            ConstValue::Null => Some(None),
+            ConstValue::String(cursor) => decode_cursor(ordering, &cursor).ok().map(Some),
+            _ => None,
+        }
     }
 
     /// `first`, checked as the executor checks it.
@@ -851,6 +870,10 @@ impl<'a> Compiler<'a> {
             }
             Many(name, parent_column, ordering) => {
                 Self::only_arguments(field, &["first", "after"])?;
+                // A child page continuing from a cursor stays with the
+                // executor: its `totalCount` there is 0 for a parent with no
+                // row after the cursor (a known fault, see the issue notes),
+                // and both paths must give the same answer.
                 if self.argument(field, "after")? != ConstValue::Null {
                     return None;
                 }
@@ -863,7 +886,7 @@ impl<'a> Compiler<'a> {
                     target,
                     &connection,
                     &ordering,
-                    &condition,
+                    (&condition, None),
                     first,
                     &field.sets,
                 )
@@ -871,8 +894,9 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// A page of `target`'s rows under `condition` (on alias `c`) as a
-    /// connection object: `nodes`, `edges`, `pageInfo`, `totalCount`.
+    /// A page of `target`'s rows under `condition` (on alias `c`), after a
+    /// row when given, as a connection object: `nodes`, `edges`, `pageInfo`,
+    /// `totalCount` (which counts the whole list under the condition).
     ///
     /// Each part is its own sub-select over the page (`ORDER BY … LIMIT n` on
     /// the child's index): PostgreSQL re-runs a correlated sub-select per
@@ -883,10 +907,16 @@ impl<'a> Compiler<'a> {
         target: &'static Entity,
         type_name: &str,
         ordering: &Ordering,
-        condition: &Sql,
+        (condition, after): (&Sql, Option<&Keyset>),
         first: i64,
         sets: &[&'a SelectionSet],
     ) -> Option<Node> {
+        let page_of = PageOf {
+            target,
+            ordering,
+            condition,
+            after,
+        };
         let fields = self.collect(sets, type_name)?;
         self.sql.push("json_build_object(");
         let mut entries = Vec::with_capacity(fields.len());
@@ -906,7 +936,7 @@ impl<'a> Compiler<'a> {
                         " ORDER BY {}), '[]'::json)",
                         ordering.sort.order_by(&page)
                     ));
-                    self.page(target, ordering, condition, first, &page);
+                    self.page(&page_of, first, &page)?;
                     self.sql.push(")");
                     Node::List(Box::new(node))
                 }
@@ -938,7 +968,7 @@ impl<'a> Compiler<'a> {
                         ") ORDER BY {}), '[]'::json)",
                         ordering.sort.order_by(&page)
                     ));
-                    self.page(target, ordering, condition, first, &page);
+                    self.page(&page_of, first, &page)?;
                     self.sql.push(")");
                     Node::List(Box::new(Node::Object(edge_entries)))
                 }
@@ -955,7 +985,7 @@ impl<'a> Compiler<'a> {
                             }
                             "hasNextPage" => {
                                 self.sql.push(&format!("(SELECT count(*) > {first}"));
-                                self.page(target, ordering, condition, first + 1, &page);
+                                self.page(&page_of, first + 1, &page)?;
                                 self.sql.push(")");
                             }
                             "endCursor" => {
@@ -965,7 +995,7 @@ impl<'a> Compiler<'a> {
                                 };
                                 self.sql
                                     .push(&format!("(SELECT {}", cursor_sql(&page, ordering)));
-                                self.page(target, ordering, condition, first, &page);
+                                self.page(&page_of, first, &page)?;
                                 self.sql.push(&format!(
                                     " ORDER BY {} LIMIT 1)",
                                     last_first.order_by(&page)
@@ -994,24 +1024,22 @@ impl<'a> Compiler<'a> {
         Some(Node::Object(entries))
     }
 
-    /// ` FROM (the page's rows) alias`: the first `first` rows under
-    /// `condition` in the ordering.
-    fn page(
-        &mut self,
-        target: &Entity,
-        ordering: &Ordering,
-        condition: &Sql,
-        first: i64,
-        alias: &str,
-    ) {
-        let sort = ordering.sort.order_by("c");
+    /// ` FROM (the page's rows) alias`: the first `first` rows of the list in
+    /// its order.
+    fn page(&mut self, page: &PageOf<'_>, first: i64, alias: &str) -> Option<()> {
+        let sort = page.ordering.sort.order_by("c");
         self.sql.push(&format!(
             " FROM (SELECT c.* FROM \"{}\" c WHERE ",
-            target.table
+            page.target.table
         ));
-        self.where_condition(condition);
+        self.where_condition(page.condition);
+        if let Some(after) = page.after {
+            self.sql.push(" AND ");
+            page.ordering.sort.after("c", after, &mut self.sql).ok()?;
+        }
         self.sql
             .push(&format!(" ORDER BY {sort} LIMIT {first}) {alias}"));
+        Some(())
     }
 
     fn where_condition(&mut self, condition: &Sql) {

@@ -46,7 +46,8 @@ pub fn encode_cursor(ordering: &Ordering, keyset: &Keyset) -> String {
     URL_SAFE_NO_PAD.encode(json!([ordering.tag, value, keyset.id]).to_string())
 }
 
-fn decode_cursor(ordering: &Ordering, cursor: &str) -> Result<Keyset, ApiError> {
+/// The row a cursor of `ordering` stands for.
+pub(crate) fn decode_cursor(ordering: &Ordering, cursor: &str) -> Result<Keyset, ApiError> {
     let bad = || ApiError::bad_input("after", "not a cursor of this list and order");
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
     let parts: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;

@@ -73,7 +73,12 @@ impl Sort {
     }
 
     /// `(sort, id) > (?, ?)` (or `<` when descending) on `alias`.
-    fn after(&self, alias: &str, keyset: &Keyset, sql: &mut Sql) -> Result<(), StoreError> {
+    pub(crate) fn after(
+        &self,
+        alias: &str,
+        keyset: &Keyset,
+        sql: &mut Sql,
+    ) -> Result<(), StoreError> {
         let op = if self.descending { "<" } else { ">" };
         match (self.column, keyset.value.clone().into_value()) {
             (Some(col), Some(value)) => {

@@ -251,21 +251,66 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_not_compiled_goes_to_the_executor() {
     let p = pair().await;
-    // Cursors, lists the compiled path does not cover, and introspection.
+    // Cursors: compiled, the same pages as the executor's, in any order and
+    // under a filter; a cursor of another list or order is the executor's
+    // error.
+    for (order, filter) in [
+        ("CREATED_AT_ASC", json!(null)),
+        ("NAME_ASC", json!({ "status": { "is": "ACTIVE" } })),
+        ("CREATED_AT_DESC", json!(null)),
+    ] {
+        let first = p
+            .reference
+            .query(
+                "query($order: OrganizationOrder, $filter: OrganizationFilter) {
+                  organizations(first: 3, orderBy: $order, filter: $filter) { pageInfo { endCursor } } }",
+                json!({ "order": order, "filter": filter }),
+            )
+            .await;
+        let after = first["organizations"]["pageInfo"]["endCursor"].clone();
+        let variables = json!({ "order": order, "filter": filter, "after": after });
+        let query = "query Next($order: OrganizationOrder, $filter: OrganizationFilter, $after: String) {
+          organizations(first: 3, orderBy: $order, filter: $filter, after: $after) {
+            totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name createdAt } }
+            nodes { users(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }";
+        p.ask(query, &variables).await;
+        let (answer, statements) = p.ask(query, &variables).await;
+        assert_eq!(statements, 1, "compiled with a cursor: {answer}");
+    }
+    let foreign = p
+        .reference
+        .query(
+            "{ invoices(first: 1) { pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await["invoices"]["pageInfo"]["endCursor"]
+        .clone();
+    let query = "query($after: String) { organizations(first: 2, after: $after) { nodes { id users(first: 1) { nodes { id } } } } }";
+    for after in [foreign, json!("not a cursor")] {
+        let variables = json!({ "after": after });
+        let (_, expected) = p
+            .reference
+            .graphql_text(&p.token, query, variables.clone())
+            .await;
+        let (_, answer) = p
+            .compiled
+            .graphql_text(&p.token, query, variables.clone())
+            .await;
+        assert!(expected.contains("BAD_USER_INPUT"), "{expected}");
+        assert_eq!(answer, expected);
+    }
+
+    // Lists the compiled path does not cover, child pages from a cursor, and
+    // introspection.
     let page = p
         .reference
         .query(
-            "{ organizations(first: 2) { pageInfo { endCursor } nodes { users(first: 1) { pageInfo { endCursor } } } } }",
+            "{ organizations(first: 1) { nodes { users(first: 1) { pageInfo { endCursor } } } } }",
             json!({}),
         )
         .await;
-    let after = page["organizations"]["pageInfo"]["endCursor"].clone();
     let user_after = page["organizations"]["nodes"][0]["users"]["pageInfo"]["endCursor"].clone();
     let documents = [
-        (
-            "query($after: String) { organizations(first: 2, after: $after) { nodes { id users(first: 1) { nodes { id } } } } }",
-            json!({ "after": after }),
-        ),
         (
             "query($after: String) { organizations(first: 2) { nodes { users(first: 1, after: $after) { nodes { id } } } } }",
             json!({ "after": user_after }),
