@@ -10,13 +10,12 @@
 //! page cost more than the database did.
 //!
 //! What it does not understand it leaves to the executor, which stays the
-//! reference: any field, argument or directive outside the subset below, a
-//! child page's cursor (`after`), introspection, mutations, SQLite. It also
-//! waits until the executor has run a document once without a request error,
-//! so that async-graphql's validation has passed on that very document before
-//! it is answered here; variable values are checked against their declared
-//! types on every request and anything unexpected goes to the executor, which
-//! gives the error.
+//! reference: any field, argument or directive outside the subset below,
+//! introspection, mutations, SQLite. It also waits until the executor has run
+//! a document once without a request error, so that async-graphql's
+//! validation has passed on that very document before it is answered here;
+//! variable values are checked against their declared types on every request
+//! and anything unexpected goes to the executor, which gives the error.
 //!
 //! Everything before execution is the gate's as for any operation (limits, the
 //! role's visibility, admission), and the audit record is the same: the
@@ -870,14 +869,10 @@ impl<'a> Compiler<'a> {
             }
             Many(name, parent_column, ordering) => {
                 Self::only_arguments(field, &["first", "after"])?;
-                // A child page continuing from a cursor stays with the
-                // executor: its `totalCount` there is 0 for a parent with no
-                // row after the cursor (a known fault, see the issue notes),
-                // and both paths must give the same answer.
-                if self.argument(field, "after")? != ConstValue::Null {
-                    return None;
-                }
                 let first = self.first(field)?;
+                // Every parent's page continues after the same row, as in the
+                // executor.
+                let after = self.after(field, &ordering)?;
                 let mut condition = Sql::default();
                 condition.push(&format!("c.\"{parent_column}\" = {alias}.\"id\""));
                 let target = entity_named(name);
@@ -886,7 +881,7 @@ impl<'a> Compiler<'a> {
                     target,
                     &connection,
                     &ordering,
-                    (&condition, None),
+                    (&condition, after.as_ref()),
                     first,
                     &field.sets,
                 )

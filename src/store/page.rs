@@ -240,6 +240,27 @@ pub(crate) async fn child_pages<M: FromQueryResult>(
             page.items.push(M::from_query_result(row, "")?);
         }
     }
+    // A parent whose page after its cursor is empty came back without a row to
+    // carry its total: count its whole list apart.
+    let uncounted: Vec<i64> = parents
+        .iter()
+        .filter(|(id, after)| with_total && after.is_some() && !out.contains_key(id))
+        .map(|(id, _)| *id)
+        .collect();
+    if !uncounted.is_empty() {
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT c.\"{parent}\" AS \"__parent\", COUNT(*) AS \"__total\" FROM \"{table}\" c WHERE c.\"{parent}\" IN "
+        ))
+        .bind_list(&uncounted)
+        .push(&format!(" GROUP BY c.\"{parent}\""));
+        for row in db.query_all_raw(sql.build(backend)).await? {
+            let parent_id: i64 = row.try_get("", "__parent")?;
+            let mut page = Page::empty(true);
+            page.total = Some(total_of(&row)?);
+            out.insert(parent_id, page);
+        }
+    }
     Ok(out)
 }
 

@@ -106,11 +106,16 @@ async fn nested_pages_continue_per_parent(backend: Backend) {
         while more {
             let next = app
                 .query(
-                    "query($id: ID!, $after: String) { organization(id: $id) { users(first: 2, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } } } }",
+                    "query($id: ID!, $after: String) { organization(id: $id) { users(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } }",
                     json!({ "id": org["id"], "after": cursor }),
                 )
                 .await;
             let users = &next["organization"]["users"];
+            assert_eq!(
+                users["totalCount"],
+                json!(total),
+                "every page counts the whole list"
+            );
             ids.extend(
                 users["nodes"]
                     .as_array()
@@ -124,6 +129,22 @@ async fn nested_pages_continue_per_parent(backend: Backend) {
         let unique: HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len() as i64, total);
         assert_eq!(ids.len() as i64, total);
+        // After the last row: an empty page, still counting the whole list.
+        let past = app
+            .query(
+                "query($after: String) { organizations(first: 3, filter: {status: {is: ACTIVE}}) { nodes { id users(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
+                json!({ "after": cursor }),
+            )
+            .await;
+        let mine = past["organizations"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|o| o["id"] == org["id"])
+            .expect("the organization");
+        assert_eq!(mine["users"]["totalCount"], json!(total));
+        assert_eq!(mine["users"]["nodes"], json!([]));
+        assert_eq!(mine["users"]["pageInfo"]["hasNextPage"], json!(false));
     }
 }
 on_both_databases!(nested_pages_continue_per_parent);
