@@ -46,6 +46,11 @@ impl OperationAudit {
         });
     }
 
+    /// The document's SHA-256, hex, as recorded.
+    pub fn document_hash(&self) -> String {
+        self.with(|s| s.document_hash.clone())
+    }
+
     /// Notes a sensitive field resolved (`Type.field`; see `graphql::guard::Audited`).
     pub fn sensitive(&self, field: &str) {
         self.with(|s| {

@@ -350,9 +350,10 @@ struct Selected<'a> {
 /// Documents the executor has run without a request error, so validated.
 const MAX_KNOWN: usize = 10_000;
 
-/// A document and the operation asked for, by their SHA-256 (documents may be
-/// hundreds of KiB; their digests are 32 bytes).
-type KnownKey = [u8; 32];
+/// A document and the operation asked for: the document's SHA-256 (the one
+/// its audit record already computed; documents may be hundreds of KiB) and
+/// the operation's name.
+type KnownKey = String;
 
 /// The compiled read path: on when the store is PostgreSQL.
 pub struct CompiledReads {
@@ -360,13 +361,11 @@ pub struct CompiledReads {
     known: Mutex<HashSet<KnownKey>>,
 }
 
-fn known_key(request: &Request) -> KnownKey {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(request.query.as_bytes());
-    hasher.update([0]);
-    hasher.update(request.operation_name.as_deref().unwrap_or("").as_bytes());
-    hasher.finalize().into()
+fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
+    let mut key = operation.document_hash();
+    key.push('\0');
+    key.push_str(request.operation_name.as_deref().unwrap_or(""));
+    key
 }
 
 impl CompiledReads {
@@ -386,11 +385,11 @@ impl CompiledReads {
         })
     }
 
-    fn knows(&self, request: &Request) -> bool {
+    fn knows(&self, request: &Request, operation: &OperationAudit) -> bool {
         self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&known_key(request))
+            .contains(&known_key(request, operation))
     }
 
     /// Remembers that the executor ran `request`'s document without a request
@@ -408,8 +407,8 @@ impl CompiledReads {
 
     /// The key [`learn`](Self::learn) takes, when `request` could be compiled
     /// next time; `None` when it already is known.
-    pub fn to_learn(&self, request: &Request) -> Option<KnownKey> {
-        (!self.knows(request)).then(|| known_key(request))
+    pub fn to_learn(&self, request: &Request, operation: &OperationAudit) -> Option<KnownKey> {
+        (!self.knows(request, operation)).then(|| known_key(request, operation))
     }
 
     /// Answers `request` with one statement: its `data` as JSON text; `None`
@@ -421,7 +420,7 @@ impl CompiledReads {
         max_page_size: i32,
         operation: &OperationAudit,
     ) -> Option<String> {
-        if !self.knows(request) {
+        if !self.knows(request, operation) {
             return None;
         }
         let variables = request.variables.clone();

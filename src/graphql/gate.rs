@@ -159,7 +159,10 @@ impl Gate {
         request: Request,
         operation: &Arc<OperationAudit>,
     ) -> Response {
-        let learn = self.reads.as_ref().and_then(|r| r.to_learn(&request));
+        let learn = self
+            .reads
+            .as_ref()
+            .and_then(|r| r.to_learn(&request, operation));
         let mut response = schema.execute(request.data(operation.clone())).await;
         for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
             error.message = visibility::without_names(&error.message);
