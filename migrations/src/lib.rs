@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261122_000002_idempotency;
+mod m20261123_000003_audit_chain_links;
 
 /// Runs the migrations in order; `backplane migrate` and every start-up call it.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_idempotency::Migration),
+            Box::new(m20261123_000003_audit_chain_links::Migration),
         ]
     }
 }

@@ -10,8 +10,8 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::Store;
-use crate::store::audit::{NewAuditEvent, append_now};
+use crate::store::audit::{NewAuditEvent, append_after, append_now};
+use crate::store::{Store, StoreError};
 
 /// Events one transaction commits at most.
 const MAX_BATCH: usize = 256;
@@ -42,9 +42,12 @@ impl AuditWriter {
         let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
         let task = tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+            // The hash of the last row this task appended: the next batch follows
+            // it in one statement while no other writer has appended since.
+            let mut head: Option<String> = None;
             while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
-                let result = append_now(&store, &events).await;
+                let result = append_batch(&store, &mut head, &events).await;
                 if let Err(err) = &result {
                     tracing::error!(error = %err, events = events.len(), "audit events could not be written; their requests are refused");
                 }
@@ -78,6 +81,23 @@ impl AuditWriter {
     pub fn queue_depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
+}
+
+/// Appends `events` after `head` in one statement when it still is the chain's
+/// head, else in a transaction that reads the head; keeps `head` up to date.
+async fn append_batch(
+    store: &Store,
+    head: &mut Option<String>,
+    events: &[NewAuditEvent],
+) -> Result<(), StoreError> {
+    if let Some(last) = head.take()
+        && let Some(new_head) = append_after(store, &last, events).await?
+    {
+        *head = Some(new_head);
+        return Ok(());
+    }
+    *head = append_now(store, events).await?;
+    Ok(())
 }
 
 /// Every recorded event also goes to the log, as structured fields a SIEM can

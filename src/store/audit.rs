@@ -78,11 +78,15 @@ pub fn row_hash(prev_hash: &str, e: &NewAuditEvent) -> String {
 /// Most events one `INSERT` statement carries.
 const INSERT_CHUNK: usize = 500;
 
-/// Appends `events` to the chain inside `txn`, in order. The caller commits:
+/// Appends `events` to the chain inside `txn`, in order, and returns the new
+/// head's hash (`None` when there was nothing to append). The caller commits:
 /// with its own changes, for a mutation.
-pub async fn append(txn: &DatabaseTransaction, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+pub async fn append(
+    txn: &DatabaseTransaction,
+    events: &[NewAuditEvent],
+) -> Result<Option<String>, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
@@ -131,16 +135,108 @@ pub async fn append(txn: &DatabaseTransaction, events: &[NewAuditEvent]) -> Resu
             .exec_without_returning(txn)
             .await?;
     }
-    Ok(())
+    Ok(Some(prev))
 }
 
-/// Appends `events` in a transaction of their own (read events).
-pub async fn append_now(store: &Store, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+/// Appends `events` in a transaction of their own (read events); returns the
+/// new head's hash.
+pub async fn append_now(
+    store: &Store,
+    events: &[NewAuditEvent],
+) -> Result<Option<String>, StoreError> {
     let txn = store.begin_write().await?;
-    append(&txn, events).await?;
+    let head = append(&txn, events).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(head)
 }
+
+/// Appends `events` after the row whose hash is `head` (the last one this
+/// writer appended) in one statement, on PostgreSQL: no transaction of its own,
+/// no reading of the head. Returns the new head's hash, or `None` when `head`
+/// is no longer the chain's head (another writer appended since, or the
+/// database is SQLite): the caller then appends with [`append_now`].
+///
+/// The statement takes the chain lock like every append, inserts only when
+/// the head it sees is `head`, and the unique `prev_hash` index refuses the
+/// rows if another writer's append committed while the statement waited for
+/// the lock (its snapshot predates it): in every case the chain cannot fork.
+pub async fn append_after(
+    store: &Store,
+    head: &str,
+    events: &[NewAuditEvent],
+) -> Result<Option<String>, StoreError> {
+    let db = store.db();
+    if events.is_empty() {
+        return Ok(Some(head.to_owned()));
+    }
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let mut prev = head.to_owned();
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let hash = row_hash(&prev, e);
+        rows.push(serde_json::json!({
+            // As the hash took it: in microseconds.
+            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor_subject": e.actor_subject,
+            "actor_roles": e.actor_roles,
+            "client_addr": e.client_addr,
+            "request_id": e.request_id,
+            "operation_type": e.operation_type,
+            "operation_name": e.operation_name,
+            "document_hash": e.document_hash,
+            "variables": e.variables,
+            "sensitive_fields": e.sensitive_fields,
+            "outcome": e.outcome,
+            "duration_ms": e.duration_ms,
+            "details": e.details,
+            "prev_hash": prev,
+            "hash": hash,
+        }));
+        prev = hash;
+    }
+    let statement = sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        APPEND_AFTER.as_str(),
+        [
+            sea_orm::Value::from(serde_json::Value::Array(rows).to_string()),
+            sea_orm::Value::from(head.to_owned()),
+        ],
+    );
+    let result = match db.execute_raw(statement).await {
+        Ok(result) => result,
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok((result.rows_affected() == events.len() as u64).then_some(prev))
+}
+
+/// [`append_after`]'s statement: `$1` the rows as a JSON array, in chain order;
+/// `$2` the head they follow.
+static APPEND_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    const COLUMNS: &str = "occurred_at, actor_subject, actor_roles, client_addr, request_id, \
+        operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, \
+        duration_ms, details, prev_hash, hash";
+    format!(
+        "WITH chain AS MATERIALIZED (SELECT pg_advisory_xact_lock({CHAIN_LOCK})) \
+         INSERT INTO audit_events ({COLUMNS}) SELECT {COLUMNS} \
+         FROM chain, ROWS FROM (json_to_recordset($1::json) AS (occurred_at timestamptz, \
+         actor_subject text, actor_roles text, client_addr text, request_id text, \
+         operation_type text, operation_name text, document_hash text, variables text, \
+         sensitive_fields text, outcome text, duration_ms int8, details text, prev_hash text, \
+         hash text)) WITH ORDINALITY AS e({COLUMNS}, n) \
+         WHERE (SELECT h.hash FROM audit_events h ORDER BY h.id DESC LIMIT 1) = $2 \
+         ORDER BY e.n"
+    )
+});
 
 /// What `backplane audit verify` found.
 #[derive(Debug, PartialEq, Eq)]

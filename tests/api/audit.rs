@@ -103,16 +103,39 @@ async fn audit_verify_detects_changes_removals_and_insertions(backend: Backend) 
         append_now(&store2, &[event(n)]).await.expect("append");
     }
     let raw2 = Database::connect(db2.url.as_str()).await.expect("raw");
-    raw2.execute_unprepared(
-        "INSERT INTO audit_events (occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details, prev_hash, hash)
+    let copy_first = "INSERT INTO audit_events (occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details, prev_hash, hash)
          SELECT occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details, prev_hash, hash
-         FROM audit_events ORDER BY id LIMIT 1",
+         FROM audit_events ORDER BY id LIMIT 1";
+    // A second row following the same row: the database refuses it.
+    let refused = raw2.execute_unprepared(copy_first).await;
+    assert!(refused.is_err(), "a fork of the chain was stored");
+    // The first row moved to the end: the row that followed it no longer does.
+    let first: i64 = raw2
+        .query_one_raw(sea_orm::Statement::from_string(
+            raw2.get_database_backend(),
+            "SELECT min(id) AS id FROM audit_events".to_owned(),
+        ))
+        .await
+        .expect("first")
+        .expect("a row")
+        .try_get("", "id")
+        .expect("id");
+    raw2.execute_unprepared(&format!(
+        "CREATE TABLE moved AS SELECT * FROM audit_events WHERE id = {first}"
+    ))
+    .await
+    .expect("copy out");
+    raw2.execute_unprepared(&format!("DELETE FROM audit_events WHERE id = {first}"))
+        .await
+        .expect("take out");
+    raw2.execute_unprepared(
+        &copy_first.replace("FROM audit_events ORDER BY id", "FROM moved ORDER BY id"),
     )
     .await
-    .expect("insert");
+    .expect("insert at the end");
     let (ok, out) = verify_cli(&db2.url);
     assert!(!ok, "{out}");
-    assert!(out.contains("broken at row"), "{out}");
+    assert!(out.contains(&format!("row {}", first + 1)), "{out}");
 }
 on_both_databases!(audit_verify_detects_changes_removals_and_insertions);
 
@@ -375,3 +398,49 @@ async fn every_audited_field_is_recorded_when_resolved(backend: Backend) {
     assert!(fields("Nothing").is_empty());
 }
 on_both_databases!(every_audited_field_is_recorded_when_resolved);
+
+/// Once the audit writer has appended, the next read's event follows the head
+/// it remembers in one statement (PostgreSQL); mutations appending their own
+/// events in between move the head, the writer notices and reads it again, and
+/// the chain stays one.
+async fn reads_append_after_the_remembered_head_and_mutations_interleave(backend: Backend) {
+    use serde_json::json;
+
+    let app = std::sync::Arc::new(crate::helpers::spawn_app(backend).await);
+    let read = "query Read { organizations(first: 1) { nodes { monthlyCostCents } } }";
+    app.query(read, json!({})).await;
+    let before = app.store.audit_statements_sent();
+    app.query(read, json!({})).await;
+    let one_read = app.store.audit_statements_sent() - before;
+    match backend {
+        Backend::Postgres => assert_eq!(one_read, 1, "one statement appends a read's event"),
+        // SQLite: a transaction of its own (begin, head, insert, commit).
+        Backend::Sqlite => assert!(one_read <= 4, "{one_read}"),
+    }
+
+    let mut tasks = Vec::new();
+    for i in 0..2 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..15 {
+                if (n + i) % 3 == 0 {
+                    let reason = format!("chain test {i}-{n}");
+                    app.query(
+                        "mutation Flag($reason: String!) { bulkSetOrganizationFlag(input: {ids: [\"org_1\"], flag: VIP, value: true, reason: $reason}) { requested } }",
+                        json!({ "reason": reason }),
+                    )
+                    .await;
+                } else {
+                    app.query(read, json!({})).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let (ok, out) = verify_cli(app.database_url());
+    assert!(ok, "{out}");
+    assert!(out.contains("32 rows"), "{out}");
+}
+on_both_databases!(reads_append_after_the_remembered_head_and_mutations_interleave);
