@@ -1,0 +1,257 @@
+//! From PostgreSQL's positional JSON to the answer's JSON.
+//!
+//! The compiled statement builds every object as a JSON array of its selected
+//! fields' values, in the order of their response keys, and leaves ids as
+//! numbers and instants as PostgreSQL writes them: building objects with
+//! `json_build_object`, prefixing ids and formatting instants cost PostgreSQL
+//! about twice as much as the arrays. Here the answer's shape puts the keys
+//! back and formats ids and instants as the executor does, in one pass over
+//! the text without building a tree, noting the sensitive fields on the way.
+
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
+
+/// The shape of the answer: what each value of PostgreSQL's JSON is.
+#[derive(Debug)]
+pub(super) enum Node {
+    /// Written as it comes: text, numbers, booleans, null.
+    Leaf,
+    /// An opaque id: PostgreSQL gives the number, written `"prefix_number"`.
+    Id(&'static str),
+    /// An instant: PostgreSQL gives it as RFC 3339 in the session's time zone,
+    /// written as chrono's `to_rfc3339` in UTC (the `DateTime` scalar).
+    Time,
+    /// An object: an array of its entries' values, in this order.
+    Object(Vec<Entry>),
+    List(Box<Node>),
+}
+
+/// One response key of an object.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub key: String,
+    /// `Type.field` when the policy audits the field.
+    pub audited: Option<String>,
+    pub node: Node,
+}
+
+/// The answer's `data` from PostgreSQL's `json`, and the sensitive fields it
+/// holds (each audited field of an object that was returned); `None` when the
+/// text does not have the shape (the executor answers instead).
+pub(super) fn write(shape: &Node, json: &str) -> Option<(String, Vec<String>)> {
+    let mut out = Vec::with_capacity(json.len() + json.len() / 2);
+    let mut sensitive = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(json);
+    Writer {
+        node: shape,
+        out: &mut out,
+        sensitive: &mut sensitive,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    let mut fields: Vec<String> = sensitive.into_iter().map(str::to_owned).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    // Only valid UTF-8 was copied from a `&str`.
+    Some((String::from_utf8(out).ok()?, fields))
+}
+
+/// Writes one value of the shape `node`.
+struct Writer<'n, 'o> {
+    node: &'n Node,
+    out: &'o mut Vec<u8>,
+    sensitive: &'o mut Vec<&'n str>,
+}
+
+impl Writer<'_, '_> {
+    fn string(&mut self, value: &str) {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Writer<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Writer<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a value of the shape {:?}", self.node)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        if !matches!(self.node, Node::Leaf) {
+            return Err(E::custom("a boolean where the shape has none"));
+        }
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        match self.node {
+            Node::Leaf => self.out.extend_from_slice(v.to_string().as_bytes()),
+            Node::Id(prefix) => {
+                self.out
+                    .extend_from_slice(format!("\"{prefix}_{v}\"").as_bytes());
+            }
+            _ => return Err(E::custom("a number where the shape has none")),
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) => Err(E::custom("a number out of range")),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        if !matches!(self.node, Node::Leaf) {
+            return Err(E::custom("a number where the shape has none"));
+        }
+        serde_json::to_writer(&mut *self.out, &v).map_err(E::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
+        match self.node {
+            Node::Leaf => self.string(v),
+            Node::Time => {
+                let instant = chrono::DateTime::parse_from_rfc3339(v).map_err(E::custom)?;
+                self.string(&instant.with_timezone(&chrono::Utc).to_rfc3339());
+            }
+            _ => return Err(E::custom("text where the shape has none")),
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        match self.node {
+            Node::Object(entries) => {
+                self.out.push(b'{');
+                for (i, entry) in entries.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    // Response keys are GraphQL names: nothing to escape.
+                    self.out.push(b'"');
+                    self.out.extend_from_slice(entry.key.as_bytes());
+                    self.out.extend_from_slice(b"\":");
+                    if let Some(name) = &entry.audited {
+                        self.sensitive.push(name);
+                    }
+                    let value = Writer {
+                        node: &entry.node,
+                        out: &mut *self.out,
+                        sensitive: &mut *self.sensitive,
+                    };
+                    seq.next_element_seed(value)?
+                        .ok_or_else(|| A::Error::custom("an object with too few values"))?;
+                }
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("an object with too many values"));
+                }
+                self.out.push(b'}');
+            }
+            Node::List(item) => {
+                self.out.push(b'[');
+                let mut first = true;
+                loop {
+                    if !first {
+                        self.out.push(b',');
+                    }
+                    let value = Writer {
+                        node: item,
+                        out: &mut *self.out,
+                        sensitive: &mut *self.sensitive,
+                    };
+                    if seq.next_element_seed(value)?.is_none() {
+                        if !first {
+                            // The separator written before the end was seen.
+                            self.out.pop();
+                        }
+                        break;
+                    }
+                    first = false;
+                }
+                self.out.push(b']');
+            }
+            _ => return Err(A::Error::custom("a list where the shape has none")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, audited: Option<&str>, node: Node) -> Entry {
+        Entry {
+            key: key.to_owned(),
+            audited: audited.map(str::to_owned),
+            node,
+        }
+    }
+
+    #[test]
+    fn keys_ids_and_instants_are_put_back() {
+        let shape = Node::Object(vec![
+            entry("id", None, Node::Id("org")),
+            entry("cost", Some("Organization.monthlyCostCents"), Node::Leaf),
+            entry("at", None, Node::Time),
+            entry(
+                "users",
+                None,
+                Node::List(Box::new(Node::Object(vec![
+                    entry("email", Some("User.email"), Node::Leaf),
+                    entry("seen", None, Node::Time),
+                ]))),
+            ),
+            entry(
+                "plan",
+                None,
+                Node::Object(vec![entry(
+                    "unitCost",
+                    Some("Plan.unitCostCents"),
+                    Node::Leaf,
+                )]),
+            ),
+            entry("empty", None, Node::List(Box::new(Node::Leaf))),
+        ]);
+        let json = "[42, 1200, \"2026-11-23T16:03:27.12+01:00\", [[\"a\\\"b\\u0001 😀\", null], \
+                    [\"c\", \"2026-01-01T00:00:00+00:00\"]], null, []]";
+        let (out, sensitive) = write(&shape, json).expect("the shape");
+        assert_eq!(
+            out,
+            "{\"id\":\"org_42\",\"cost\":1200,\"at\":\"2026-11-23T15:03:27.120+00:00\",\
+             \"users\":[{\"email\":\"a\\\"b\\u0001 😀\",\"seen\":null},\
+             {\"email\":\"c\",\"seen\":\"2026-01-01T00:00:00+00:00\"}],\"plan\":null,\"empty\":[]}"
+        );
+        // Plan.unitCostCents is under an object that was not returned.
+        assert_eq!(sensitive, ["Organization.monthlyCostCents", "User.email"]);
+    }
+
+    #[test]
+    fn text_of_another_shape_is_refused() {
+        let shape = Node::Object(vec![entry("id", None, Node::Id("org"))]);
+        for json in ["[1, 2]", "[]", "{\"id\": 1}", "[\"x\"]", "[1] 2", "[[1]]"] {
+            assert!(write(&shape, json).is_none(), "{json}");
+        }
+    }
+}
