@@ -554,9 +554,10 @@ def write_report(results):
     add("")
     add("SQL statements are counted by pg_stat_statements per database role during the measured "
         "run, divided by the requests wrk completed. For Backplane, *data* are the statements that "
-        "read the answer; *audit* are those of the audit writer (its INSERT into `audit_events`, "
-        "and, per group-committed batch, BEGIN, the chain lock, the chain head and COMMIT), which "
-        "PostGraphile does not have. CPU per request is the server process's user + system "
+        "read the answer; *audit* are those of the audit log, which PostGraphile does not have: one "
+        "statement per group-committed batch of read events (it takes the chain lock and inserts "
+        "the batch after the head the writer remembers), and for a mutation's event, in the "
+        "mutation's transaction, BEGIN, the chain lock, the chain head, its INSERT and COMMIT. CPU per request is the server process's user + system "
         "time, and that of every PostgreSQL process, during the measured run, divided by the "
         "requests: steadier than requests per second when other work shares the machine, "
         "though it rises too when that work is heavy. Peak RSS is VmHWM of the server process during the measured runs (reset "
