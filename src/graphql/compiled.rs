@@ -42,14 +42,20 @@ use super::ids::{self, Kind};
 mod answer;
 
 use super::pagination::{DEFAULT_PAGE_SIZE, Ordering, decode_cursor};
-use super::types::billing::{INVOICES_NEWEST_FIRST, LINES_IN_ORDER, SUBSCRIPTIONS_OLDEST_FIRST};
+use super::types::billing::{
+    INVOICES_NEWEST_FIRST, InvoiceFilter, InvoiceOrder, LINES_IN_ORDER, SUBSCRIPTIONS_OLDEST_FIRST,
+};
 use super::types::organization::{OrganizationFilter, OrganizationOrder, OrganizationStatus};
-use super::types::support::{MESSAGES_IN_ORDER, TICKETS_NEWEST_FIRST};
-use super::types::user::USERS_OLDEST_FIRST;
+use super::types::staff::STAFF_BY_ID;
+use super::types::support::{
+    MESSAGES_IN_ORDER, SupportTicketFilter, SupportTicketOrder, TICKETS_NEWEST_FIRST,
+};
+use super::types::user::{USERS_OLDEST_FIRST, UserFilter, UserOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
 use crate::store::organizations::{self, OrganizationQuery};
 use crate::store::page::{Keyset, Sort};
+use crate::store::people;
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
@@ -495,9 +501,15 @@ impl<'a> Compiler<'a> {
                 ("String", ConstValue::String(_)) => true,
                 ("ID", ConstValue::String(_)) => true,
                 ("Boolean", ConstValue::Boolean(_)) => true,
-                ("OrganizationFilter", _) => OrganizationFilter::parse(Some(value.clone())).is_ok(),
-                ("OrganizationOrder", _) => OrganizationOrder::parse(Some(value.clone())).is_ok(),
-                ("OrganizationStatus", _) => OrganizationStatus::parse(Some(value.clone())).is_ok(),
+                ("OrganizationFilter", _) => parses::<OrganizationFilter>(&value),
+                ("OrganizationOrder", _) => parses::<OrganizationOrder>(&value),
+                ("OrganizationStatus", _) => parses::<OrganizationStatus>(&value),
+                ("UserFilter", _) => parses::<UserFilter>(&value),
+                ("UserOrder", _) => parses::<UserOrder>(&value),
+                ("InvoiceFilter", _) => parses::<InvoiceFilter>(&value),
+                ("InvoiceOrder", _) => parses::<InvoiceOrder>(&value),
+                ("SupportTicketFilter", _) => parses::<SupportTicketFilter>(&value),
+                ("SupportTicketOrder", _) => parses::<SupportTicketOrder>(&value),
                 _ => false,
             };
             if !ok {
@@ -683,29 +695,8 @@ impl<'a> Compiler<'a> {
                         field,
                     )?
                 }
-                "organizations" => {
-                    Self::only_arguments(field, &["first", "after", "filter", "orderBy"])?;
-                    let first = self.first(field)?;
-                    let filter = match self.argument(field, "filter")? {
-                        ConstValue::Null => OrganizationFilter::default(),
-                        value => OrganizationFilter::parse(Some(value)).ok()?,
-                    };
-                    let order = match self.argument(field, "orderBy")? {
-                        ConstValue::Null => OrganizationOrder::default(),
-                        value => OrganizationOrder::parse(Some(value)).ok()?,
-                    };
-                    let query: OrganizationQuery = filter.into();
-                    let conditions = organizations::conditions(&query);
-                    let ordering = order.ordering();
-                    let after = self.after(field, &ordering)?;
-                    self.connection(
-                        entity_named("Organization"),
-                        "OrganizationConnection",
-                        &ordering,
-                        (&conditions, after.as_ref()),
-                        first,
-                        &field.sets,
-                    )?
+                "organizations" | "users" | "invoices" | "tickets" | "staffMembers" => {
+                    self.root_list(field)?
                 }
                 name => {
                     let (_, target, kind) = BY_ID.iter().find(|(f, _, _)| *f == name)?;
@@ -725,6 +716,68 @@ impl<'a> Compiler<'a> {
         }
         self.sql.push(")::text AS \"data\"");
         Some(Node::Object(entries))
+    }
+
+    /// A root list: a page of its filtered rows, in the order asked for.
+    fn root_list(&mut self, field: &Selected<'a>) -> Option<Node> {
+        if field.name == "staffMembers" {
+            Self::only_arguments(field, &["first", "after"])?;
+        } else {
+            Self::only_arguments(field, &["first", "after", "filter", "orderBy"])?;
+        }
+        let first = self.first(field)?;
+        let filter = self.argument(field, "filter")?;
+        let order = self.argument(field, "orderBy")?;
+        let (entity, conditions, ordering) = match field.name {
+            "organizations" => {
+                let filter: OrganizationFilter = parse_or_default(filter)?;
+                let query: OrganizationQuery = filter.into();
+                let order: OrganizationOrder = parse_or_default(order)?;
+                (
+                    "Organization",
+                    organizations::conditions(&query),
+                    order.ordering(),
+                )
+            }
+            "users" => {
+                let query = parse_or_default::<UserFilter>(filter)?.into_query().ok()?;
+                let order: UserOrder = parse_or_default(order)?;
+                ("User", people::user_conditions(&query), order.ordering())
+            }
+            "invoices" => {
+                let query = parse_or_default::<InvoiceFilter>(filter)?
+                    .into_query()
+                    .ok()?;
+                let order: InvoiceOrder = parse_or_default(order)?;
+                (
+                    "Invoice",
+                    people::invoice_conditions(&query),
+                    order.ordering(),
+                )
+            }
+            "tickets" => {
+                let query = parse_or_default::<SupportTicketFilter>(filter)?
+                    .into_query()
+                    .ok()?;
+                let order: SupportTicketOrder = parse_or_default(order)?;
+                (
+                    "SupportTicket",
+                    people::ticket_conditions(&query),
+                    order.ordering(),
+                )
+            }
+            "staffMembers" => ("StaffMember", Sql::default(), STAFF_BY_ID),
+            _ => return None,
+        };
+        let after = self.after(field, &ordering)?;
+        self.connection(
+            entity_named(entity),
+            &format!("{entity}Connection"),
+            &ordering,
+            (&conditions, after.as_ref()),
+            first,
+            &field.sets,
+        )
     }
 
     /// `(SELECT obj FROM table WHERE column = value)`: one row or null.
@@ -1031,6 +1084,20 @@ impl<'a> Compiler<'a> {
         } else {
             self.sql.append(condition);
         }
+    }
+}
+
+/// Whether `value` is one of `T`'s.
+fn parses<T: InputType>(value: &ConstValue) -> bool {
+    T::parse(Some(value.clone())).is_ok()
+}
+
+/// An input argument's value, its type's default when null (as the executor
+/// takes it); `None` when it does not parse (the executor gives the error).
+fn parse_or_default<T: InputType + Default>(value: ConstValue) -> Option<T> {
+    match value {
+        ConstValue::Null => Some(T::default()),
+        value => T::parse(Some(value)).ok(),
     }
 }
 

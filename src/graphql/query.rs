@@ -250,8 +250,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<StaffMemberConnection> {
-        const ORDER: super::pagination::Ordering =
-            super::pagination::Ordering::new("stf:id", Sort::ID_ASC);
+        const ORDER: super::pagination::Ordering = super::types::staff::STAFF_BY_ID;
         let req = page_request(ctx, first, after.as_deref(), &ORDER)?;
         let page = people::staff(store(ctx)?, ORDER.sort, &req)
             .await

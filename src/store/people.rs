@@ -6,7 +6,7 @@ use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::{invoice, staff_member, support_ticket, user};
 use super::page::{Page, PageRequest, Sort, root_page};
-use super::sql::Conditions;
+use super::sql::{Conditions, Sql};
 use super::{Store, StoreError};
 
 /// Which users to list.
@@ -24,12 +24,17 @@ pub async fn users(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<user::Model>, StoreError> {
+    root_page(store, "users", &user_conditions(query), sort, req).await
+}
+
+/// `query` as a SQL condition on `users` (empty for none).
+pub(crate) fn user_conditions(query: &UserQuery) -> Sql {
     let mut c = Conditions::default();
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
     c.contains_text(&["email", "name"], query.search.as_deref());
     c.compare("organization_id", "=", query.organization_id);
-    root_page(store, "users", &c.into_sql(), sort, req).await
+    c.into_sql()
 }
 
 /// A user by email, case-insensitively (emails are stored lower-case).
@@ -58,6 +63,11 @@ pub async fn invoices(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<invoice::Model>, StoreError> {
+    root_page(store, "invoices", &invoice_conditions(query), sort, req).await
+}
+
+/// `query` as a SQL condition on `invoices` (empty for none).
+pub(crate) fn invoice_conditions(query: &InvoiceQuery) -> Sql {
     let mut c = Conditions::default();
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
@@ -66,7 +76,7 @@ pub async fn invoices(
     c.compare("issued_at", ">=", query.issued_after);
     c.compare("issued_at", "<", query.issued_before);
     c.contains_text(&["number"], query.search.as_deref());
-    root_page(store, "invoices", &c.into_sql(), sort, req).await
+    c.into_sql()
 }
 
 /// Which tickets to list.
@@ -88,6 +98,18 @@ pub async fn tickets(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<support_ticket::Model>, StoreError> {
+    root_page(
+        store,
+        "support_tickets",
+        &ticket_conditions(query),
+        sort,
+        req,
+    )
+    .await
+}
+
+/// `query` as a SQL condition on `support_tickets` (empty for none).
+pub(crate) fn ticket_conditions(query: &TicketQuery) -> Sql {
     let mut c = Conditions::default();
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
@@ -98,7 +120,7 @@ pub async fn tickets(
     c.contains_text(&["subject"], query.search.as_deref());
     c.compare("created_at", ">=", query.created_after);
     c.compare("created_at", "<", query.created_before);
-    root_page(store, "support_tickets", &c.into_sql(), sort, req).await
+    c.into_sql()
 }
 
 pub async fn staff(

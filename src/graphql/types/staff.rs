@@ -16,6 +16,10 @@ use crate::store::page::SortValue;
 #[derive(Clone)]
 pub struct StaffMember(pub staff_member::Model);
 
+/// The order of the staff list: by id.
+pub const STAFF_BY_ID: crate::graphql::pagination::Ordering =
+    crate::graphql::pagination::Ordering::new("stf:id", crate::store::page::Sort::ID_ASC);
+
 impl SortKey for staff_member::Model {
     fn id(&self) -> i64 {
         self.id
