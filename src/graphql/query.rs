@@ -21,7 +21,6 @@ use super::types::user::{User, UserConnection, UserFilter, UserOrder};
 use super::{principal, store};
 use crate::policy::Permission;
 use crate::store::loaders::{InvoiceId, OrganizationId, StaffId, TicketId, UserId};
-use crate::store::page::Sort;
 use crate::store::{audit, organizations, people};
 
 /// The root of every read.
