@@ -8,6 +8,7 @@
 //! answer unrecorded. Dropping every handle (shutdown) lets the task drain what
 //! is queued, then stop.
 
+use sea_orm::DbBackend;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::audit::{NewAuditEvent, append_after, append_now};
@@ -90,11 +91,16 @@ async fn append_batch(
     head: &mut Option<String>,
     events: &[NewAuditEvent],
 ) -> Result<(), StoreError> {
-    if let Some(last) = head.take()
-        && let Some(new_head) = append_after(store, &last, events).await?
-    {
-        *head = Some(new_head);
-        return Ok(());
+    let postgres = store.db().get_database_backend() == DbBackend::Postgres;
+    if postgres && let Some(last) = head.take() {
+        if let Some(new_head) = append_after(store, &last, events).await? {
+            *head = Some(new_head);
+            return Ok(());
+        }
+        tracing::debug!(
+            events = events.len(),
+            "another writer appended to the audit chain; appending under the chain lock"
+        );
     }
     *head = append_now(store, events).await?;
     Ok(())
