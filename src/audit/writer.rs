@@ -95,6 +95,8 @@ async fn append_batch(
     if postgres && let Some(last) = head.take() {
         if let Some(new_head) = append_after(store, &last, events).await? {
             *head = Some(new_head);
+            metrics::counter!("backplane_audit_batches_total", "append" => "one_statement")
+                .increment(1);
             return Ok(());
         }
         tracing::debug!(
@@ -103,6 +105,7 @@ async fn append_batch(
         );
     }
     *head = append_now(store, events).await?;
+    metrics::counter!("backplane_audit_batches_total", "append" => "locked").increment(1);
     Ok(())
 }
 

@@ -442,5 +442,14 @@ async fn reads_append_after_the_remembered_head_and_mutations_interleave(backend
     let (ok, out) = verify_cli(app.database_url());
     assert!(ok, "{out}");
     assert!(out.contains("32 rows"), "{out}");
+    let metrics = app.metrics().await;
+    let appends: &[&str] = match backend {
+        Backend::Postgres => &["one_statement", "locked"],
+        Backend::Sqlite => &["locked"],
+    };
+    for append in appends {
+        let needle = format!("backplane_audit_batches_total{{append=\"{append}\"}}");
+        assert!(metrics.contains(&needle), "{needle} in {metrics}");
+    }
 }
 on_both_databases!(reads_append_after_the_remembered_head_and_mutations_interleave);
