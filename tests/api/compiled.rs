@@ -162,6 +162,21 @@ impl Pair {
         (answer, statements)
     }
 
+    /// Asks both servers, errors or not; the compiled server must answer the
+    /// same bytes. Returns the answer.
+    async fn same_answer(&self, query: &str, variables: &Value) -> String {
+        let (_, expected) = self
+            .reference
+            .graphql_text(&self.token, query, variables.clone())
+            .await;
+        let (_, answer) = self
+            .compiled
+            .graphql_text(&self.token, query, variables.clone())
+            .await;
+        assert_eq!(answer, expected, "for {variables}");
+        answer
+    }
+
     /// Asks a new document: the compiled server's executor answers first, then
     /// the compiled statement does.
     async fn learn_and_ask(&self, query: &str, variables: Value) -> String {
@@ -366,17 +381,8 @@ async fn what_is_not_compiled_goes_to_the_executor() {
         .clone();
     let query = "query($after: String) { organizations(first: 2, after: $after) { nodes { id users(first: 1) { nodes { id } } } } }";
     for after in [foreign, json!("not a cursor")] {
-        let variables = json!({ "after": after });
-        let (_, expected) = p
-            .reference
-            .graphql_text(&p.token, query, variables.clone())
-            .await;
-        let (_, answer) = p
-            .compiled
-            .graphql_text(&p.token, query, variables.clone())
-            .await;
+        let expected = p.same_answer(query, &json!({ "after": after })).await;
         assert!(expected.contains("BAD_USER_INPUT"), "{expected}");
-        assert_eq!(answer, expected);
     }
 
     // Nested pages from a cursor (every parent's page continues after the same
@@ -413,16 +419,8 @@ async fn what_is_not_compiled_goes_to_the_executor() {
     // A bad value for a document already compiled gets the executor's error.
     p.learn_and_ask(DEEP, json!({ "n": 3 })).await;
     for variables in [json!({ "n": "three" }), json!({ "n": 100_000 }), json!({})] {
-        let (_, expected) = p
-            .reference
-            .graphql_text(&p.token, DEEP, variables.clone())
-            .await;
-        let (_, answer) = p
-            .compiled
-            .graphql_text(&p.token, DEEP, variables.clone())
-            .await;
+        let expected = p.same_answer(DEEP, &variables).await;
         assert!(expected.contains("\"errors\""), "{expected}");
-        assert_eq!(answer, expected, "for {variables}");
     }
 }
 
