@@ -300,6 +300,33 @@ pub fn permissions_of(roles: &BTreeSet<Role>) -> BTreeSet<Permission> {
         .collect()
 }
 
+/// What a right to change something requires its holder to read: writing a
+/// class of data needs reading it. A change answers with counts and objects
+/// (a dry run says how many records would change), so a write without its
+/// read would reveal what its holder may not see (the current flags, say).
+/// Every role of the matrix satisfies this; a service's scopes may not, and
+/// then the write is not granted.
+pub fn requires(permission: Permission) -> &'static [Permission] {
+    use Permission::*;
+    match permission {
+        WriteInternalFlags => &[ReadCustomers, ReadInternalFlags],
+        WriteTickets | BulkOrganizations => &[ReadCustomers],
+        WriteInvoices => &[ReadCustomers, ReadBilling],
+        ReadCostData | ReadInternalFlags | ReadBilling => &[ReadCustomers],
+        ReadCustomers | ReadAuditLog => &[],
+    }
+}
+
+/// The rights `granted` amounts to: those whose [`requires`] are granted too
+/// (a permission without what it requires is dropped, never widened).
+pub fn effective(granted: &BTreeSet<Permission>) -> BTreeSet<Permission> {
+    granted
+        .iter()
+        .copied()
+        .filter(|p| requires(*p).iter().all(|r| granted.contains(r)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +345,25 @@ mod tests {
         assert!(p.contains(&Permission::ReadCostData));
         assert!(p.contains(&Permission::ReadInternalFlags));
         assert!(!p.contains(&Permission::ReadAuditLog));
+    }
+
+    #[test]
+    fn every_role_holds_what_its_rights_require() {
+        for role in Role::ALL {
+            let granted = permissions_of(&BTreeSet::from([role]));
+            assert_eq!(effective(&granted), granted, "{role}");
+        }
+    }
+
+    #[test]
+    fn a_write_without_its_read_is_not_granted() {
+        let granted = BTreeSet::from([Permission::ReadCustomers, Permission::WriteInternalFlags]);
+        assert_eq!(
+            effective(&granted),
+            BTreeSet::from([Permission::ReadCustomers])
+        );
+        let granted = BTreeSet::from([Permission::ReadCostData]);
+        assert!(effective(&granted).is_empty());
     }
 
     #[test]

@@ -135,6 +135,19 @@ impl From<ApiError> for async_graphql::Error {
 /// What resolvers return.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A request error for a failure of ours found before execution (its cause
+/// is logged where it happened): `INTERNAL`, with the generic message.
+pub fn internal_error() -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(
+        "internal error; the request id in the response headers identifies it in the logs",
+        None,
+    );
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", Code::Internal.as_str());
+    error.extensions = Some(ext);
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

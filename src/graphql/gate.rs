@@ -2,12 +2,14 @@
 //! and its audit record after.
 //!
 //! In order: the document's length; one parse, which async-graphql then reuses;
-//! the limits, measured on that parse with fragments memoised (async-graphql's
-//! own recursion check expands fragments without memoisation, so a chain of
-//! doubling fragments must be refused before it runs); required variables; the
-//! per-role visibility walk. After execution, validation's messages are rewritten so
-//! that no answer names an unknown (or hidden) field, and the operation is
-//! recorded in the audit log unless a mutation already wrote its event.
+//! the limits, measured on that parse against the caller's own schema with
+//! fragments memoised (async-graphql's own recursion check expands fragments
+//! without memoisation, so a chain of doubling fragments must be refused before
+//! it runs); validation of the whole document against the schema of the
+//! caller's permission set (`role_schema`: what it may not see does not exist
+//! there, in any part of any document); required variables. After execution
+//! the operation is recorded in the audit log unless a mutation already wrote
+//! its event.
 //!
 //! Admitted operations then wait for their cost in a shared budget
 //! (`max_cost_in_flight`): the memory of a request in flight grows with the
@@ -20,7 +22,6 @@
 //! through the extension chain, which cost more than the rest of execution on
 //! large answers.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -29,6 +30,7 @@ use async_graphql::{Request, Response, ServerError};
 use super::BackplaneSchema;
 use super::compiled::CompiledReads;
 use super::limits::{self, Limits};
+use super::role_schema::RoleSchemas;
 use super::visibility::{self, TypeMap};
 use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
 use crate::identity::Principal;
@@ -60,8 +62,12 @@ impl Answer {
 
 /// What the gate needs to know of the schema and the configuration.
 pub struct Gate {
+    /// Every type and field, hidden ones included: names what a refused
+    /// document asked for, for the audit log only.
     types: TypeMap,
-    connections: HashSet<String>,
+    /// The schema of each permission set, which documents are validated and
+    /// measured against.
+    roles: RoleSchemas,
     limits: Limits,
     audit: Option<AuditWriter>,
     /// Units of cost free to start executing.
@@ -90,8 +96,8 @@ impl Gate {
         };
         let budget = max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32;
         Self {
-            connections: types.connection_fields(),
             types,
+            roles: RoleSchemas::default(),
             limits,
             audit,
             in_flight: tokio::sync::Semaphore::new(budget as usize),
@@ -109,7 +115,7 @@ impl Gate {
         identity: RequestIdentity,
     ) -> Answer {
         let operation = Arc::new(OperationAudit::begin(identity, &request));
-        let answer = match self.admit(&mut request, principal, &operation) {
+        let answer = match self.admit(schema, &mut request, principal, &operation).await {
             Ok(cost) => {
                 let units = cost.clamp(1, u64::from(self.budget)) as u32;
                 // Never closed, so never an error.
@@ -130,7 +136,7 @@ impl Gate {
                     None => Answer::Executed(self.run_executor(schema, request, &operation).await),
                 }
             }
-            Err(error) => Answer::Executed(Response::from_errors(vec![error])),
+            Err(errors) => Answer::Executed(Response::from_errors(errors)),
         };
         let Some(writer) = &self.audit else {
             return answer;
@@ -174,28 +180,39 @@ impl Gate {
     }
 
     /// Everything checked before execution; the parsed document is left in
-    /// `request` for async-graphql. Returns the operation's cost.
-    fn admit(
+    /// `request` for async-graphql. Returns the cost of the operation that runs.
+    async fn admit(
         &self,
+        schema: &BackplaneSchema,
         request: &mut Request,
         principal: &Principal,
         operation: &OperationAudit,
-    ) -> Result<u64, ServerError> {
+    ) -> Result<u64, Vec<ServerError>> {
         let limits = self.limits.of(Some(principal));
-        limits::check_length(&request.query, limits)?;
-        let document = async_graphql::parser::parse_query(&request.query)?;
-        let cost = limits::check(&document, &request.variables, &self.connections, limits)?;
+        limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
+        let document =
+            async_graphql::parser::parse_query(&request.query).map_err(|e| vec![e.into()])?;
+        let role = self.roles.of(schema, principal).await.map_err(|err| {
+            tracing::error!(error = %err, "request refused: no schema for the caller's permissions");
+            vec![super::error::internal_error()]
+        })?;
         let wanted = request.operation_name.as_deref();
+        let cost = limits::check(&document, wanted, &request.variables, &role.types, limits)
+            .map_err(|e| vec![e])?;
         if let Some((name, ty)) = running(&document, wanted) {
             operation.name(ty, name.as_deref());
         }
-        visibility::missing_variables(&document, wanted, &request.variables)?;
-        if let Err(refusal) = visibility::check(&self.types, Some(principal), &document) {
-            let (error, name) = *refusal;
-            // The audit log, unlike the caller, learns what was asked for.
-            operation.deny(&name);
-            return Err(error);
+        let errors = role.validate(request, &document).await;
+        if !errors.is_empty() {
+            // The audit log, unlike the caller, learns what hidden name was
+            // asked for, if one was.
+            if let Err(refusal) = visibility::check(&self.types, Some(principal), &document) {
+                operation.deny(&refusal.1);
+            }
+            return Err(errors);
         }
+        visibility::missing_variables(&document, wanted, &request.variables)
+            .map_err(|e| vec![e])?;
         request.set_parsed_query(document);
         Ok(cost)
     }

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod mutation;
 pub mod pagination;
 pub mod query;
+pub mod role_schema;
 pub mod role_sdl;
 pub mod types;
 pub mod visibility;

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::identity::{Principal, PrincipalKind};
-use crate::policy::Role;
+use crate::policy::{Permission, Role};
 
 /// Why a role's schema could not be printed.
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +18,21 @@ pub struct RoleSdlError(String);
 /// The SDL a caller holding `roles` sees.
 pub async fn sdl_for_roles(roles: BTreeSet<Role>) -> Result<String, RoleSdlError> {
     let schema = super::build_schema(None, Default::default(), Default::default());
+    sdl_for_permissions(&schema, &crate::policy::permissions_of(&roles)).await
+}
+
+/// The SDL of `schema` as a caller holding exactly `permissions` sees it.
+pub async fn sdl_for_permissions(
+    schema: &super::BackplaneSchema,
+    permissions: &BTreeSet<Permission>,
+) -> Result<String, RoleSdlError> {
     let principal = Principal {
         subject: "schema-printer".into(),
         email: None,
         name: None,
         kind: PrincipalKind::Staff,
-        roles,
-        scopes: BTreeSet::new(),
+        roles: BTreeSet::new(),
+        scopes: permissions.clone(),
     };
     let response = schema
         .execute(async_graphql::Request::new(INTROSPECTION).data(principal))

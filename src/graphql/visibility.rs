@@ -87,11 +87,11 @@ impl TypeMap {
         Ok(map)
     }
 
-    fn field_type(&self, type_name: &str, field: &str) -> Option<&str> {
+    pub(crate) fn field_type(&self, type_name: &str, field: &str) -> Option<&str> {
         self.fields.get(type_name)?.get(field).map(String::as_str)
     }
 
-    fn root(&self, ty: OperationType) -> Option<&str> {
+    pub(crate) fn root(&self, ty: OperationType) -> Option<&str> {
         match ty {
             OperationType::Query => Some(&self.query),
             OperationType::Mutation => self.mutation.as_deref(),

@@ -35,19 +35,23 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Everything this principal may do.
+    /// Everything this principal may do: what its roles and scopes grant,
+    /// less any right whose prerequisite is missing (`policy::requires`).
     pub fn permissions(&self) -> BTreeSet<Permission> {
         let mut all = permissions_of(&self.roles);
         all.extend(self.scopes.iter().copied());
-        all
+        crate::policy::effective(&all)
     }
 
     pub fn can(&self, permission: Permission) -> bool {
-        self.scopes.contains(&permission)
-            || self
-                .roles
-                .iter()
-                .any(|r| crate::policy::grants(*r).contains(&permission))
+        let held = |p: Permission| {
+            self.scopes.contains(&p)
+                || self
+                    .roles
+                    .iter()
+                    .any(|r| crate::policy::grants(*r).contains(&p))
+        };
+        held(permission) && crate::policy::requires(permission).iter().all(|r| held(*r))
     }
 
     /// The demo administrator of `backplane dev`.
