@@ -110,7 +110,10 @@ impl Application {
         let gate = Arc::new(Gate::new(
             &schema,
             config.limits,
-            config.max_cost_in_flight,
+            crate::graphql::admission::Admission::new(
+                config.max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32,
+                config.max_cost_share_percent,
+            ),
             Some(audit.clone()),
             config
                 .compile_reads

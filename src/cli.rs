@@ -224,10 +224,16 @@ pub struct ServerArgs {
     /// Most cost (as `--max-complexity` counts it) executing at once; further
     /// operations wait their turn, in order, within the request time limit.
     /// Memory grows with the answers being built, so this bounds it: about 6
-    /// deep pages of 100 parents at once with the default. An operation
-    /// costlier than this runs alone.
+    /// deep pages of 100 parents at once with the default.
     #[arg(long, env = "BACKPLANE_MAX_COST_IN_FLIGHT", default_value_t = 32_000)]
     pub max_cost_in_flight: u64,
+
+    /// The share (percent) of `--max-cost-in-flight` one caller may hold
+    /// while another caller waits; one operation never reserves more than
+    /// this share. A caller alone may use the whole budget.
+    #[arg(long, env = "BACKPLANE_MAX_COST_SHARE_PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_cost_share_percent: u8,
 
     /// On PostgreSQL, answer a read over the customer entities with one SQL
     /// statement that builds the JSON answer (one round trip per request, not
@@ -434,6 +440,7 @@ fn server_config(
     config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     config.max_concurrent_requests = server.max_concurrent_requests.max(1);
     config.max_cost_in_flight = server.max_cost_in_flight.max(1);
+    config.max_cost_share_percent = server.max_cost_share_percent;
     config.compile_reads = server.compile_reads;
     // An empty variable counts as unset; half a pair is refused by
     // `Config::validate`, with a message that names the missing one.

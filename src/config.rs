@@ -49,8 +49,11 @@ pub struct Config {
     pub max_batch: usize,
     /// Document limits of people and of service identities.
     pub limits: crate::graphql::limits::Limits,
-    /// Most operation cost executing at once (see `graphql::gate`).
+    /// Most operation cost executing at once (see `graphql::admission`).
     pub max_cost_in_flight: u64,
+    /// The share (1–100 %) of that budget one caller may hold while another
+    /// waits, and the most one operation reserves.
+    pub max_cost_share_percent: u8,
     /// Whether reads may be answered by one SQL statement on PostgreSQL (see
     /// `graphql::compiled`); off, async-graphql's executor answers everything.
     pub compile_reads: bool,
@@ -137,6 +140,7 @@ impl Config {
             max_batch: 10,
             limits: Default::default(),
             max_cost_in_flight: 32_000,
+            max_cost_share_percent: 50,
             compile_reads: true,
             public_url: None,
             browser: None,

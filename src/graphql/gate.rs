@@ -12,10 +12,10 @@
 //! its event.
 //!
 //! Admitted operations then wait for their cost in a shared budget
-//! (`max_cost_in_flight`): the memory of a request in flight grows with the
-//! answer it builds, and a few dozen deep pages at once would otherwise hold
-//! hundreds of MiB where running them a few at a time is as fast on the same
-//! cores. The wait is first come, first served.
+//! (`admission`): the memory of a request in flight grows with the answer it
+//! builds, and a few dozen deep pages at once would otherwise hold hundreds of
+//! MiB where running them a few at a time is as fast on the same cores. No
+//! caller holds more than its share of it while others wait.
 //!
 //! This is done here rather than in async-graphql extensions: with any
 //! extension registered, async-graphql sends every field and every list item
@@ -28,6 +28,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError};
 
 use super::BackplaneSchema;
+use super::admission::Admission;
 use super::compiled::CompiledReads;
 use super::limits::{self, Limits};
 use super::role_schema::RoleSchemas;
@@ -70,22 +71,19 @@ pub struct Gate {
     roles: RoleSchemas,
     limits: Limits,
     audit: Option<AuditWriter>,
-    /// Units of cost free to start executing.
-    in_flight: tokio::sync::Semaphore,
-    /// The budget's size (an operation takes at most this many units).
-    budget: u32,
+    /// The cost executing at once, shared fairly between callers.
+    in_flight: Admission,
     /// Reads answered by one SQL statement (PostgreSQL).
     reads: Option<CompiledReads>,
 }
 
 impl Gate {
-    /// A gate for `schema`: at most `max_cost_in_flight` cost executing at
-    /// once; operations are audited when `audit` is given; reads are compiled
+    /// A gate for `schema`: `in_flight` bounds the cost executing at once; operations are audited when `audit` is given; reads are compiled
     /// to SQL when `reads` is given.
     pub fn new(
         schema: &BackplaneSchema,
         limits: Limits,
-        max_cost_in_flight: u64,
+        in_flight: Admission,
         audit: Option<AuditWriter>,
         reads: Option<CompiledReads>,
     ) -> Self {
@@ -94,14 +92,12 @@ impl Gate {
             // The SDL is async-graphql's own print of a schema that built.
             Err(err) => panic!("the schema's SDL does not parse: {err}"),
         };
-        let budget = max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32;
         Self {
             types,
             roles: RoleSchemas::default(),
             limits,
             audit,
-            in_flight: tokio::sync::Semaphore::new(budget as usize),
-            budget,
+            in_flight,
             reads,
         }
     }
@@ -115,11 +111,12 @@ impl Gate {
         identity: RequestIdentity,
     ) -> Answer {
         let operation = Arc::new(OperationAudit::begin(identity, &request));
-        let answer = match self.admit(schema, &mut request, principal, &operation).await {
+        let answer = match self
+            .admit(schema, &mut request, principal, &operation)
+            .await
+        {
             Ok(cost) => {
-                let units = cost.clamp(1, u64::from(self.budget)) as u32;
-                // Never closed, so never an error.
-                let _turn = self.in_flight.acquire_many(units).await.ok();
+                let _turn = self.in_flight.acquire(&principal.subject, cost).await;
                 let max_page_size = self.limits.of(Some(principal)).max_page_size;
                 let compiled = match &self.reads {
                     Some(reads) => reads.run(&mut request, max_page_size, &operation).await,

@@ -526,8 +526,8 @@ mod tests {
             &DocumentLimits::default(),
         )
         .expect("fine");
-        let unknown = check_default(&doc("{ frobnicate(first: 100) { nodes { id } } }"))
-            .expect("fine");
+        let unknown =
+            check_default(&doc("{ frobnicate(first: 100) { nodes { id } } }")).expect("fine");
         assert!(full > hidden);
         assert_eq!(hidden, unknown);
     }
@@ -536,14 +536,28 @@ mod tests {
     fn root_fields_and_aliases_inside_fragments_count_where_they_are_spread() {
         let limits = DocumentLimits::default();
         // 21 root fields, all inside a fragment on Query.
-        let roots: String = (0..21).map(|i| format!("r{i}: viewer {{ subject }} ")).collect();
+        let roots: String = (0..21)
+            .map(|i| format!("r{i}: viewer {{ subject }} "))
+            .collect();
         let q = format!("{{ ...R }} fragment R on Query {{ {roots} }}");
-        let err = check_with(&doc(&q), &DocumentLimits { max_aliases: 1000, ..limits })
-            .expect_err("root fields through a fragment");
+        let err = check_with(
+            &doc(&q),
+            &DocumentLimits {
+                max_aliases: 1000,
+                ..limits
+            },
+        )
+        .expect_err("root fields through a fragment");
         assert!(err.message.contains("root fields"), "{}", err.message);
         let q = format!("{{ ... on Query {{ {roots} }} }}");
-        let err = check_with(&doc(&q), &DocumentLimits { max_aliases: 1000, ..limits })
-            .expect_err("root fields through an inline fragment");
+        let err = check_with(
+            &doc(&q),
+            &DocumentLimits {
+                max_aliases: 1000,
+                ..limits
+            },
+        )
+        .expect_err("root fields through an inline fragment");
         assert!(err.message.contains("root fields"), "{}", err.message);
         // Ten aliases in a fragment spread under four aliased parents: 44.
         let q = "{ viewer { a: subject ...A } v2: viewer { ...A } v3: viewer { ...A } v4: viewer { ...A } } \

@@ -1,6 +1,7 @@
 //! The GraphQL schema: building it, exporting its SDL, and the per-request data
 //! resolvers read (the caller and the DataLoader).
 
+pub mod admission;
 pub mod compiled;
 pub mod error;
 pub mod gate;

@@ -107,11 +107,10 @@ impl RoleSchema {
                                     // Never called: the validator stops before execution.
                                     |_| FieldFuture::new(async { Ok(None::<dynamic::FieldValue>) }),
                                 );
-                                o = o.field(
-                                    f.arguments
-                                        .iter()
-                                        .fold(field, |field, a| field.argument(input_value(&a.node))),
-                                );
+                                o =
+                                    o.field(f.arguments.iter().fold(field, |field, a| {
+                                        field.argument(input_value(&a.node))
+                                    }));
                             }
                             o.into()
                         }
@@ -122,13 +121,14 @@ impl RoleSchema {
                             }
                             for f in &interface.fields {
                                 let f = &f.node;
-                                let field =
-                                    InterfaceField::new(f.name.node.to_string(), type_ref(&f.ty.node));
-                                i = i.field(
-                                    f.arguments
-                                        .iter()
-                                        .fold(field, |field, a| field.argument(input_value(&a.node))),
+                                let field = InterfaceField::new(
+                                    f.name.node.to_string(),
+                                    type_ref(&f.ty.node),
                                 );
+                                i =
+                                    i.field(f.arguments.iter().fold(field, |field, a| {
+                                        field.argument(input_value(&a.node))
+                                    }));
                             }
                             i.into()
                         }
@@ -138,9 +138,10 @@ impl RoleSchema {
         }
         let builder = registered
             .into_iter()
-            .fold(dynamic::Schema::build(&query, mutation.as_deref(), None), |b, t| {
-                b.register(t)
-            })
+            .fold(
+                dynamic::Schema::build(&query, mutation.as_deref(), None),
+                |b, t| b.register(t),
+            )
             // Suggestions would be drawn from this set's names only, but the
             // real schema gives none either: both answer alike.
             .disable_suggestions()
@@ -178,7 +179,10 @@ fn type_ref(ty: &Type) -> TypeRef {
 }
 
 fn input_value(definition: &async_graphql::parser::types::InputValueDefinition) -> InputValue {
-    let value = InputValue::new(definition.name.node.to_string(), type_ref(&definition.ty.node));
+    let value = InputValue::new(
+        definition.name.node.to_string(),
+        type_ref(&definition.ty.node),
+    );
     match &definition.default_value {
         Some(default) => value.default_value(default.node.clone()),
         None => value,
@@ -223,7 +227,12 @@ impl RoleSchemas {
         principal: &Principal,
     ) -> Result<Arc<RoleSchema>, RoleSchemaError> {
         let permissions = principal.permissions();
-        if let Some(known) = self.built.read().ok().and_then(|b| b.get(&permissions).cloned()) {
+        if let Some(known) = self
+            .built
+            .read()
+            .ok()
+            .and_then(|b| b.get(&permissions).cloned())
+        {
             return Ok(known);
         }
         let built = Arc::new(build(schema, &permissions).await?);

@@ -9,6 +9,7 @@ mod authentication;
 mod bulk;
 mod compiled;
 mod failures;
+mod hidden_schema;
 mod http;
 mod limits;
 mod network;
