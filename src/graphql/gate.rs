@@ -199,7 +199,12 @@ impl Gate {
         if let Some((name, ty)) = running(&document, wanted) {
             operation.name(ty, name.as_deref());
         }
-        let errors = role.validate(request, &document).await;
+        let key = format!(
+            "{}\0{}",
+            operation.document_hash(),
+            request.operation_name.as_deref().unwrap_or("")
+        );
+        let errors = role.validate(request, &document, &key).await;
         if !errors.is_empty() {
             // The audit log, unlike the caller, learns what hidden name was
             // asked for, if one was.

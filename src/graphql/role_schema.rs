@@ -18,8 +18,8 @@
 //! the process's life (at most 2⁹ sets; in practice a handful of roles and
 //! scope sets). The policy and the schema change only with a new binary.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_graphql::dynamic::{
     self, Enum, Field, FieldFuture, InputObject, InputValue, Interface, InterfaceField, Object,
@@ -42,7 +42,17 @@ pub struct RoleSchema {
     /// The caller's types and fields, for measuring documents.
     pub types: TypeMap,
     validator: dynamic::Schema,
+    /// Documents (by the audit record's document hash and operation name)
+    /// found valid here: a script or an admin page sends the same few over
+    /// and over. Only this permission set's verdicts are kept here. Variable
+    /// values are not part of the key: what they can break (a value of a
+    /// visible type) the executor's own validation and coercion still check.
+    valid: Mutex<HashSet<String>>,
 }
+
+/// Most documents remembered as valid per permission set (the set starts
+/// over when full).
+const MAX_VALID: usize = 10_000;
 
 /// Why a role set's schema could not be built (a policy that makes a visible
 /// field return a hidden type, say). Requests of that set are refused.
@@ -147,22 +157,40 @@ impl RoleSchema {
             .disable_suggestions()
             .extension(ValidateOnly);
         let validator = builder.finish().map_err(|e| e.0)?;
-        Ok(Self { types, validator })
+        Ok(Self {
+            types,
+            validator,
+            valid: Mutex::new(HashSet::new()),
+        })
     }
 
     /// async-graphql's validation errors for `document` against this schema
-    /// (none when it is valid here).
+    /// (none when it is valid here). `key` names the document and operation.
     pub async fn validate(
         &self,
         request: &Request,
         document: &ExecutableDocument,
+        key: &str,
     ) -> Vec<ServerError> {
+        let known = |valid: &HashSet<String>| valid.contains(key);
+        if self.valid.lock().is_ok_and(|v| known(&v)) {
+            return Vec::new();
+        }
         let mut check = Request::new(request.query.clone()).variables(request.variables.clone());
         if let Some(name) = &request.operation_name {
             check = check.operation_name(name.clone());
         }
         check.set_parsed_query(document.clone());
-        self.validator.execute(check).await.errors
+        let errors = self.validator.execute(check).await.errors;
+        if errors.is_empty()
+            && let Ok(mut valid) = self.valid.lock()
+        {
+            if valid.len() >= MAX_VALID {
+                valid.clear();
+            }
+            valid.insert(key.to_owned());
+        }
+        errors
     }
 }
 
