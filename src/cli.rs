@@ -207,6 +207,8 @@ pub struct ServerArgs {
     pub audit_queue: usize,
 
     /// CIDRs of proxies whose `X-Forwarded-For` is believed; none by default.
+    /// Their requests without a readable `X-Forwarded-For` get 403;
+    /// `Forwarded` is ignored.
     #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
