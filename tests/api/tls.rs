@@ -184,8 +184,8 @@ async fn tls_serves_health_graphql_and_secure_cookies() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
-    // The session cookie is Secure: no public URL is configured, TLS alone
-    // says browsers come over https.
+    // The session cookie is Secure, so `__Host-` prefixed: no public URL is
+    // configured, TLS alone says browsers come over https.
     let resp = client
         .post(https(&app, "/auth/dev"))
         .form(&[("staff", "demo-admin"), ("role", "admin")])
@@ -201,9 +201,14 @@ async fn tls_serves_health_graphql_and_secure_cookies() {
         .collect();
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("backplane_session="))
+        .find(|c| c.starts_with("__Host-backplane_session="))
         .unwrap_or_else(|| panic!("no session cookie in {cookies:?}"));
     assert!(session.contains("; Secure"), "{session}");
+    assert!(session.contains("; Path=/"), "{session}");
+    assert!(
+        !session.to_ascii_lowercase().contains("domain"),
+        "{session}"
+    );
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::builder()
