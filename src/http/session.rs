@@ -332,10 +332,51 @@ fn open(sessions: &Sessions, headers: &HeaderMap) -> Opened {
     Opened::Active(data)
 }
 
-/// Whether a cookie-authenticated request may go on: our own pages' `GET`s and
-/// JSON `POST`s only.
+/// What a request's authority comes from, when the browser adds it by itself
+/// to any request, a cross-site one too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ambient {
+    /// A session cookie.
+    SessionCookie,
+    /// Nothing at all, in `dev`: the demo administrator.
+    DevWithoutToken,
+}
+
+impl Ambient {
+    fn other_site(self) -> &'static str {
+        match self {
+            Self::SessionCookie => "a session cookie is accepted from Backplane's own pages only",
+            Self::DevWithoutToken => {
+                "without a token, `backplane dev` answers its own pages and tools on this machine only"
+            }
+        }
+    }
+
+    fn not_json(self) -> &'static str {
+        match self {
+            Self::SessionCookie => {
+                "with a session cookie, only application/json requests are accepted"
+            }
+            Self::DevWithoutToken => {
+                "without a token, `backplane dev` accepts application/json requests only"
+            }
+        }
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Self::SessionCookie => "with a session cookie, only GET and POST are accepted",
+            Self::DevWithoutToken => "without a token, `backplane dev` accepts GET and POST only",
+        }
+    }
+}
+
+/// Whether a request with ambient authority (a cookie, or in `dev` none at
+/// all) may go on: our own pages' `GET`s and JSON `POST`s only, so that a page
+/// of another site the browser visits cannot act with it.
 pub fn cross_site_refusal(
     sessions: &Sessions,
+    ambient: Ambient,
     method: &Method,
     headers: &HeaderMap,
 ) -> Option<&'static str> {
@@ -343,7 +384,7 @@ pub fn cross_site_refusal(
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
         && !matches!(site, "same-origin" | "none")
     {
-        return Some("a session cookie is accepted from Backplane's own pages only");
+        return Some(ambient.other_site());
     }
     if let Some(origin) = text(header::ORIGIN) {
         let ours = match &sessions.origin {
@@ -355,7 +396,7 @@ pub fn cross_site_refusal(
             }),
         };
         if !ours {
-            return Some("a session cookie is accepted from Backplane's own pages only");
+            return Some(ambient.other_site());
         }
     }
     if *method == Method::POST {
@@ -365,10 +406,10 @@ pub fn cross_site_refusal(
                 .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
         });
         if !json {
-            return Some("with a session cookie, only application/json requests are accepted");
+            return Some(ambient.not_json());
         }
     } else if *method != Method::GET {
-        return Some("with a session cookie, only GET and POST are accepted");
+        return Some(ambient.method());
     }
     None
 }
@@ -603,7 +644,14 @@ pub async fn dev_sign_in(
     headers: HeaderMap,
     Form(form): Form<DevSignIn>,
 ) -> Response {
-    if cross_site_refusal(&state.sessions, &Method::GET, &headers).is_some() {
+    if cross_site_refusal(
+        &state.sessions,
+        Ambient::DevWithoutToken,
+        &Method::GET,
+        &headers,
+    )
+    .is_some()
+    {
         return StatusCode::FORBIDDEN.into_response();
     }
     let Some((subject, name, _)) = DEMO_STAFF.iter().find(|(s, _, _)| *s == form.staff) else {

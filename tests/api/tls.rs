@@ -303,7 +303,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
     let app = dev_app(|c| c.header_read_timeout = Duration::from_secs(1)).await;
     let mut stream = TcpStream::connect(app.addr).await.expect("connect");
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: backplane\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("request");
     let (response, closed) = read_until_closed(&mut stream).await;
@@ -337,7 +337,7 @@ const BODY: &str = r#"{"query":"{ __typename }"}"#;
 
 fn held_back_request(close: bool) -> String {
     format!(
-        "POST /graphql HTTP/1.1\r\nHost: backplane\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n{}\r\n",
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n{}\r\n",
         BODY.len(),
         if close { "Connection: close\r\n" } else { "" },
     )
