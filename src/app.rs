@@ -11,7 +11,7 @@ use crate::config::{Config, Mode};
 use crate::graphql::build_schema;
 use crate::graphql::gate::Gate;
 use crate::http::serve::{ServeOptions, serve};
-use crate::http::session::Sessions;
+use crate::http::session::{Deployment, Sessions};
 use crate::http::tls::TlsError;
 use crate::http::{AppState, router};
 use crate::identity::browser::BrowserSignIn;
@@ -92,7 +92,11 @@ impl Application {
         let mut sessions = Sessions::new(
             config.session_key.as_ref(),
             config.session_ttl,
-            config.public_url.as_deref(),
+            Deployment {
+                mode: config.mode,
+                issuer: config.oidc.as_ref().map(|o| o.issuer.as_str()),
+                public_url: config.public_url.as_deref(),
+            },
         );
         if tls.is_some() {
             sessions = sessions.secure_cookies();

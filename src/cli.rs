@@ -297,7 +297,8 @@ pub struct BrowserArgs {
     #[arg(long, env = "BACKPLANE_OIDC_CLIENT_SECRET", hide_env_values = true)]
     pub oidc_client_secret: Option<String>,
     /// Seals session cookies (at least 32 characters, the same on every
-    /// instance). Never logged.
+    /// instance). Sessions are also bound to the issuer, the public URL and
+    /// the mode: changing one of them signs everyone out. Never logged.
     #[arg(long, env = "BACKPLANE_SESSION_KEY", hide_env_values = true)]
     pub session_key: Option<String>,
     /// How long a browser session lasts, in minutes.

@@ -1,6 +1,11 @@
 //! Authentication at the edge: a bearer token becomes a `Principal` in the request
 //! extensions, or the request ends here with 401. An invalid token is an error,
 //! never an anonymous request.
+//!
+//! What the browser adds by itself — a session cookie, or in `dev` nothing at
+//! all, which acts as the demo administrator — is taken from Backplane's own
+//! pages only (`session::cross_site_refusal`): a page of another site cannot
+//! act with it.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,9 +27,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Some(header) => bearer(&state, header).await,
         None => match session::read(&state.sessions, req.headers()) {
             session::CookieSession::Active(principal) => {
-                if let Some(reason) =
-                    session::cross_site_refusal(&state.sessions, req.method(), req.headers())
-                {
+                if let Some(reason) = session::cross_site_refusal(
+                    &state.sessions,
+                    session::Ambient::SessionCookie,
+                    req.method(),
+                    req.headers(),
+                ) {
                     tracing::warn!(reason, "cookie request refused: not from our own pages");
                     return forbidden(reason);
                 }
@@ -32,7 +40,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             }
             session::CookieSession::Ended => Err(IdentityError::SessionEnded),
             session::CookieSession::None => match state.mode {
-                Mode::Dev => Ok(Principal::demo_admin()),
+                Mode::Dev => {
+                    if let Some(reason) = session::cross_site_refusal(
+                        &state.sessions,
+                        session::Ambient::DevWithoutToken,
+                        req.method(),
+                        req.headers(),
+                    ) {
+                        tracing::warn!(
+                            reason,
+                            "token-less dev request refused: not from our own pages"
+                        );
+                        return forbidden(reason);
+                    }
+                    Ok(Principal::demo_admin())
+                }
                 Mode::Serve => Err(IdentityError::MissingToken),
             },
         },
@@ -65,7 +87,8 @@ async fn bearer(
     verifier.verify(token).await
 }
 
-fn forbidden(reason: &str) -> Response {
+/// 403 with a GraphQL error `FORBIDDEN` saying why.
+pub(super) fn forbidden(reason: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
         axum::Json(json!({

@@ -1,12 +1,13 @@
 //! The Router and its layers. Layers added last run first, so read the `.layer`
 //! calls bottom-up for the request path: request id → trace → allowed networks
-//! → time limit → body limit → requests in flight (all but the health routes)
+//! → in `dev`, loopback `Host` only → time limit → body limit → requests in flight (all but the health routes)
 //! → route (authentication on `/graphql`). `serve` feeds it connections (TLS,
 //! HTTP/1 timeouts, graceful shutdown).
 
 mod auth;
 pub mod graphql;
 mod health;
+mod loopback;
 pub mod network;
 mod ops;
 mod overload;
@@ -95,6 +96,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            config.mode,
+            loopback::dev_hosts_only,
         ))
         .layer(middleware::from_fn_with_state(
             Arc::new(config.network.clone()),

@@ -6,7 +6,18 @@
 //! `BACKPLANE_SESSION_KEY`), that carries who signed in, their roles and when
 //! the session ends: stateless, so every instance behind a load balancer that
 //! shares the key accepts it. HttpOnly, SameSite=Lax, Secure when the public URL
-//! is https or this server terminates TLS itself.
+//! is https or this server terminates TLS itself; where it is Secure its name
+//! has the `__Host-` prefix, so that browsers take it only from this very host
+//! (Secure, `Path=/`, no `Domain`): a sibling subdomain or a plain-HTTP attacker
+//! on the network cannot plant or shadow it.
+//!
+//! A session belongs to the deployment that made it, because a key is easily
+//! shared (copied from a staging configuration, or given to `backplane dev` on
+//! a laptop): the cookie records its issuer (the OIDC issuer, or the dev
+//! sign-in), the public URL and the mode, and a session whose record differs
+//! from this server's has ended. The cookie key is derived from the same three
+//! with the secret, so another deployment's cookie does not even open. `serve`
+//! never takes a demo session (from `/auth/dev`), whatever it records.
 //!
 //! A request authenticated by the cookie must come from our own pages: a `GET`
 //! (queries only; mutations over `GET` are refused anyway) or a JSON `POST`, not
@@ -33,12 +44,92 @@ use crate::identity::{Principal, PrincipalKind};
 use crate::policy::Role;
 use crate::store::seed::DEMO_STAFF;
 
-/// The session cookie.
+/// The session cookie over plain HTTP.
 pub const SESSION_COOKIE: &str = "backplane_session";
-/// The cookie that carries a sign-in between its two legs.
+/// The session cookie where cookies are Secure (https public URL, or TLS here).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-backplane_session";
+/// The cookie that carries a sign-in between its two legs, over plain HTTP.
 const PENDING_COOKIE: &str = "backplane_sign_in";
+/// The same where cookies are Secure.
+const SECURE_PENDING_COOKIE: &str = "__Host-backplane_sign_in";
+/// What a demo session (`/auth/dev`) records as its issuer.
+const DEV_ISSUER: &str = "urn:backplane:dev-sign-in";
+/// What a session records as its public URL when none is configured.
+const NO_PUBLIC_URL: &str = "urn:backplane:no-public-url";
+/// Sets session keys apart from anything else derived from the same secret.
+const KEY_LABEL: &[u8] = b"backplane session cookie key v2";
 /// How long a sign-in may take at the identity provider.
 const PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// The deployment that makes and reads sessions: only it accepts them.
+#[derive(Clone, Copy, Debug)]
+pub struct Deployment<'a> {
+    /// `dev` or `serve`.
+    pub mode: Mode,
+    /// The OIDC issuer URL, when one is configured.
+    pub issuer: Option<&'a str>,
+    /// `BACKPLANE_PUBLIC_URL`, when set.
+    pub public_url: Option<&'a str>,
+}
+
+/// What a session records of the deployment that made it.
+#[derive(Clone, Debug)]
+struct Binding {
+    mode: &'static str,
+    /// The OIDC issuer, whose sign-ins this deployment takes.
+    issuer: Option<String>,
+    /// The public URL without a trailing `/`, or [`NO_PUBLIC_URL`].
+    public_url: String,
+}
+
+impl Binding {
+    fn of(deployment: &Deployment<'_>) -> Self {
+        Self {
+            mode: mode_name(deployment.mode),
+            issuer: deployment.issuer.map(str::to_owned),
+            public_url: deployment
+                .public_url
+                .map_or(NO_PUBLIC_URL, |u| u.trim_end_matches('/'))
+                .to_owned(),
+        }
+    }
+
+    /// The cookie key: SHA-512 over a label, the binding (a deployment without
+    /// an issuer counts as the dev sign-in's) and the secret, each
+    /// length-prefixed so that no two bindings run into each other.
+    fn key(&self, secret: &SecretString) -> Key {
+        let mut hash = Sha512::new();
+        for part in [
+            KEY_LABEL,
+            self.mode.as_bytes(),
+            self.issuer.as_deref().unwrap_or(DEV_ISSUER).as_bytes(),
+            self.public_url.as_bytes(),
+            secret.expose_secret().as_bytes(),
+        ] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        Key::from(&hash.finalize()[..])
+    }
+
+    /// Whether a session was made by this deployment, and may be taken here:
+    /// a demo session in `dev` only.
+    fn accepts(&self, data: &SessionData) -> bool {
+        let issuer = if data.demo {
+            self.mode == mode_name(Mode::Dev) && data.iss == DEV_ISSUER
+        } else {
+            self.issuer.as_deref() == Some(data.iss.as_str())
+        };
+        issuer && data.aud == self.public_url && data.mode == self.mode
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Dev => "dev",
+        Mode::Serve => "serve",
+    }
+}
 
 /// How sessions are made.
 #[derive(Clone)]
@@ -49,16 +140,20 @@ pub struct Sessions {
     /// `scheme://host[:port]` of our public URL, when configured: cookie
     /// requests must come from it.
     origin: Option<String>,
+    binding: Binding,
 }
 
 impl Sessions {
     /// `secret`: at least 32 bytes shared by every instance; `None` makes a
     /// random key (sessions then end with the process: fine for `dev`).
-    pub fn new(secret: Option<&SecretString>, ttl: Duration, public_url: Option<&str>) -> Self {
+    /// Sessions are bound to `deployment`.
+    pub fn new(secret: Option<&SecretString>, ttl: Duration, deployment: Deployment<'_>) -> Self {
+        let binding = Binding::of(&deployment);
         let key = match secret {
-            Some(secret) => Key::from(&Sha512::digest(secret.expose_secret().as_bytes())[..]),
+            Some(secret) => binding.key(secret),
             None => Key::generate(),
         };
+        let public_url = deployment.public_url;
         let origin = public_url.map(|u| {
             let u = u.trim_end_matches('/');
             match u.find("://").map(|i| i + 3) {
@@ -74,6 +169,25 @@ impl Sessions {
             ttl,
             secure: public_url.is_some_and(|u| u.starts_with("https://")),
             origin,
+            binding,
+        }
+    }
+
+    /// The session cookie's name here: `__Host-` where cookies are Secure.
+    fn session_cookie(&self) -> &'static str {
+        if self.secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The pending sign-in cookie's name here.
+    fn pending_cookie(&self) -> &'static str {
+        if self.secure {
+            SECURE_PENDING_COOKIE
+        } else {
+            PENDING_COOKIE
         }
     }
 
@@ -98,8 +212,15 @@ impl Sessions {
             .build()
     }
 
+    /// A cookie that removes `name`: with the attributes it was set with, or
+    /// browsers ignore the removal of a `__Host-` cookie.
     fn removal(&self, name: &'static str) -> Cookie<'static> {
-        Cookie::build((name, "")).path("/").build()
+        Cookie::build((name, ""))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build()
     }
 }
 
@@ -118,6 +239,12 @@ struct SessionData {
     demo: bool,
     /// Unix seconds.
     exp: i64,
+    /// Who vouched for the person: the OIDC issuer, or [`DEV_ISSUER`].
+    iss: String,
+    /// The public URL of the deployment that made it, or [`NO_PUBLIC_URL`].
+    aud: String,
+    /// The mode of the deployment that made it: `dev` or `serve`.
+    mode: String,
 }
 
 impl SessionData {
@@ -148,32 +275,108 @@ pub enum CookieSession {
 
 /// Reads the session cookie of a request.
 pub fn read(sessions: &Sessions, headers: &HeaderMap) -> CookieSession {
-    let raw_present = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(';')
-                .any(|c| c.trim().starts_with(&format!("{SESSION_COOKIE}=")))
-        });
-    if !raw_present {
-        return CookieSession::None;
-    }
-    let Some(cookie) = sessions.jar(headers).get(SESSION_COOKIE) else {
-        return CookieSession::Ended;
-    };
-    match serde_json::from_str::<SessionData>(cookie.value()) {
-        Ok(data) if data.exp > chrono::Utc::now().timestamp() => {
-            CookieSession::Active(data.principal())
-        }
-        _ => CookieSession::Ended,
+    match open(sessions, headers) {
+        Opened::None => CookieSession::None,
+        Opened::Active(data) => CookieSession::Active(data.principal()),
+        Opened::Ended => CookieSession::Ended,
     }
 }
 
-/// Whether a cookie-authenticated request may go on: our own pages' `GET`s and
-/// JSON `POST`s only.
+/// What [`open`] found.
+enum Opened {
+    None,
+    Active(SessionData),
+    Ended,
+}
+
+/// Whether a `Cookie` header of the request names `name`.
+fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim().split_once('=').is_some_and(|(n, _)| n == name))
+}
+
+/// Opens the request's session cookie. A cookie that no key of ours opens,
+/// that another deployment made, or a demo session outside `dev`, has ended:
+/// the browser hears so and signs in again; it is never a principal.
+fn open(sessions: &Sessions, headers: &HeaderMap) -> Opened {
+    let name = sessions.session_cookie();
+    if !has_cookie(headers, name) {
+        // Where cookies are Secure, one without the prefix is from before the
+        // prefix, or planted by another host (what `__Host-` shuts out): no
+        // session, and no anonymous request either.
+        if sessions.secure && has_cookie(headers, SESSION_COOKIE) {
+            return Opened::Ended;
+        }
+        return Opened::None;
+    }
+    let Some(cookie) = sessions.jar(headers).get(name) else {
+        return Opened::Ended;
+    };
+    let Ok(data) = serde_json::from_str::<SessionData>(cookie.value()) else {
+        return Opened::Ended;
+    };
+    if !sessions.binding.accepts(&data) {
+        tracing::info!(
+            demo = data.demo,
+            "session refused: made by another deployment or by a dev sign-in"
+        );
+        return Opened::Ended;
+    }
+    if data.exp <= chrono::Utc::now().timestamp() {
+        return Opened::Ended;
+    }
+    Opened::Active(data)
+}
+
+/// What a request's authority comes from, when the browser adds it by itself
+/// to any request, a cross-site one too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ambient {
+    /// A session cookie.
+    SessionCookie,
+    /// Nothing at all, in `dev`: the demo administrator.
+    DevWithoutToken,
+}
+
+impl Ambient {
+    fn other_site(self) -> &'static str {
+        match self {
+            Self::SessionCookie => "a session cookie is accepted from Backplane's own pages only",
+            Self::DevWithoutToken => {
+                "without a token, `backplane dev` answers its own pages and tools on this machine only"
+            }
+        }
+    }
+
+    fn not_json(self) -> &'static str {
+        match self {
+            Self::SessionCookie => {
+                "with a session cookie, only application/json requests are accepted"
+            }
+            Self::DevWithoutToken => {
+                "without a token, `backplane dev` accepts application/json requests only"
+            }
+        }
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Self::SessionCookie => "with a session cookie, only GET and POST are accepted",
+            Self::DevWithoutToken => "without a token, `backplane dev` accepts GET and POST only",
+        }
+    }
+}
+
+/// Whether a request with ambient authority (a cookie, or in `dev` none at
+/// all) may go on: our own pages' `GET`s and JSON `POST`s only, so that a page
+/// of another site the browser visits cannot act with it.
 pub fn cross_site_refusal(
     sessions: &Sessions,
+    ambient: Ambient,
     method: &Method,
     headers: &HeaderMap,
 ) -> Option<&'static str> {
@@ -181,7 +384,7 @@ pub fn cross_site_refusal(
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
         && !matches!(site, "same-origin" | "none")
     {
-        return Some("a session cookie is accepted from Backplane's own pages only");
+        return Some(ambient.other_site());
     }
     if let Some(origin) = text(header::ORIGIN) {
         let ours = match &sessions.origin {
@@ -193,7 +396,7 @@ pub fn cross_site_refusal(
             }),
         };
         if !ours {
-            return Some("a session cookie is accepted from Backplane's own pages only");
+            return Some(ambient.other_site());
         }
     }
     if *method == Method::POST {
@@ -203,10 +406,10 @@ pub fn cross_site_refusal(
                 .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
         });
         if !json {
-            return Some("with a session cookie, only application/json requests are accepted");
+            return Some(ambient.not_json());
         }
     } else if *method != Method::GET {
-        return Some("with a session cookie, only GET and POST are accepted");
+        return Some(ambient.method());
     }
     None
 }
@@ -254,10 +457,11 @@ pub async fn login(
         Ok((url, pending)) => {
             let sessions = &state.sessions;
             let value = serde_json::to_string(&pending).unwrap_or_default();
-            let jar =
-                sessions
-                    .jar(&headers)
-                    .add(sessions.cookie(PENDING_COOKIE, value, PENDING_TTL));
+            let jar = sessions.jar(&headers).add(sessions.cookie(
+                sessions.pending_cookie(),
+                value,
+                PENDING_TTL,
+            ));
             tracing::info!("browser sign-in started");
             (jar, Redirect::to(&url)).into_response()
         }
@@ -285,9 +489,9 @@ pub async fn callback(
     let sessions = &state.sessions;
     let jar = sessions.jar(&headers);
     let pending: Option<PendingSignIn> = jar
-        .get(PENDING_COOKIE)
+        .get(sessions.pending_cookie())
         .and_then(|c| serde_json::from_str(c.value()).ok());
-    let jar = jar.remove(sessions.removal(PENDING_COOKIE));
+    let jar = jar.remove(sessions.removal(sessions.pending_cookie()));
     if let Some(error) = query.error {
         let detail = query.error_description.unwrap_or(error);
         return (jar, sign_in_failed(&SignInError::Refused(detail))).into_response();
@@ -326,21 +530,37 @@ fn start_session(
             .collect(),
         demo,
         exp: chrono::Utc::now().timestamp() + sessions.ttl.as_secs() as i64,
+        iss: if demo {
+            DEV_ISSUER.to_owned()
+        } else {
+            sessions.binding.issuer.clone().unwrap_or_default()
+        },
+        aud: sessions.binding.public_url.clone(),
+        mode: sessions.binding.mode.to_owned(),
     };
     let value = serde_json::to_string(&data).unwrap_or_default();
     // The cookie outlives the session by a day, so that a browser still sends
     // it after the session's end and hears that the session has ended (instead
     // of being treated as never signed in).
     let cookie_ttl = sessions.ttl + Duration::from_secs(24 * 3600);
-    jar.add(sessions.cookie(SESSION_COOKIE, value, cookie_ttl))
+    let jar = jar.add(sessions.cookie(sessions.session_cookie(), value, cookie_ttl));
+    // A cookie of the old name would keep reading as an ended session.
+    if sessions.secure {
+        jar.remove(sessions.removal(SESSION_COOKIE))
+    } else {
+        jar
+    }
 }
 
 /// Ends the session here (the identity provider's own session is its own).
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let jar = state
-        .sessions
+    let sessions = &state.sessions;
+    let mut jar = sessions
         .jar(&headers)
-        .remove(state.sessions.removal(SESSION_COOKIE));
+        .remove(sessions.removal(sessions.session_cookie()));
+    if sessions.secure {
+        jar = jar.remove(sessions.removal(SESSION_COOKIE));
+    }
     (
         jar,
         page(
@@ -354,15 +574,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 
 /// Who is signed in, for the playground page.
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut response = match read(&state.sessions, &headers) {
-        CookieSession::Active(principal) => {
-            let exp = state
-                .sessions
-                .jar(&headers)
-                .get(SESSION_COOKIE)
-                .and_then(|c| serde_json::from_str::<SessionData>(c.value()).ok())
-                .and_then(|d| chrono::DateTime::from_timestamp(d.exp, 0))
-                .map(|t| t.to_rfc3339());
+    let mut response = match open(&state.sessions, &headers) {
+        Opened::Active(data) => {
+            let principal = data.principal();
+            let exp = chrono::DateTime::from_timestamp(data.exp, 0).map(|t| t.to_rfc3339());
             axum::Json(json!({
                 "signedIn": true,
                 "subject": principal.subject,
@@ -371,11 +586,11 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 "roles": principal.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                 "expiresAt": exp,
                 "logoutUrl": "/auth/logout",
-                "mode": match state.mode { Mode::Dev => "dev", Mode::Serve => "serve" },
+                "mode": mode_name(state.mode),
             }))
             .into_response()
         }
-        CookieSession::Ended | CookieSession::None => axum::Json(json!({
+        Opened::Ended | Opened::None => axum::Json(json!({
             "signedIn": false,
             "loginUrl": "/auth/login",
         }))
@@ -429,7 +644,14 @@ pub async fn dev_sign_in(
     headers: HeaderMap,
     Form(form): Form<DevSignIn>,
 ) -> Response {
-    if cross_site_refusal(&state.sessions, &Method::GET, &headers).is_some() {
+    if cross_site_refusal(
+        &state.sessions,
+        Ambient::DevWithoutToken,
+        &Method::GET,
+        &headers,
+    )
+    .is_some()
+    {
         return StatusCode::FORBIDDEN.into_response();
     }
     let Some((subject, name, _)) = DEMO_STAFF.iter().find(|(s, _, _)| *s == form.staff) else {
@@ -530,15 +752,139 @@ mod tests {
         assert_eq!(safe_return(None), "/playground");
     }
 
+    fn serve_at(public_url: Option<&str>) -> Deployment<'_> {
+        Deployment {
+            mode: Mode::Serve,
+            issuer: Some("https://sso.example"),
+            public_url,
+        }
+    }
+
     #[test]
     fn origins_of_public_urls() {
-        let s = Sessions::new(None, Duration::from_secs(60), Some("https://bp.example/x/"));
+        let ttl = Duration::from_secs(60);
+        let s = Sessions::new(None, ttl, serve_at(Some("https://bp.example/x/")));
         assert_eq!(s.origin.as_deref(), Some("https://bp.example"));
         assert!(s.secure);
-        let s = Sessions::new(None, Duration::from_secs(60), Some("http://127.0.0.1:8080"));
+        assert_eq!(s.session_cookie(), "__Host-backplane_session");
+        assert_eq!(s.pending_cookie(), "__Host-backplane_sign_in");
+        let s = Sessions::new(None, ttl, serve_at(Some("http://127.0.0.1:8080")));
         assert_eq!(s.origin.as_deref(), Some("http://127.0.0.1:8080"));
         assert!(!s.secure);
+        assert_eq!(s.session_cookie(), "backplane_session");
+        assert_eq!(s.pending_cookie(), "backplane_sign_in");
         // Terminating TLS ourselves: Secure whatever the public URL says.
-        assert!(s.secure_cookies().secure);
+        let s = s.secure_cookies();
+        assert!(s.secure);
+        assert_eq!(s.session_cookie(), "__Host-backplane_session");
+    }
+
+    /// The `Cookie` header a browser sends back after `jar` was set.
+    fn cookie_header(jar: PrivateCookieJar) -> HeaderMap {
+        let response = (jar, ()).into_response();
+        let pairs: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next().map(str::to_owned))
+            .collect();
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&pairs.join("; ")) {
+            headers.insert(header::COOKIE, value);
+        }
+        headers
+    }
+
+    fn session_of(sessions: &Sessions, demo: bool) -> HeaderMap {
+        let principal = Principal::demo_admin();
+        cookie_header(start_session(
+            sessions,
+            sessions.jar(&HeaderMap::new()),
+            &principal,
+            demo,
+        ))
+    }
+
+    #[test]
+    fn a_session_is_taken_by_the_deployment_that_made_it_only() {
+        let secret = SecretString::from("a-shared-secret-of-at-least-32-characters");
+        let ttl = Duration::from_secs(60);
+        let home = serve_at(Some("http://bp.example"));
+        let made = Sessions::new(Some(&secret), ttl, home);
+        let headers = session_of(&made, false);
+        let again = Sessions::new(Some(&secret), ttl, home);
+        assert!(matches!(read(&again, &headers), CookieSession::Active(_)));
+        let others = [
+            serve_at(Some("http://staging.bp.example")),
+            serve_at(None),
+            Deployment {
+                issuer: Some("https://other-sso.example"),
+                ..home
+            },
+            Deployment {
+                mode: Mode::Dev,
+                ..home
+            },
+        ];
+        for other in others {
+            // The key differs: the cookie does not open.
+            let sessions = Sessions::new(Some(&secret), ttl, other);
+            assert!(
+                matches!(read(&sessions, &headers), CookieSession::Ended),
+                "{other:?}"
+            );
+            // And with the very key of `home`, what it records still differs.
+            let mut sessions = sessions;
+            sessions.key = made.key.clone();
+            assert!(
+                matches!(read(&sessions, &headers), CookieSession::Ended),
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn serve_never_takes_a_demo_session() {
+        let secret = SecretString::from("a-shared-secret-of-at-least-32-characters");
+        let ttl = Duration::from_secs(60);
+        let dev = Sessions::new(
+            Some(&secret),
+            ttl,
+            Deployment {
+                mode: Mode::Dev,
+                issuer: None,
+                public_url: None,
+            },
+        );
+        let headers = session_of(&dev, true);
+        assert!(matches!(read(&dev, &headers), CookieSession::Active(_)));
+        // A `serve` that somehow shares the key and records the same: a demo
+        // session made under it (what a forged `dev` would mint) is refused.
+        let mut serve = Sessions::new(Some(&secret), ttl, serve_at(None));
+        let demo_here = session_of(&serve, true);
+        assert!(matches!(read(&serve, &demo_here), CookieSession::Ended));
+        serve.key = dev.key.clone();
+        assert!(matches!(read(&serve, &headers), CookieSession::Ended));
+    }
+
+    #[test]
+    fn a_cookie_without_the_prefix_is_no_session_where_cookies_are_secure() {
+        let ttl = Duration::from_secs(60);
+        let secure = Sessions::new(None, ttl, serve_at(Some("https://bp.example")));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("backplane_session=planted"),
+        );
+        assert!(matches!(read(&secure, &headers), CookieSession::Ended));
+        let plain = Sessions::new(None, ttl, serve_at(None));
+        assert!(matches!(read(&plain, &headers), CookieSession::Ended));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-backplane_session=x; other=1"),
+        );
+        assert!(matches!(read(&plain, &headers), CookieSession::None));
+        assert!(matches!(read(&secure, &headers), CookieSession::Ended));
     }
 }

@@ -268,3 +268,206 @@ async fn the_graphql_over_http_conformance_audit_passes() {
         "{stdout}"
     );
 }
+
+/// Sends `request` as written (Host and all) over a new connection and reads
+/// the answer until the server closes it: status and body.
+async fn raw_request(app: &TestApp, request: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_answers_loopback_host_names_only() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Dev, |c| c.oidc = None).await;
+    let port = app.addr.port();
+    let body = r#"{"query":"{ viewer { subject roles } }"}"#;
+    let graphql = |host: &str| {
+        format!(
+            "POST /graphql HTTP/1.1\r\n{host}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get =
+        |path: &str, host: &str| format!("GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
+
+    // A name that resolved to 127.0.0.1 for the browser (DNS rebinding), and
+    // names that only look like loopback: refused on every route, probes too.
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1.evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        "2130706433".to_owned(),
+        format!("[::ffff:7f00:1]x:{port}"),
+        format!("localhost:{port}@evil.example"),
+        String::new(),
+    ] {
+        let header = format!("Host: {host}\r\n");
+        for request in [
+            graphql(&header),
+            get("/graphql?query=%7B__typename%7D", &header),
+            get("/playground", &header),
+            get("/auth/session", &header),
+            get("/auth/dev", &header),
+            get("/auth/login", &header),
+            get("/healthz", &header),
+            get("/readyz", &header),
+            get("/metrics", &header),
+        ] {
+            let (status, body) = raw_request(&app, &request).await;
+            assert_eq!(status, 403, "Host: {host}\n{request}\n{body}");
+            assert_eq!(code(&body), "FORBIDDEN", "Host: {host}\n{body}");
+            assert!(body.get("data").is_none(), "{body}");
+        }
+    }
+    // No Host at all, or two of them.
+    for headers in [
+        String::new(),
+        format!("Host: localhost:{port}\r\nHost: evil.example\r\n"),
+    ] {
+        let (status, body) = raw_request(&app, &graphql(&headers)).await;
+        assert_eq!(status, 403, "{headers:?}: {body}");
+        assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    }
+    // A request target naming another host is refused whatever Host says.
+    let (status, body) = raw_request(
+        &app,
+        &format!("GET http://evil.example/healthz HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+
+    // Loopback, by name or address, with or without the port.
+    for host in [
+        format!("localhost:{port}"),
+        "localhost".to_owned(),
+        "LocalHost".to_owned(),
+        format!("playground.localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_owned(),
+        format!("127.1.2.3:{port}"),
+        format!("[::1]:{port}"),
+        "[::1]".to_owned(),
+    ] {
+        let header = format!("Host: {host}\r\n");
+        let (status, body) = raw_request(&app, &graphql(&header)).await;
+        assert_eq!(status, 200, "Host: {host}: {body}");
+        assert_eq!(body["data"]["viewer"]["subject"], "demo-admin", "{body}");
+        let (status, _) = raw_request(&app, &get("/healthz", &header)).await;
+        assert_eq!(status, 200, "Host: {host}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_refuses_cross_site_requests_that_would_act_as_the_demo_admin() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Dev, |c| c.oidc = None).await;
+    let own = app.url("").trim_end_matches('/').to_owned();
+    let status_of_org_1 = || async {
+        let resp = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "{ organization(id: \"org_1\") { status } }" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.expect("json");
+        body["data"]["organization"]["status"].clone()
+    };
+    let before = status_of_org_1().await;
+    let churn = r#"{"query":"mutation { bulkUpdateOrganizationStatus(input: { ids: [\"org_1\"], status: CHURNED, reason: \"cross-site\" }) { changed } }"}"#;
+    let attempts: [(&str, &[(&str, &str)]); 7] = [
+        (
+            "origin",
+            &[
+                ("origin", "https://evil.example"),
+                ("content-type", "application/json"),
+            ],
+        ),
+        (
+            "null origin",
+            &[("origin", "null"), ("content-type", "application/json")],
+        ),
+        (
+            "cross-site fetch",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("content-type", "application/json"),
+            ],
+        ),
+        (
+            "same-site fetch",
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("content-type", "application/json"),
+            ],
+        ),
+        ("text body", &[("content-type", "text/plain")]),
+        (
+            "form",
+            &[("content-type", "application/x-www-form-urlencoded")],
+        ),
+        ("no content type", &[]),
+    ];
+    for (what, headers) in attempts {
+        let mut req = app.client.post(app.url("/graphql")).body(churn);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status(), 403, "{what}");
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(code(&body), "FORBIDDEN", "{what}: {body}");
+        assert!(body.get("data").is_none(), "{what}: {body}");
+    }
+    // A cross-site GET reads nothing either.
+    let resp = app
+        .client
+        .get(app.url("/graphql?query=%7Bviewer%7Bsubject%7D%7D"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 403);
+    assert_eq!(status_of_org_1().await, before);
+
+    // The playground's own requests, and a developer's curl, still work.
+    for headers in [
+        vec![("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        vec![("sec-fetch-site", "none")],
+        vec![],
+    ] {
+        let mut req = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "{ viewer { subject } }" }));
+        for (name, value) in &headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status(), 200, "{headers:?}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["data"]["viewer"]["subject"], "demo-admin", "{body}");
+    }
+}

@@ -17,6 +17,7 @@ mod operations;
 mod pagination;
 mod playground;
 mod schema;
+mod sessions;
 mod sign_in;
 mod statements;
 mod tls;

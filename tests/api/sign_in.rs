@@ -25,8 +25,8 @@ pub struct Provider {
     _child: tokio::process::Child,
 }
 
-const CLIENT_ID: &str = "backplane-web";
-const CLIENT_SECRET: &str = "web-secret-for-tests";
+pub const CLIENT_ID: &str = "backplane-web";
+pub const CLIENT_SECRET: &str = "web-secret-for-tests";
 const SERVICE_ID: &str = "ops-scripts";
 const SERVICE_SECRET: &str = "service-secret-for-tests";
 
@@ -69,7 +69,7 @@ pub async fn start_provider() -> Provider {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -77,7 +77,7 @@ fn free_port() -> u16 {
 }
 
 /// Backplane in `serve` mode with browser sign-in through `provider`.
-async fn app_with_sign_in(
+pub async fn app_with_sign_in(
     backend: Backend,
     provider: &Provider,
     adjust: impl FnOnce(&mut Config),
@@ -109,6 +109,15 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// [`browser`], keeping its cookies in `jar` for the test to read.
+pub fn browser_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 fn resolve(base: &str, location: &str) -> String {
     reqwest::Url::parse(base)
         .and_then(|b| b.join(location))
@@ -135,7 +144,7 @@ async fn follow(client: &reqwest::Client, mut url: String) -> (String, reqwest::
 
 /// Signs `login` in through the provider, as a browser would; returns the
 /// page the browser lands on.
-async fn sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> String {
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> String {
     let (url, page) = follow(client, app.url("/auth/login?return_to=/playground")).await;
     assert_eq!(page.status(), StatusCode::OK, "the provider's login page");
     assert!(url.contains("/interaction/"), "{url}");

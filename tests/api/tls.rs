@@ -184,8 +184,8 @@ async fn tls_serves_health_graphql_and_secure_cookies() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
-    // The session cookie is Secure: no public URL is configured, TLS alone
-    // says browsers come over https.
+    // The session cookie is Secure, so `__Host-` prefixed: no public URL is
+    // configured, TLS alone says browsers come over https.
     let resp = client
         .post(https(&app, "/auth/dev"))
         .form(&[("staff", "demo-admin"), ("role", "admin")])
@@ -201,9 +201,14 @@ async fn tls_serves_health_graphql_and_secure_cookies() {
         .collect();
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("backplane_session="))
+        .find(|c| c.starts_with("__Host-backplane_session="))
         .unwrap_or_else(|| panic!("no session cookie in {cookies:?}"));
     assert!(session.contains("; Secure"), "{session}");
+    assert!(session.contains("; Path=/"), "{session}");
+    assert!(
+        !session.to_ascii_lowercase().contains("domain"),
+        "{session}"
+    );
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::builder()
@@ -298,7 +303,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
     let app = dev_app(|c| c.header_read_timeout = Duration::from_secs(1)).await;
     let mut stream = TcpStream::connect(app.addr).await.expect("connect");
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: backplane\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("request");
     let (response, closed) = read_until_closed(&mut stream).await;
@@ -332,7 +337,7 @@ const BODY: &str = r#"{"query":"{ __typename }"}"#;
 
 fn held_back_request(close: bool) -> String {
     format!(
-        "POST /graphql HTTP/1.1\r\nHost: backplane\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n{}\r\n",
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n{}\r\n",
         BODY.len(),
         if close { "Connection: close\r\n" } else { "" },
     )
