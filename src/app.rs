@@ -8,8 +8,9 @@ use tokio::net::TcpListener;
 
 use crate::audit::AuditWriter;
 use crate::config::{Config, Mode};
-use crate::graphql::build_schema;
+use crate::graphql::build_serving_schema;
 use crate::graphql::gate::Gate;
+use crate::graphql::pagination::Cursors;
 use crate::http::serve::{ServeOptions, serve};
 use crate::http::session::{Deployment, Sessions};
 use crate::http::tls::TlsError;
@@ -110,7 +111,17 @@ impl Application {
                     source,
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
-        let schema = build_schema(Some(store.clone()), config.bulk, config.limits);
+        let (cursors, _) = Cursors::configured(
+            config.cursor_key.as_ref(),
+            config.session_key.as_ref(),
+            config.mode,
+        );
+        let schema = build_serving_schema(
+            Some(store.clone()),
+            config.bulk,
+            config.limits,
+            cursors.clone(),
+        );
         let gate = Arc::new(Gate::new(
             &schema,
             config.limits,
@@ -121,7 +132,7 @@ impl Application {
             Some(audit.clone()),
             config
                 .compile_reads
-                .then(|| crate::graphql::compiled::CompiledReads::new(store.clone()))
+                .then(|| crate::graphql::compiled::CompiledReads::new(store.clone(), cursors))
                 .flatten(),
         ));
         let state = AppState {

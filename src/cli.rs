@@ -251,6 +251,12 @@ pub struct ServerArgs {
     )]
     pub compile_reads: bool,
 
+    /// Seals pagination cursors (at least 32 characters, the same on every
+    /// instance; changing it invalidates cursors in flight). Unset: derived
+    /// from the session key, else random per process. Never logged.
+    #[arg(long, env = "BACKPLANE_CURSOR_KEY", hide_env_values = true)]
+    pub cursor_key: Option<String>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -465,6 +471,11 @@ fn server_config(
         .filter(|k| !k.is_empty())
         .map(SecretString::from);
     config.session_ttl = Duration::from_secs(browser.session_ttl_minutes.max(1) * 60);
+    config.cursor_key = server
+        .cursor_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .map(SecretString::from);
     if let Some(client_id) = browser.oidc_client_id.as_deref().filter(|c| !c.is_empty()) {
         config.browser = Some(crate::identity::browser::BrowserClientSettings {
             client_id: client_id.to_owned(),

@@ -66,6 +66,10 @@ pub struct Config {
     pub session_key: Option<SecretString>,
     /// How long a browser session lasts.
     pub session_ttl: Duration,
+    /// Seals pagination cursors (see `graphql::pagination`); every instance
+    /// behind one load balancer shares it. Unset: derived from `session_key`,
+    /// else a random key of this process.
+    pub cursor_key: Option<SecretString>,
     /// TLS termination: certificate and key (both, or neither for plain
     /// HTTP), and for mutual TLS the CA client certificates must chain to.
     /// With TLS on, session cookies are `Secure` whatever `public_url` says.
@@ -107,6 +111,10 @@ pub enum ConfigError {
         "browser sign-in in `serve` needs BACKPLANE_SESSION_KEY: a random secret of at least 32 characters, the same on every instance (e.g. `openssl rand -base64 48`)"
     )]
     SessionKeyRequired,
+    #[error(
+        "BACKPLANE_CURSOR_KEY (--cursor-key) is shorter than 32 characters: set a random secret of at least 32 characters, the same on every instance (e.g. `openssl rand -base64 48`)"
+    )]
+    CursorKeyTooShort,
     #[error("BACKPLANE_PUBLIC_URL must start with http:// or https://")]
     PublicUrl,
     #[error(
@@ -146,6 +154,7 @@ impl Config {
             browser: None,
             session_key: None,
             session_ttl: Duration::from_secs(8 * 3600),
+            cursor_key: None,
             tls: TlsSettings::default(),
             header_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 256,
@@ -181,6 +190,13 @@ impl Config {
             .is_none_or(|k| k.expose_secret().len() < 32);
         if self.browser.is_some() && self.mode == Mode::Serve && weak_key {
             return Err(ConfigError::SessionKeyRequired);
+        }
+        if self
+            .cursor_key
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().chars().count() < 32)
+        {
+            return Err(ConfigError::CursorKeyTooShort);
         }
         match &self.oidc {
             None if self.mode == Mode::Serve => return Err(ConfigError::IssuerRequired),
@@ -226,6 +242,20 @@ mod tests {
         );
         let mut c = config(Mode::Serve, "0.0.0.0:8080");
         c.oidc = Some(OidcSettings::new("https://id.example", "backplane"));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_cursor_key_has_at_least_32_characters() {
+        let mut c = config(Mode::Dev, "127.0.0.1:8080");
+        c.cursor_key = Some(SecretString::from("x".repeat(31)));
+        assert_eq!(c.validate(), Err(ConfigError::CursorKeyTooShort));
+        assert!(
+            ConfigError::CursorKeyTooShort
+                .to_string()
+                .contains("BACKPLANE_CURSOR_KEY")
+        );
+        c.cursor_key = Some(SecretString::from("ü".repeat(32)));
         assert!(c.validate().is_ok());
     }
 

@@ -25,7 +25,10 @@
 //!
 //! The values are formatted as the executor formats them (ids, RFC 3339
 //! instants with chrono's fraction rules, cursors); a test runs documents both
-//! ways and compares the answers byte for byte.
+//! ways and compares the answers byte for byte. A cursor is sealed (see
+//! `pagination`), which PostgreSQL cannot do: the statement gives its parts
+//! (the sort value and the id) and [`answer`] seals them with the server's
+//! cursor key into the executor's very bytes.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -41,7 +44,7 @@ use super::ids::{self, Kind};
 
 mod answer;
 
-use super::pagination::{DEFAULT_PAGE_SIZE, Ordering, decode_cursor};
+use super::pagination::{Cursors, DEFAULT_PAGE_SIZE, Ordering};
 use super::types::billing::{
     INVOICES_NEWEST_FIRST, InvoiceFilter, InvoiceOrder, LINES_IN_ORDER, SUBSCRIPTIONS_OLDEST_FIRST,
 };
@@ -328,6 +331,8 @@ type KnownKey = String;
 /// The compiled read path: on when the store is PostgreSQL.
 pub struct CompiledReads {
     store: Store,
+    /// The executor's cursor key: cursors are opened and sealed as it does.
+    cursors: Cursors,
     known: Mutex<HashSet<KnownKey>>,
 }
 
@@ -339,8 +344,9 @@ fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
 }
 
 impl CompiledReads {
-    /// The compiled path over `store`, or none when it is not PostgreSQL.
-    pub fn new(store: Store) -> Option<Self> {
+    /// The compiled path over `store`, or none when it is not PostgreSQL;
+    /// `cursors` are the schema's.
+    pub fn new(store: Store, cursors: Cursors) -> Option<Self> {
         let on = store.db().get_database_backend() == DbBackend::Postgres;
         if on {
             tracing::info!("reads over the customer entities are compiled to one SQL statement");
@@ -351,6 +357,7 @@ impl CompiledReads {
         }
         on.then(|| Self {
             store,
+            cursors,
             known: Mutex::new(HashSet::new()),
         })
     }
@@ -396,7 +403,13 @@ impl CompiledReads {
         let variables = request.variables.clone();
         let wanted = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
-        let (sql, shape) = compile(document, wanted.as_deref(), &variables, max_page_size)?;
+        let (sql, shape) = compile(
+            document,
+            wanted.as_deref(),
+            &variables,
+            max_page_size,
+            &self.cursors,
+        )?;
         let row = match self
             .store
             .db()
@@ -410,7 +423,7 @@ impl CompiledReads {
             }
         };
         let text: String = row.try_get("", "data").ok()?;
-        let Some((answer, sensitive)) = answer::write(&shape, &text) else {
+        let Some((answer, sensitive)) = answer::write(&shape, &text, &self.cursors) else {
             tracing::warn!(
                 "compiled read gave an answer of another shape; the executor answers instead"
             );
@@ -430,6 +443,7 @@ fn compile(
     wanted: Option<&str>,
     variables: &Variables,
     max_page_size: i32,
+    cursors: &Cursors,
 ) -> Option<(Sql, Node)> {
     let (_, operation) = super::gate::operation_to_run(document, wanted)?;
     if operation.ty != OperationType::Query || !operation.directives.is_empty() {
@@ -440,6 +454,7 @@ fn compile(
         operation,
         variables,
         max_page_size,
+        cursors,
         sql: Sql::default(),
         aliases: 0,
         spreads: 0,
@@ -454,6 +469,8 @@ struct Compiler<'a> {
     operation: &'a OperationDefinition,
     variables: &'a Variables,
     max_page_size: i32,
+    /// Opens `after` as the executor does.
+    cursors: &'a Cursors,
     sql: Sql,
     aliases: usize,
     /// Fragment spreads followed, to bound the work on any document.
@@ -806,7 +823,7 @@ impl<'a> Compiler<'a> {
     fn after(&self, field: &Selected<'a>, ordering: &Ordering) -> Option<Option<Keyset>> {
         match self.argument(field, "after")? {
             ConstValue::Null => Some(None),
-            ConstValue::String(cursor) => decode_cursor(ordering, &cursor).ok().map(Some),
+            ConstValue::String(cursor) => self.cursors.open(ordering, &cursor).ok().map(Some),
             _ => None,
         }
     }
@@ -981,7 +998,7 @@ impl<'a> Compiler<'a> {
                             }
                             "cursor" => {
                                 self.sql.push(&cursor_sql(&page, ordering));
-                                Node::Leaf
+                                Node::Cursor(*ordering)
                             }
                             "node" => self.object(target, &page, &edge_field.sets)?,
                             _ => return None,
@@ -1006,6 +1023,7 @@ impl<'a> Compiler<'a> {
                         self.separator(j);
                         Self::only_arguments(info_field, &[])?;
                         let page = self.alias();
+                        let mut node = Node::Leaf;
                         match info_field.name {
                             "__typename" => {
                                 self.sql.push("'PageInfo'");
@@ -1027,13 +1045,14 @@ impl<'a> Compiler<'a> {
                                     " ORDER BY {} LIMIT 1)",
                                     last_first.order_by(&page)
                                 ));
+                                node = Node::Cursor(*ordering);
                             }
                             _ => return None,
                         }
                         info_entries.push(Entry {
                             key: info_field.key.to_owned(),
                             audited: None,
-                            node: Node::Leaf,
+                            node,
                         });
                     }
                     self.sql.push(")");
@@ -1112,20 +1131,13 @@ fn scalar_sql(alias: &str, column: &str, scalar: Scalar) -> String {
     }
 }
 
-/// The row's cursor under `ordering`, as `pagination::encode_cursor` writes
-/// it: URL-safe base64 without padding of `["tag",value,id]`.
+/// The parts of the row's cursor under `ordering`, which [`answer::write`]
+/// seals: the id alone for an order by id, else `[sort value, id]`.
 fn cursor_sql(alias: &str, ordering: &Ordering) -> String {
-    let value = match ordering.sort.column {
-        None => "'null'".to_owned(),
-        Some(column) if column.ends_with("_at") => format!(
-            "'\"' || to_char({alias}.\"{column}\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '000Z\"'"
-        ),
-        Some(column) => format!("to_json({alias}.\"{column}\")::text"),
-    };
-    format!(
-        "translate(encode(convert_to('[\"{}\",' || {value} || ',' || {alias}.\"id\" || ']', 'UTF8'), 'base64'), '+/=' || chr(10), '-_')",
-        ordering.tag
-    )
+    match ordering.sort.column {
+        None => format!("{alias}.\"id\""),
+        Some(column) => format!("json_build_array({alias}.\"{column}\", {alias}.\"id\")"),
+    }
 }
 
 #[cfg(test)]
@@ -1136,7 +1148,14 @@ mod tests {
 
     fn compiles(query: &str, variables: serde_json::Value) -> bool {
         let document = async_graphql::parser::parse_query(query).expect("parses");
-        compile(&document, None, &Variables::from_json(variables), 100).is_some()
+        compile(
+            &document,
+            None,
+            &Variables::from_json(variables),
+            100,
+            &Cursors::of_this_process(),
+        )
+        .is_some()
     }
 
     #[test]

@@ -126,7 +126,10 @@ impl From<ApiError> for async_graphql::Error {
         async_graphql::Error::new(err.message()).extend_with(|_, e| {
             e.set("code", code.as_str());
             if let ApiError::BadInput { argument, .. } = &err {
+                // `argument` first; `field` names the same input, for clients
+                // that read that key.
                 e.set("argument", *argument);
+                e.set("field", *argument);
             }
         })
     }
@@ -160,6 +163,9 @@ mod tests {
             ext.get("code").map(|v| v.to_string()),
             Some("\"BAD_USER_INPUT\"".into())
         );
+        for key in ["argument", "field"] {
+            assert_eq!(ext.get(key).map(|v| v.to_string()), Some("\"id\"".into()));
+        }
         assert_eq!(e.message, "id: not an organization id");
         let e: async_graphql::Error = ApiError::Forbidden("read the audit log").into();
         assert_eq!(

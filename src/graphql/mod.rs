@@ -36,16 +36,29 @@ pub type BackplaneSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema. `store` is absent only when the schema is built to print
 /// it. The schema registers no async-graphql extension (see `gate`): requests
 /// reach it through [`gate::Gate`], which checks limits and visibility and
-/// audits.
+/// audits. Its cursors are sealed with this process's key; a server uses
+/// [`build_serving_schema`] with the configured one.
 pub fn build_schema(
     store: Option<Store>,
     bulk: BulkLimits,
     limits: limits::Limits,
 ) -> BackplaneSchema {
+    build_serving_schema(store, bulk, limits, pagination::Cursors::of_this_process())
+}
+
+/// [`build_schema`], with the cursors that seal and open this server's
+/// pagination cursors.
+pub fn build_serving_schema(
+    store: Option<Store>,
+    bulk: BulkLimits,
+    limits: limits::Limits,
+    cursors: pagination::Cursors,
+) -> BackplaneSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
-        .disable_suggestions();
+        .disable_suggestions()
+        .data(cursors);
     if let Some(store) = store {
         builder = builder.data(store);
     }

@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use super::error::ApiError;
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::pagination::{keyset_of, page_request};
+use super::pagination::{cursors, keyset_of, page_request};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
 use super::types::load_one;
@@ -55,6 +55,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(OrganizationConnection::from_page(
+            cursors(ctx)?,
             page,
             &ordering,
             keyset_of(&ordering),
@@ -112,6 +113,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(UserConnection::from_page(
+            cursors(ctx)?,
             page,
             &ordering,
             keyset_of(&ordering),
@@ -165,6 +167,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(InvoiceConnection::from_page(
+            cursors(ctx)?,
             page,
             &ordering,
             keyset_of(&ordering),
@@ -202,6 +205,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(SupportTicketConnection::from_page(
+            cursors(ctx)?,
             page,
             &ordering,
             keyset_of(&ordering),
@@ -255,6 +259,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(StaffMemberConnection::from_page(
+            cursors(ctx)?,
             page,
             &ORDER,
             keyset_of(&ORDER),
@@ -295,6 +300,7 @@ impl Query {
             .await
             .map_err(ApiError::from)?;
         Ok(AuditEventConnection::from_page(
+            cursors(ctx)?,
             page,
             &AUDIT_NEWEST_FIRST,
             keyset_of(&AUDIT_NEWEST_FIRST),

@@ -2,9 +2,15 @@
 
 use std::collections::HashSet;
 
+use backplane::config::Mode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, SEED_ORGS, spawn_app};
+use crate::helpers::{
+    Backend, SEED_ORGS, TestApp, spawn_app, spawn_app_configured, spawn_app_on_configured,
+};
 use crate::on_both_databases;
 
 async fn paging_visits_every_organization_once(backend: Backend) {
@@ -259,3 +265,198 @@ async fn bad_input_is_a_graphql_error_naming_the_argument(backend: Backend) {
     let _: Value = data;
 }
 on_both_databases!(bad_input_is_a_graphql_error_naming_the_argument);
+
+/// Users by email, the ordering whose sort value is personal data.
+const USERS_BY_EMAIL: &str = "query UsersByEmail($first: Int!, $after: String) {
+  users(first: $first, after: $after, orderBy: EMAIL_ASC) {
+    pageInfo { hasNextPage endCursor } edges { cursor node { id email } } } }";
+
+/// Compiled reads off and, where they exist (PostgreSQL), on.
+fn read_paths(backend: Backend) -> &'static [bool] {
+    match backend {
+        Backend::Sqlite => &[false],
+        Backend::Postgres => &[false, true],
+    }
+}
+
+/// A page of users by email as `token`'s caller: status and body.
+async fn users_by_email(
+    app: &TestApp,
+    token: &str,
+    first: i32,
+    after: Option<&str>,
+) -> (u16, Value) {
+    app.graphql_as(
+        Some(token),
+        USERS_BY_EMAIL,
+        json!({ "first": first, "after": after }),
+    )
+    .await
+}
+
+/// The `users` connection of an answer that must have no errors.
+fn users_of(status: u16, body: &Value) -> &Value {
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+    &body["data"]["users"]
+}
+
+fn ids_of(users: &Value) -> Vec<String> {
+    users["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// The refusal of a cursor: `BAD_USER_INPUT` naming `after`, saying nothing of
+/// what the cursor holds.
+fn assert_cursor_refused(status: u16, body: &Value, cursor: &str) {
+    assert_eq!(status, 200, "{cursor}: {body}");
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{cursor}: {body}");
+    let err = &errors[0];
+    assert_eq!(
+        err["extensions"]["code"], "BAD_USER_INPUT",
+        "{cursor}: {body}"
+    );
+    assert_eq!(err["extensions"]["field"], "after", "{cursor}: {body}");
+    assert_eq!(err["extensions"]["argument"], "after", "{cursor}: {body}");
+    assert_eq!(
+        err["message"], "after: not a cursor of this list and order",
+        "{cursor}: {body}"
+    );
+    assert_eq!(body["data"], Value::Null, "{cursor}: {body}");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn a_cursor_of_an_email_ordering_holds_no_email_and_continues(backend: Backend) {
+    for &compiled in read_paths(backend) {
+        let app = spawn_app_configured(backend, Mode::Serve, |c| c.compile_reads = compiled).await;
+        let token = app.issuer.token("support-1", &["support"]);
+        // The first run of the document is the executor's; the next ones are
+        // compiled when compiled reads are on.
+        let (status, body) = users_by_email(&app, &token, 10, None).await;
+        let whole = users_of(status, &body).clone();
+        let whole_ids = ids_of(&whole);
+        assert_eq!(whole_ids.len(), 10, "{whole}");
+
+        let (statements, (status, body)) = app
+            .statements_during(users_by_email(&app, &token, 5, None))
+            .await;
+        let first = users_of(status, &body).clone();
+        if compiled {
+            assert_eq!(statements, 1, "compiled: {first}");
+        }
+        let edges = first["edges"].as_array().expect("edges");
+        let end = first["pageInfo"]["endCursor"].as_str().expect("endCursor");
+        // Both read paths seal the same bytes: the executor's cursor of the
+        // fifth row is the compiled one's.
+        assert_eq!(whole["edges"][4]["cursor"], json!(end), "{whole} {first}");
+        let emails: Vec<String> = edges
+            .iter()
+            .map(|e| e["node"]["email"].as_str().expect("email").to_owned())
+            .collect();
+        let mut cursors: Vec<&str> = edges
+            .iter()
+            .map(|e| e["cursor"].as_str().expect("cursor"))
+            .collect();
+        cursors.push(end);
+        for cursor in cursors {
+            let bytes = URL_SAFE_NO_PAD.decode(cursor).expect("URL-safe base64");
+            for email in &emails {
+                for form in [email.clone(), email.to_lowercase()] {
+                    assert!(
+                        !contains(&bytes, form.as_bytes()),
+                        "the cursor {cursor} holds {form}"
+                    );
+                }
+            }
+        }
+
+        let (statements, (status, body)) = app
+            .statements_during(users_by_email(&app, &token, 5, Some(end)))
+            .await;
+        let next = users_of(status, &body);
+        if compiled {
+            assert_eq!(statements, 1, "compiled from a cursor: {next}");
+        }
+        let mut ids = ids_of(&first);
+        ids.extend(ids_of(next));
+        assert_eq!(ids, whole_ids, "compiled reads {compiled}");
+    }
+}
+on_both_databases!(a_cursor_of_an_email_ordering_holds_no_email_and_continues);
+
+async fn a_tampered_or_truncated_cursor_is_refused_naming_after(backend: Backend) {
+    for &compiled in read_paths(backend) {
+        let app = spawn_app_configured(backend, Mode::Serve, |c| c.compile_reads = compiled).await;
+        let token = app.issuer.token("support-1", &["support"]);
+        let (status, body) = users_by_email(&app, &token, 5, None).await;
+        let end = users_of(status, &body)["pageInfo"]["endCursor"]
+            .as_str()
+            .expect("endCursor")
+            .to_owned();
+        let bytes = URL_SAFE_NO_PAD.decode(&end).expect("URL-safe base64");
+        let mut broken = Vec::new();
+        for i in [0, bytes.len() / 2, bytes.len() - 1] {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            broken.push(URL_SAFE_NO_PAD.encode(b));
+        }
+        broken.push(URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() - 1]));
+        broken.push(end[..end.len() / 2].to_owned());
+        broken.push(format!("{end}A"));
+        for cursor in &broken {
+            // Twice: on the compiled server the second is the compiled path's,
+            // which hands a cursor it cannot open to the executor.
+            for _ in 0..2 {
+                let (status, body) = users_by_email(&app, &token, 5, Some(cursor)).await;
+                assert_cursor_refused(status, &body, cursor);
+            }
+        }
+        let (status, body) = users_by_email(&app, &token, 5, Some(&end)).await;
+        assert_eq!(ids_of(users_of(status, &body)).len(), 5, "{body}");
+    }
+}
+on_both_databases!(a_tampered_or_truncated_cursor_is_refused_naming_after);
+
+async fn a_cursor_sealed_with_another_key_is_refused(backend: Backend) {
+    let key = |k: &str| Some(SecretString::from(k.repeat(40)));
+    for &compiled in read_paths(backend) {
+        let app = spawn_app_configured(backend, Mode::Serve, |c| {
+            c.compile_reads = compiled;
+            c.cursor_key = key("a");
+        })
+        .await;
+        let instance = |cursor_key: Option<SecretString>| {
+            spawn_app_on_configured(app.database_url(), &app.issuer, move |c| {
+                c.compile_reads = compiled;
+                c.cursor_key = cursor_key;
+            })
+        };
+        let same_key = instance(key("a")).await;
+        let other_key = instance(key("b")).await;
+        let token = app.issuer.token("support-1", &["support"]);
+        let (status, body) = users_by_email(&app, &token, 10, None).await;
+        let whole = ids_of(users_of(status, &body));
+        let (status, body) = users_by_email(&app, &token, 5, None).await;
+        let end = users_of(status, &body)["pageInfo"]["endCursor"]
+            .as_str()
+            .expect("endCursor")
+            .to_owned();
+        for _ in 0..2 {
+            // Another instance with the same key continues the list…
+            let (status, body) = users_by_email(&same_key, &token, 5, Some(&end)).await;
+            assert_eq!(ids_of(users_of(status, &body)), whole[5..], "{body}");
+            // …one with another key refuses the cursor.
+            let (status, body) = users_by_email(&other_key, &token, 5, Some(&end)).await;
+            assert_cursor_refused(status, &body, &end);
+        }
+    }
+}
+on_both_databases!(a_cursor_sealed_with_another_key_is_refused);

@@ -5,13 +5,17 @@
 //! numbers and instants as PostgreSQL writes them: building objects with
 //! `json_build_object`, prefixing ids and formatting instants cost PostgreSQL
 //! about twice as much as the arrays. Here the answer's shape puts the keys
-//! back and formats ids and instants as the executor does, in one pass over
-//! the text without building a tree, noting the sensitive fields on the way.
+//! back, formats ids and instants and seals cursors as the executor does, in
+//! one pass over the text without building a tree, noting the sensitive
+//! fields on the way.
 
 use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
+
+use crate::graphql::pagination::{Cursors, Ordering, is_instant_column};
+use crate::store::page::{Keyset, SortValue};
 
 /// The shape of the answer: what each value of PostgreSQL's JSON is.
 #[derive(Debug)]
@@ -23,6 +27,10 @@ pub(super) enum Node {
     /// An instant: PostgreSQL gives it as RFC 3339 in the session's time zone,
     /// written as chrono's `to_rfc3339` in UTC (the `DateTime` scalar).
     Time,
+    /// A cursor of this ordering: PostgreSQL gives its parts (the id for an
+    /// order by id, else `[sort value, id]`), written sealed as
+    /// `pagination::Cursors::seal` writes it.
+    Cursor(Ordering),
     /// An object: an array of its entries' values, in this order.
     Object(Vec<Entry>),
     List(Box<Node>),
@@ -37,10 +45,11 @@ pub(super) struct Entry {
     pub node: Node,
 }
 
-/// The answer's `data` from PostgreSQL's `json`, and the sensitive fields it
-/// holds (each audited field of an object that was returned); `None` when the
-/// text does not have the shape (the executor answers instead).
-pub(super) fn write(shape: &Node, json: &str) -> Option<(String, Vec<String>)> {
+/// The answer's `data` from PostgreSQL's `json`, its cursors sealed with
+/// `cursors`, and the sensitive fields it holds (each audited field of an
+/// object that was returned); `None` when the text does not have the shape
+/// (the executor answers instead).
+pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(String, Vec<String>)> {
     let mut out = Vec::with_capacity(json.len() + json.len() / 2);
     let mut sensitive = Vec::new();
     let mut de = serde_json::Deserializer::from_str(json);
@@ -48,6 +57,7 @@ pub(super) fn write(shape: &Node, json: &str) -> Option<(String, Vec<String>)> {
         node: shape,
         out: &mut out,
         sensitive: &mut sensitive,
+        cursors,
     }
     .deserialize(&mut de)
     .ok()?;
@@ -64,12 +74,21 @@ struct Writer<'n, 'o> {
     node: &'n Node,
     out: &'o mut Vec<u8>,
     sensitive: &'o mut Vec<&'n str>,
+    cursors: &'o Cursors,
 }
 
 impl Writer<'_, '_> {
     fn string(&mut self, value: &str) {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    /// A cursor, sealed: URL-safe base64, nothing to escape.
+    fn cursor(&mut self, ordering: &Ordering, keyset: &Keyset) {
+        self.out.push(b'"');
+        self.out
+            .extend_from_slice(self.cursors.seal(ordering, keyset).as_bytes());
+        self.out.push(b'"');
     }
 }
 
@@ -102,12 +121,19 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
         Ok(())
     }
 
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
         match self.node {
             Node::Leaf => self.out.extend_from_slice(v.to_string().as_bytes()),
             Node::Id(prefix) => {
                 self.out
                     .extend_from_slice(format!("\"{prefix}_{v}\"").as_bytes());
+            }
+            Node::Cursor(ordering) if ordering.sort.column.is_none() => {
+                let keyset = Keyset {
+                    value: SortValue::None,
+                    id: v,
+                };
+                self.cursor(ordering, &keyset);
             }
             _ => return Err(E::custom("a number where the shape has none")),
         }
@@ -140,8 +166,30 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         match self.node {
+            Node::Cursor(ordering) => {
+                let Some(column) = ordering.sort.column else {
+                    return Err(A::Error::custom("a list where the shape has an id"));
+                };
+                let value: String = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::custom("a cursor without its sort value"))?;
+                let id: i64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::custom("a cursor without its id"))?;
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("a cursor with too many parts"));
+                }
+                let value = if is_instant_column(column) {
+                    let instant =
+                        chrono::DateTime::parse_from_rfc3339(&value).map_err(A::Error::custom)?;
+                    SortValue::Time(instant.with_timezone(&chrono::Utc))
+                } else {
+                    SortValue::Text(value)
+                };
+                self.cursor(ordering, &Keyset { value, id });
+            }
             Node::Object(entries) => {
                 self.out.push(b'{');
                 for (i, entry) in entries.iter().enumerate() {
@@ -159,6 +207,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                         node: &entry.node,
                         out: &mut *self.out,
                         sensitive: &mut *self.sensitive,
+                        cursors: self.cursors,
                     };
                     seq.next_element_seed(value)?
                         .ok_or_else(|| A::Error::custom("an object with too few values"))?;
@@ -179,6 +228,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                         node: item,
                         out: &mut *self.out,
                         sensitive: &mut *self.sensitive,
+                        cursors: self.cursors,
                     };
                     if seq.next_element_seed(value)?.is_none() {
                         if !first {
@@ -236,7 +286,7 @@ mod tests {
         ]);
         let json = "[42, 1200, \"2026-11-23T16:03:27.12+01:00\", [[\"a\\\"b\\u0001 😀\", null], \
                     [\"c\", \"2026-01-01T00:00:00+00:00\"]], null, []]";
-        let (out, sensitive) = write(&shape, json).expect("the shape");
+        let (out, sensitive) = write(&shape, json, &Cursors::of_this_process()).expect("the shape");
         assert_eq!(
             out,
             "{\"id\":\"org_42\",\"cost\":1200,\"at\":\"2026-11-23T15:03:27.120+00:00\",\
@@ -248,10 +298,50 @@ mod tests {
     }
 
     #[test]
+    fn cursors_are_sealed_from_their_parts_as_the_executor_seals_them() {
+        use crate::store::page::Sort;
+        let by_email = Ordering::new("usr:email_asc", Sort::by("email", false));
+        let by_time = Ordering::new("usr:created_asc", Sort::by("created_at", false));
+        let by_id = Ordering::new("usr:id", Sort::ID_ASC);
+        let shape = Node::Object(vec![
+            entry("a", None, Node::Cursor(by_email)),
+            entry("b", None, Node::Cursor(by_time)),
+            entry("c", None, Node::Cursor(by_id)),
+            entry("d", None, Node::Cursor(by_id)),
+        ]);
+        let json =
+            "[[\"j\\\"o@x.example\", 7], [\"2026-11-23T16:03:27.120001+01:00\", 8], 9, null]";
+        let cursors = Cursors::of_this_process();
+        let (out, _) = write(&shape, json, &cursors).expect("the shape");
+        let instant = chrono::DateTime::parse_from_rfc3339("2026-11-23T15:03:27.120001Z")
+            .expect("instant")
+            .with_timezone(&chrono::Utc);
+        let expected = serde_json::json!({
+            "a": cursors.seal(&by_email, &Keyset { value: SortValue::Text("j\"o@x.example".into()), id: 7 }),
+            "b": cursors.seal(&by_time, &Keyset { value: SortValue::Time(instant), id: 8 }),
+            "c": cursors.seal(&by_id, &Keyset { value: SortValue::None, id: 9 }),
+            "d": null,
+        });
+        assert_eq!(out, expected.to_string());
+        for json in [
+            "[[\"a\"], 1, 1, 1]",
+            "[[\"a\", 1, 2], 1, 1, 1]",
+            "[[1, 1], 1, 1, 1]",
+            "[[\"a\", 1], [\"not a time\", 1], 1, 1]",
+            "[[\"a\", 1], [\"2026-01-01T00:00:00Z\", 1], [1], 1]",
+        ] {
+            assert!(write(&shape, json, &cursors).is_none(), "{json}");
+        }
+    }
+
+    #[test]
     fn text_of_another_shape_is_refused() {
         let shape = Node::Object(vec![entry("id", None, Node::Id("org"))]);
         for json in ["[1, 2]", "[]", "{\"id\": 1}", "[\"x\"]", "[1] 2", "[[1]]"] {
-            assert!(write(&shape, json).is_none(), "{json}");
+            assert!(
+                write(&shape, json, &Cursors::of_this_process()).is_none(),
+                "{json}"
+            );
         }
     }
 }

@@ -7,7 +7,7 @@ use super::organization::Organization;
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::guard::{Audited, Need};
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
+use crate::graphql::pagination::{Ordering, SortKey, connection, cursors, keyset_of};
 use crate::policy::Permission;
 use crate::store::entities::{invoice, invoice_line, plan, subscription};
 use crate::store::loaders::{
@@ -82,6 +82,7 @@ impl Plan {
         )
         .await?;
         Ok(SubscriptionConnection::from_page(
+            cursors(ctx)?,
             page,
             &SUBSCRIPTIONS_OLDEST_FIRST,
             keyset_of(&SUBSCRIPTIONS_OLDEST_FIRST),
@@ -272,6 +273,7 @@ impl Invoice {
         let page =
             child_page::<LinesOfInvoice>(ctx, self.0.id, first, after, &LINES_IN_ORDER).await?;
         Ok(InvoiceLineConnection::from_page(
+            cursors(ctx)?,
             page,
             &LINES_IN_ORDER,
             keyset_of(&LINES_IN_ORDER),

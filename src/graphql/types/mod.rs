@@ -10,7 +10,6 @@ pub mod user;
 
 use async_graphql::Context;
 
-use super::error::ApiResult;
 use super::pagination::{Ordering, page_request};
 use crate::store::loaders::{ChildPage, ChildRelation, StoreLoader};
 use crate::store::page::Page;
@@ -63,8 +62,7 @@ where
             Error = crate::store::loaders::LoadError,
         >,
 {
-    let req: ApiResult<_> = page_request(ctx, first, after.as_deref(), ordering);
-    let req = req?;
+    let req = page_request(ctx, first, after.as_deref(), ordering)?;
     let with_total = req.with_total;
     let page = super::loader(ctx)?
         .load_one(ChildPage::<R>::new(parent, req))

@@ -9,7 +9,7 @@ use super::user::{USERS_OLDEST_FIRST, User, UserConnection};
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::guard::{Audited, Need};
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
+use crate::graphql::pagination::{Ordering, SortKey, connection, cursors, keyset_of};
 use crate::policy::Permission;
 use crate::store::entities::organization;
 use crate::store::loaders::{
@@ -126,6 +126,7 @@ impl Organization {
             child_page::<UsersOfOrganization>(ctx, self.0.id, first, after, &USERS_OLDEST_FIRST)
                 .await?;
         Ok(UserConnection::from_page(
+            cursors(ctx)?,
             page,
             &USERS_OLDEST_FIRST,
             keyset_of(&USERS_OLDEST_FIRST),
@@ -153,6 +154,7 @@ impl Organization {
         )
         .await?;
         Ok(InvoiceConnection::from_page(
+            cursors(ctx)?,
             page,
             &INVOICES_NEWEST_FIRST,
             keyset_of(&INVOICES_NEWEST_FIRST),
@@ -176,6 +178,7 @@ impl Organization {
         )
         .await?;
         Ok(SupportTicketConnection::from_page(
+            cursors(ctx)?,
             page,
             &TICKETS_NEWEST_FIRST,
             keyset_of(&TICKETS_NEWEST_FIRST),

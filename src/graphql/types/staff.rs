@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::child_page;
 use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRST};
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{SortKey, connection, keyset_of};
+use crate::graphql::pagination::{SortKey, connection, cursors, keyset_of};
 use crate::identity::{Principal, PrincipalKind};
 use crate::store::entities::staff_member;
 use crate::store::loaders::TicketsOfAssignee;
@@ -75,6 +75,7 @@ impl StaffMember {
             child_page::<TicketsOfAssignee>(ctx, self.0.id, first, after, &TICKETS_NEWEST_FIRST)
                 .await?;
         Ok(SupportTicketConnection::from_page(
+            cursors(ctx)?,
             page,
             &TICKETS_NEWEST_FIRST,
             keyset_of(&TICKETS_NEWEST_FIRST),

@@ -9,7 +9,7 @@ use super::user::User;
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::guard::Audited;
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
+use crate::graphql::pagination::{Ordering, SortKey, connection, cursors, keyset_of};
 use crate::store::entities::{support_ticket, ticket_message};
 use crate::store::loaders::{MessagesOfTicket, OrganizationId, StaffId, TicketId, UserId};
 use crate::store::page::{Sort, SortValue};
@@ -124,6 +124,7 @@ impl SupportTicket {
         let page = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after, &MESSAGES_IN_ORDER)
             .await?;
         Ok(TicketMessageConnection::from_page(
+            cursors(ctx)?,
             page,
             &MESSAGES_IN_ORDER,
             keyset_of(&MESSAGES_IN_ORDER),

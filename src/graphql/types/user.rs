@@ -8,7 +8,7 @@ use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRS
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::guard::Audited;
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection, keyset_of};
+use crate::graphql::pagination::{Ordering, SortKey, connection, cursors, keyset_of};
 use crate::store::entities::user;
 use crate::store::loaders::{OrganizationId, TicketsOfRequester};
 use crate::store::page::{Sort, SortValue};
@@ -112,6 +112,7 @@ impl User {
             child_page::<TicketsOfRequester>(ctx, self.0.id, first, after, &TICKETS_NEWEST_FIRST)
                 .await?;
         Ok(SupportTicketConnection::from_page(
+            cursors(ctx)?,
             page,
             &TICKETS_NEWEST_FIRST,
             keyset_of(&TICKETS_NEWEST_FIRST),
