@@ -16,6 +16,7 @@ mod operations;
 mod pagination;
 mod playground;
 mod schema;
+mod service_identities;
 mod sign_in;
 mod statements;
 mod tls;
