@@ -6,6 +6,9 @@
 #   CLIENT_ID=ops-scripts CLIENT_SECRET=… BACKPLANE_URL=https://backplane.internal \
 #   ./examples/script_token.sh [ORGANIZATION_ID …]
 #
+# Backplane counts the token's scopes only when CLIENT_ID is in its
+# BACKPLANE_SERVICE_CLIENTS (see README.md, Production).
+#
 # The client secret is read from the environment, never from the command line
 # (where `ps` would show it), and is never printed.
 set -euo pipefail

@@ -58,8 +58,14 @@ pub struct Application {
 impl Application {
     /// Reads the TLS files, opens and migrates the database, seeds it in `dev`,
     /// sets up the identity provider client and binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartError> {
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
         config.validate()?;
+        // The verifier reads the service clients from its settings.
+        if let Some(oidc) = config.oidc.as_mut() {
+            oidc.service_clients =
+                crate::identity::oidc::ServiceClients::parse(&config.service_clients)
+                    .map_err(crate::config::ConfigError::ServiceClient)?;
+        }
         // First: a bad certificate path is the quickest thing to report.
         let tls = crate::http::tls::server_config(&config.tls)?;
         // The metrics recorder before anything records, so that nothing is lost.

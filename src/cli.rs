@@ -124,8 +124,20 @@ pub struct OidcArgs {
     pub roles_claim: String,
 
     /// Identity-provider groups mapped to roles: `eng-oncall=ops,cs-team=support`.
+    /// When set, it is the only source of roles: a group named like a role
+    /// grants nothing unless it is mapped.
     #[arg(long, env = "BACKPLANE_ROLE_MAP", default_value = "")]
     pub role_map: String,
+
+    /// Clients whose tokens are service identities, comma-separated: `CLIENT`
+    /// when its client-credentials tokens carry the client id as `sub`
+    /// (oidc-provider), `CLIENT=SUBJECT` when they carry another subject
+    /// (Keycloak's service-account user id, Auth0's `CLIENT@clients`). Only a
+    /// token whose `client_id` (or `azp`) is listed, with that `sub` and no
+    /// `email`, gets rights from its `backplane:<permission>` scopes, and
+    /// never the audit log; scopes on other tokens are ignored.
+    #[arg(long, env = "BACKPLANE_SERVICE_CLIENTS", default_value = "")]
+    pub service_clients: String,
 }
 
 impl OidcArgs {
@@ -437,6 +449,13 @@ fn server_config(
 ) -> anyhow::Result<Config> {
     let mut config = Config::new(mode, listen, database.options());
     config.oidc = oidc.settings()?;
+    config.service_clients = oidc
+        .service_clients
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
     config.request_timeout = Duration::from_secs(server.request_timeout_secs.max(1));
     config.max_body_bytes = server.max_body_bytes;
     config.network.allowed = server.allowed_networks.clone();
@@ -630,6 +649,32 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn service_clients_come_from_a_comma_separated_list() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from([
+            "backplane",
+            "serve",
+            "--oidc-issuer",
+            "https://id.example",
+            "--oidc-audience",
+            "backplane",
+            "--service-clients",
+            " ops-scripts, ,etl=5b0c2a1e ",
+        ])?;
+        let Command::Serve(args) = cli.command else {
+            anyhow::bail!("not serve");
+        };
+        let config = server_config(
+            Mode::Serve,
+            args.listen,
+            &args.database,
+            &args.oidc,
+            &args.server,
+        )?;
+        assert_eq!(config.service_clients, ["ops-scripts", "etl=5b0c2a1e"]);
+        Ok(())
     }
 
     #[test]

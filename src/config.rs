@@ -30,6 +30,10 @@ pub struct Config {
     pub database: StoreOptions,
     /// Required in `serve`; optional in `dev` (bearer tokens are then refused).
     pub oidc: Option<OidcSettings>,
+    /// `BACKPLANE_SERVICE_CLIENTS`: the client ids (each `CLIENT` or
+    /// `CLIENT=SUBJECT`) whose tokens are service identities, the only ones
+    /// whose scopes grant rights (see `identity::oidc::ServiceClients`).
+    pub service_clients: Vec<String>,
     /// Organizations `dev` seeds into an empty database.
     pub dev_seed_orgs: u64,
     /// Longest time one request may take.
@@ -125,6 +129,10 @@ pub enum ConfigError {
         "BACKPLANE_TLS_CLIENT_CA (mutual TLS) needs TLS on: set BACKPLANE_TLS_CERT and BACKPLANE_TLS_KEY too"
     )]
     ClientCaWithoutTls,
+    #[error(
+        "BACKPLANE_SERVICE_CLIENTS: {0:?} is not CLIENT or CLIENT=SUBJECT (comma-separated, each client once)"
+    )]
+    ServiceClient(String),
 }
 
 impl Config {
@@ -135,6 +143,7 @@ impl Config {
             listen,
             database,
             oidc: None,
+            service_clients: Vec::new(),
             dev_seed_orgs: 200,
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
@@ -168,6 +177,8 @@ impl Config {
         if self.network.allowed.is_empty() {
             return Err(ConfigError::NoNetworks);
         }
+        crate::identity::oidc::ServiceClients::parse(&self.service_clients)
+            .map_err(ConfigError::ServiceClient)?;
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_CERT")),
             (None, Some(_)) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_KEY")),
@@ -257,6 +268,20 @@ mod tests {
         );
         c.cursor_key = Some(SecretString::from("ü".repeat(32)));
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn malformed_service_clients_are_refused_naming_the_entry() {
+        let mut c = config(Mode::Dev, "127.0.0.1:8080");
+        c.service_clients = vec!["ops-scripts".into(), "etl=5b0c2a1e".into()];
+        assert!(c.validate().is_ok());
+        c.service_clients.push("=nobody".into());
+        let err = c.validate().map_err(|e| e.to_string());
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.contains("BACKPLANE_SERVICE_CLIENTS") && e.contains("=nobody")),
+            "{err:?}"
+        );
     }
 
     #[test]

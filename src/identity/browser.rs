@@ -202,12 +202,13 @@ impl BrowserSignIn {
             })
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
             .ok_or_else(|| SignInError::Invalid("unreadable ID token".into()))?;
-        let mut principal = self.verifier.principal(&payload);
+        let mut principal = self
+            .verifier
+            .principal(&payload)
+            .map_err(|_| SignInError::Invalid("the ID token names nobody".into()))?;
+        // A person, whatever the ID token's client: no scopes, no service kind.
         principal.kind = PrincipalKind::Staff;
         principal.scopes.clear();
-        if principal.subject.is_empty() {
-            return Err(SignInError::Invalid("the ID token names nobody".into()));
-        }
         Ok(principal)
     }
 }

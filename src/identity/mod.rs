@@ -16,7 +16,8 @@ pub use oidc::{OidcVerifier, TokenVerifier};
 pub enum PrincipalKind {
     /// A person signed in through the identity provider.
     Staff,
-    /// A script with a client-credentials token.
+    /// A script: a token of a client in `BACKPLANE_SERVICE_CLIENTS` that names
+    /// no person (see `oidc::ServiceClients`). The only kind whose scopes count.
     Service,
     /// `backplane dev` without a token: a demo identity, never in `serve`.
     Demo,

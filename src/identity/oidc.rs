@@ -47,8 +47,14 @@ pub struct OidcSettings {
     /// The claim that carries roles (a dotted path reaches into objects, as
     /// Keycloak's `realm_access.roles`).
     pub roles_claim: String,
-    /// Identity-provider group names mapped to roles.
+    /// Identity-provider group names mapped to roles. When it is not empty it
+    /// is the only source of roles: a group named like a role (`admin`)
+    /// grants nothing unless it is mapped.
     pub role_map: HashMap<String, Role>,
+    /// The clients whose tokens are service identities, the only tokens whose
+    /// `backplane:<permission>` scopes count (see [`ServiceClients`]).
+    /// `Application::build` fills it from `Config::service_clients`.
+    pub service_clients: ServiceClients,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
     /// The shortest time between two key-set fetches caused by unknown key ids.
@@ -70,10 +76,67 @@ impl OidcSettings {
             ],
             roles_claim: "roles".into(),
             role_map: HashMap::new(),
+            service_clients: ServiceClients::default(),
             leeway: Duration::from_secs(30),
             min_refresh_interval: Duration::from_secs(10),
             refresh_interval: Duration::from_secs(600),
         }
+    }
+}
+
+/// The clients of `BACKPLANE_SERVICE_CLIENTS`, each with the subject its
+/// client-credentials tokens carry.
+///
+/// A token is a service identity only when its client (`client_id`, or `azp`
+/// when there is no `client_id`) is listed here **and** it names no person: it
+/// has no `email` claim and its `sub` is the client's own subject. That
+/// subject is the client id itself unless the entry says otherwise
+/// (`CLIENT=SUBJECT`): oidc-provider puts the client id in `sub`;
+/// Keycloak puts the id of the client's service-account user there, Auth0
+/// `CLIENT@clients`, Entra ID the service principal's object id. A person
+/// who signs in through a listed client keeps their own `sub`, so their token
+/// is never taken for the client's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceClients {
+    /// Client id → the `sub` of its tokens.
+    subjects: HashMap<String, String>,
+}
+
+impl ServiceClients {
+    /// Reads entries of the form `CLIENT` or `CLIENT=SUBJECT` (surrounding
+    /// blanks ignored, empty entries skipped). The error names the entry
+    /// that is neither, or a client listed twice.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let mut subjects = HashMap::new();
+        for entry in entries.iter().map(|e| e.as_ref().trim()) {
+            if entry.is_empty() {
+                continue;
+            }
+            let (client, subject) = match entry.split_once('=') {
+                Some((client, subject)) => (client.trim(), subject.trim()),
+                None => (entry, entry),
+            };
+            if client.is_empty() || subject.is_empty() || client.contains(char::is_whitespace) {
+                return Err(entry.to_owned());
+            }
+            if subjects
+                .insert(client.to_owned(), subject.to_owned())
+                .is_some()
+            {
+                return Err(entry.to_owned());
+            }
+        }
+        Ok(Self { subjects })
+    }
+
+    /// The subject tokens of `client` carry, if it is a service client.
+    pub fn subject_of(&self, client: &str) -> Option<&str> {
+        self.subjects.get(client).map(String::as_str)
+    }
+
+    /// Whether no client is listed.
+    pub fn is_empty(&self) -> bool {
+        self.subjects.is_empty()
     }
 }
 
@@ -110,6 +173,8 @@ pub struct OidcVerifier {
     last_attempt: Mutex<Option<Instant>>,
     /// Unknown groups already logged, so each is logged once.
     logged_groups: Mutex<HashSet<String>>,
+    /// Which notices about ignored scopes were logged (each once).
+    logged_notices: Mutex<HashSet<&'static str>>,
     /// One fetch at a time: requests that need keys wait for the fetch under way
     /// instead of starting their own (or failing while it runs).
     fetching: tokio::sync::Mutex<()>,
@@ -150,6 +215,7 @@ impl OidcVerifier {
             keys: RwLock::new(None),
             last_attempt: Mutex::new(None),
             logged_groups: Mutex::new(HashSet::new()),
+            logged_notices: Mutex::new(HashSet::new()),
             fetching: tokio::sync::Mutex::new(()),
             metadata: RwLock::new(None),
             verified: Mutex::new(Verified::default()),
@@ -365,7 +431,7 @@ impl OidcVerifier {
                 _ => IdentityError::Malformed,
             },
         )?;
-        let principal = self.principal(&data.claims);
+        let principal = self.principal(&data.claims)?;
         if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64)
             && let Ok(mut verified) = self.verified.lock()
             && verified.generation == generation
@@ -388,15 +454,30 @@ impl OidcVerifier {
         (*exp > now).then(|| principal.clone())
     }
 
-    /// The principal verified claims describe (roles through the roles claim
-    /// and the role map, service scopes through `scope`).
-    pub fn principal(&self, claims: &Map<String, Value>) -> Principal {
+    /// The principal verified claims describe.
+    ///
+    /// - `sub` must name someone: empty or blank is refused (401).
+    /// - Roles come from the roles claim: through the role map alone when one
+    ///   is configured, else by their names.
+    /// - `backplane:<permission>` scopes count only for a service identity
+    ///   (see [`ServiceClients`]), and never grant the audit log. On anyone
+    ///   else's token they are ignored: a person's rights come from roles.
+    /// - The kind (`Service` or `Staff`) follows the same rule, so a person's
+    ///   token never gets a service's limits either.
+    pub fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, IdentityError> {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let subject = text("sub")
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(IdentityError::MissingClaim("sub"))?;
+        let mapped = !self.settings.role_map.is_empty();
         let mut roles = BTreeSet::new();
         for name in claim_strings(lookup(claims, &self.settings.roles_claim)) {
-            if let Some(role) = self.settings.role_map.get(&name) {
-                roles.insert(*role);
-            } else if let Ok(role) = name.parse::<Role>() {
+            let role = if mapped {
+                self.settings.role_map.get(&name).copied()
+            } else {
+                name.parse::<Role>().ok()
+            };
+            if let Some(role) = role {
                 roles.insert(role);
             } else if let Ok(mut logged) = self.logged_groups.lock()
                 && logged.len() < 1024
@@ -405,23 +486,74 @@ impl OidcVerifier {
                 tracing::info!(group = %name, "a token carries a group that maps to no role; ignored");
             }
         }
-        let scopes: BTreeSet<Permission> = claim_strings(claims.get("scope"))
+        let requested: BTreeSet<Permission> = claim_strings(claims.get("scope"))
             .into_iter()
             .filter_map(|s| s.strip_prefix("backplane:").and_then(Permission::from_name))
             .collect();
         let email = text("email");
-        let kind = if email.is_none() && (claims.contains_key("client_id") || !scopes.is_empty()) {
-            PrincipalKind::Service
-        } else {
-            PrincipalKind::Staff
+        let service = self.is_service(claims, &subject);
+        let scopes = match service {
+            Ok(()) => {
+                if requested.contains(&Permission::ReadAuditLog) {
+                    self.notice_once(
+                        "the backplane:read:audit_log scope grants nothing; the audit log is read through roles",
+                    );
+                }
+                requested
+                    .into_iter()
+                    .filter(|p| *p != Permission::ReadAuditLog)
+                    .collect()
+            }
+            Err(reason) => {
+                if !requested.is_empty() {
+                    self.notice_once(reason);
+                }
+                BTreeSet::new()
+            }
         };
-        Principal {
-            subject: text("sub").unwrap_or_default(),
+        Ok(Principal {
+            subject,
             name: text("name").or_else(|| text("preferred_username")),
             email,
-            kind,
+            kind: if service.is_ok() {
+                PrincipalKind::Service
+            } else {
+                PrincipalKind::Staff
+            },
             roles,
             scopes,
+        })
+    }
+
+    /// Whether the token is a service identity: its client (`client_id`, or
+    /// `azp` when there is no `client_id`) is a service client, its `sub` is
+    /// that client's subject, and it has no `email`. Otherwise why not (a
+    /// constant, for the log).
+    fn is_service(&self, claims: &Map<String, Value>, subject: &str) -> Result<(), &'static str> {
+        let client = match claims.get("client_id") {
+            Some(client) => client.as_str(),
+            None => claims.get("azp").and_then(Value::as_str),
+        };
+        let Some(expected) = client.and_then(|c| self.settings.service_clients.subject_of(c))
+        else {
+            return Err(
+                "scopes on a token whose client is not in BACKPLANE_SERVICE_CLIENTS are ignored",
+            );
+        };
+        let has_email = claims.get("email").is_some_and(|e| !e.is_null());
+        if has_email || subject != expected {
+            return Err("scopes on a token that names a person are ignored");
+        }
+        Ok(())
+    }
+
+    /// Logs `notice` at info the first time it comes up; nothing of the
+    /// token goes into it.
+    fn notice_once(&self, notice: &'static str) {
+        if let Ok(mut logged) = self.logged_notices.lock()
+            && logged.insert(notice)
+        {
+            tracing::info!(notice, "a token's scopes were not all honoured");
         }
     }
 }
@@ -529,6 +661,175 @@ mod tests {
         assert_eq!(header_alg("sk_live_123"), None);
         assert_eq!(header_alg("a.b"), None);
         assert_eq!(header_alg("a.b.c.d"), None);
+    }
+
+    fn verifier(adjust: impl FnOnce(&mut OidcSettings)) -> Arc<OidcVerifier> {
+        let mut settings = OidcSettings::new("http://127.0.0.1:9/issuer", "backplane");
+        adjust(&mut settings);
+        OidcVerifier::new(settings).expect("a verifier")
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn clients(entries: &[&str]) -> ServiceClients {
+        ServiceClients::parse(entries).expect("service clients")
+    }
+
+    const EVERY_SCOPE: &str = "backplane:read:customers backplane:read:cost_data \
+        backplane:read:internal_flags backplane:write:internal_flags backplane:bulk:organizations \
+        backplane:read:audit_log";
+
+    #[test]
+    fn a_persons_token_gets_no_rights_from_its_scopes() {
+        // The browser client is (wrongly) listed as a service client too: a
+        // person signed in through it still names themself.
+        let verifier = verifier(|s| s.service_clients = clients(&["backplane-web", "ops-scripts"]));
+        for person in [
+            json!({"sub": "alice", "email": "alice@corp.example", "client_id": "backplane-web",
+                   "roles": ["support"], "scope": EVERY_SCOPE}),
+            json!({"sub": "alice", "client_id": "backplane-web", "roles": ["support"], "scope": EVERY_SCOPE}),
+            json!({"sub": "alice", "azp": "backplane-web", "roles": ["support"], "scope": EVERY_SCOPE}),
+            json!({"sub": "alice", "email": "alice@corp.example", "roles": ["support"], "scope": EVERY_SCOPE}),
+        ] {
+            let principal = verifier
+                .principal(&claims(person.clone()))
+                .expect("a principal");
+            assert_eq!(principal.kind, PrincipalKind::Staff, "{person}");
+            assert!(
+                principal.scopes.is_empty(),
+                "{person}: {:?}",
+                principal.scopes
+            );
+            assert_eq!(principal.roles, BTreeSet::from([Role::Support]), "{person}");
+            assert!(!principal.can(Permission::ReadCostData), "{person}");
+        }
+    }
+
+    #[test]
+    fn a_listed_service_client_gets_its_scopes_but_never_the_audit_log() {
+        let verifier = verifier(|s| {
+            s.service_clients = clients(&["ops-scripts", "etl=5b0c2a1e-service-account"]);
+        });
+        let expected = BTreeSet::from([
+            Permission::ReadCustomers,
+            Permission::ReadCostData,
+            Permission::ReadInternalFlags,
+            Permission::WriteInternalFlags,
+            Permission::BulkOrganizations,
+        ]);
+        for service in [
+            // oidc-provider: `sub` is the client id.
+            json!({"sub": "ops-scripts", "client_id": "ops-scripts", "scope": EVERY_SCOPE}),
+            // Keycloak: `azp`, and the service-account user's id as `sub`.
+            json!({"sub": "5b0c2a1e-service-account", "azp": "etl",
+                   "preferred_username": "service-account-etl", "scope": EVERY_SCOPE}),
+        ] {
+            let principal = verifier
+                .principal(&claims(service.clone()))
+                .expect("a principal");
+            assert_eq!(principal.kind, PrincipalKind::Service, "{service}");
+            assert_eq!(principal.scopes, expected, "{service}");
+            assert!(!principal.can(Permission::ReadAuditLog), "{service}");
+            assert!(!principal.permissions().contains(&Permission::ReadAuditLog));
+        }
+    }
+
+    #[test]
+    fn a_client_that_is_not_listed_gets_no_rights_from_its_scopes() {
+        let verifier = verifier(|s| s.service_clients = clients(&["ops-scripts"]));
+        for token in [
+            json!({"sub": "billing-export", "client_id": "billing-export", "scope": EVERY_SCOPE}),
+            // `client_id` decides; a listed `azp` beside it does not count.
+            json!({"sub": "ops-scripts", "client_id": "billing-export", "azp": "ops-scripts", "scope": EVERY_SCOPE}),
+            // The client's name, but another subject than the one listed.
+            json!({"sub": "someone-else", "client_id": "ops-scripts", "scope": EVERY_SCOPE}),
+            // No client at all.
+            json!({"sub": "ops-scripts", "scope": EVERY_SCOPE}),
+        ] {
+            let principal = verifier
+                .principal(&claims(token.clone()))
+                .expect("a principal");
+            assert_eq!(principal.kind, PrincipalKind::Staff, "{token}");
+            assert!(
+                principal.scopes.is_empty(),
+                "{token}: {:?}",
+                principal.scopes
+            );
+            assert!(principal.permissions().is_empty(), "{token}");
+        }
+        // Without any service client, nobody's scopes count.
+        let none = self::verifier(|_| {});
+        let token = json!({"sub": "ops-scripts", "client_id": "ops-scripts", "scope": EVERY_SCOPE});
+        let principal = none.principal(&claims(token)).expect("a principal");
+        assert_eq!(principal.kind, PrincipalKind::Staff);
+        assert!(principal.scopes.is_empty());
+    }
+
+    #[test]
+    fn with_a_role_map_only_mapped_groups_grant_roles() {
+        let mapped = verifier(|s| {
+            s.role_map = HashMap::from([("cs-team".to_owned(), Role::Support)]);
+        });
+        let token = claims(json!({"sub": "mallory", "roles": ["admin", "auditor", "cs-team"]}));
+        let principal = mapped.principal(&token).expect("a principal");
+        assert_eq!(principal.roles, BTreeSet::from([Role::Support]));
+        let token = claims(json!({"sub": "mallory", "roles": ["admin"]}));
+        assert!(
+            mapped
+                .principal(&token)
+                .expect("a principal")
+                .roles
+                .is_empty()
+        );
+        // A group may be mapped to a role of its own name.
+        let admins = verifier(|s| {
+            s.role_map = HashMap::from([("admin".to_owned(), Role::Admin)]);
+        });
+        let principal = admins.principal(&token).expect("a principal");
+        assert_eq!(principal.roles, BTreeSet::from([Role::Admin]));
+        // Without a role map, role names are roles.
+        let plain = verifier(|_| {});
+        let token = claims(json!({"sub": "ada", "roles": ["admin", "cs-team"]}));
+        let principal = plain.principal(&token).expect("a principal");
+        assert_eq!(principal.roles, BTreeSet::from([Role::Admin]));
+    }
+
+    #[test]
+    fn a_token_that_names_nobody_is_refused() {
+        let verifier = verifier(|s| s.service_clients = clients(&["ops-scripts"]));
+        for token in [
+            json!({"sub": "", "roles": ["admin"]}),
+            json!({"sub": "   ", "roles": ["admin"]}),
+            json!({"sub": "\t\n", "client_id": "ops-scripts", "scope": EVERY_SCOPE}),
+            json!({"sub": 42, "roles": ["admin"]}),
+            json!({"roles": ["admin"]}),
+        ] {
+            assert_eq!(
+                verifier
+                    .principal(&claims(token.clone()))
+                    .map(|p| p.subject),
+                Err(IdentityError::MissingClaim("sub")),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn service_clients_are_client_or_client_and_subject() {
+        let parsed = clients(&[" ops-scripts ", "", "etl = 5b0c2a1e"]);
+        assert_eq!(parsed.subject_of("ops-scripts"), Some("ops-scripts"));
+        assert_eq!(parsed.subject_of("etl"), Some("5b0c2a1e"));
+        assert_eq!(parsed.subject_of("backplane-web"), None);
+        for bad in ["=sub", "client=", "two words", "ops-scripts"] {
+            assert_eq!(
+                ServiceClients::parse(&["ops-scripts", bad]),
+                Err(bad.to_owned()),
+                "{bad}"
+            );
+        }
+        assert!(clients(&[]).is_empty());
     }
 
     #[test]

@@ -239,7 +239,14 @@ async fn first_time_principals_join_the_staff_directory() {
 
 #[tokio::test]
 async fn service_identities_get_what_their_scopes_grant() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = crate::helpers::spawn_app_configured(
+        Backend::Sqlite,
+        backplane::config::Mode::Serve,
+        |c| {
+            c.service_clients = vec!["billing-export=svc-billing-export".into()];
+        },
+    )
+    .await;
     let now = chrono::Utc::now().timestamp();
     let token = app.issuer.sign(json!({
         "iss": app.issuer.url,
@@ -393,7 +400,14 @@ async fn every_role_may_run_exactly_its_mutations() {
 /// from the issuer, a read, and a bulk change (a dry run, then applied).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_script_authenticates_and_runs_a_bulk_change() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = crate::helpers::spawn_app_configured(
+        Backend::Sqlite,
+        backplane::config::Mode::Serve,
+        |c| {
+            c.service_clients = vec!["script".into()];
+        },
+    )
+    .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/script_token.sh");
     let run = |apply: bool| {
         std::process::Command::new("bash")
@@ -451,7 +465,10 @@ fn service_token(app: &TestApp, client: &str, scopes: &str) -> String {
 /// A right to write internal flags without the right to read them would tell
 /// its holder the flags through a dry run's counts: it is not granted at all.
 async fn a_flag_writer_that_may_not_read_flags_cannot_probe_them(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+        c.service_clients = vec!["flag-writer".into(), "flag-keeper".into()];
+    })
+    .await;
     let probe = "mutation($ids: [ID!]!) { bulkSetOrganizationFlag(input: { ids: $ids, flag: VIP, value: true, reason: \"probe\", dryRun: true }) { requested changed unchanged } }";
     let ids = json!({ "ids": ["org_1", "org_2", "org_3", "org_4"] });
 

@@ -209,9 +209,11 @@ async fn status_codes_follow_graphql_over_http() {
 async fn errors_in_one_response_are_capped() {
     let app = spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
         c.limits.services.max_root_fields = 100;
+        c.service_clients = vec!["ops-scripts".into()];
     })
     .await;
     let mut claims = app.issuer.claims("ops-scripts", &[]);
+    claims["client_id"] = json!("ops-scripts");
     claims["scope"] = json!("backplane:read:customers");
     claims.as_object_mut().map(|c| c.remove("email"));
     let service = app.issuer.sign(claims);

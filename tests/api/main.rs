@@ -17,6 +17,7 @@ mod operations;
 mod pagination;
 mod playground;
 mod schema;
+mod service_identities;
 mod sessions;
 mod sign_in;
 mod statements;

@@ -27,10 +27,16 @@ pub struct Provider {
 
 pub const CLIENT_ID: &str = "backplane-web";
 pub const CLIENT_SECRET: &str = "web-secret-for-tests";
-const SERVICE_ID: &str = "ops-scripts";
-const SERVICE_SECRET: &str = "service-secret-for-tests";
+pub const SERVICE_ID: &str = "ops-scripts";
+pub const SERVICE_SECRET: &str = "service-secret-for-tests";
 
 pub async fn start_provider() -> Provider {
+    start_provider_with(&[]).await
+}
+
+/// [`start_provider`] with some of its environment (`provider.mjs`'s
+/// variables) set otherwise.
+pub async fn start_provider_with(env: &[(&str, &str)]) -> Provider {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc-provider");
     assert!(
         std::path::Path::new(dir).join("node_modules").exists(),
@@ -46,6 +52,7 @@ pub async fn start_provider() -> Provider {
         .env("SERVICE_CLIENT_SECRET", SERVICE_SECRET)
         .env("SERVICE_SCOPES", "backplane:read:customers")
         .env("RESOURCE", "backplane")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -101,7 +108,7 @@ pub async fn app_with_sign_in(
 }
 
 /// A browser-like client: a cookie jar, redirects followed by hand.
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -118,7 +125,7 @@ pub fn browser_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Clien
         .expect("client")
 }
 
-fn resolve(base: &str, location: &str) -> String {
+pub fn resolve(base: &str, location: &str) -> String {
     reqwest::Url::parse(base)
         .and_then(|b| b.join(location))
         .expect("a valid Location")
@@ -127,7 +134,7 @@ fn resolve(base: &str, location: &str) -> String {
 
 /// Follows redirects from `url` until a page that is not one; returns the
 /// final URL and response.
-async fn follow(client: &reqwest::Client, mut url: String) -> (String, reqwest::Response) {
+pub async fn follow(client: &reqwest::Client, mut url: String) -> (String, reqwest::Response) {
     for _ in 0..10 {
         let resp = client.get(&url).send().await.expect("request");
         if !resp.status().is_redirection() {
@@ -392,7 +399,10 @@ async fn a_tampered_or_foreign_callback_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_providers_jwt_access_tokens_are_bearer_tokens() {
     let provider = start_provider().await;
-    let app = app_with_sign_in(Backend::Sqlite, &provider, |_| {}).await;
+    let app = app_with_sign_in(Backend::Sqlite, &provider, |c| {
+        c.service_clients = vec![SERVICE_ID.into()];
+    })
+    .await;
     let token: Value = reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
         .basic_auth(SERVICE_ID, Some(SERVICE_SECRET))
