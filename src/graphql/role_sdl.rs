@@ -30,7 +30,8 @@ pub async fn sdl_for_permissions(
         subject: "schema-printer".into(),
         email: None,
         name: None,
-        kind: PrincipalKind::Staff,
+        // Exactly `permissions`: a service's scopes are taken as they are.
+        kind: PrincipalKind::Service,
         roles: BTreeSet::new(),
         scopes: permissions.clone(),
     };

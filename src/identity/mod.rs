@@ -40,13 +40,17 @@ impl Principal {
     /// less any right whose prerequisite is missing (`policy::requires`).
     pub fn permissions(&self) -> BTreeSet<Permission> {
         let mut all = permissions_of(&self.roles);
-        all.extend(self.scopes.iter().copied());
+        if self.kind == PrincipalKind::Service {
+            all.extend(self.scopes.iter().copied());
+        }
         crate::policy::effective(&all)
     }
 
     pub fn can(&self, permission: Permission) -> bool {
+        // Scopes count for service identities only (a second wall behind
+        // `oidc::principal`, which fills them for those alone).
         let held = |p: Permission| {
-            self.scopes.contains(&p)
+            (self.kind == PrincipalKind::Service && self.scopes.contains(&p))
                 || self
                     .roles
                     .iter()
