@@ -76,11 +76,17 @@ pub async fn start_provider_with(env: &[(&str, &str)]) -> Provider {
     }
 }
 
+/// A port free now, for a server that must know its address before it
+/// binds (its redirect URI). Drawn below Linux's ephemeral range (32768 and
+/// up), where the other tests' `127.0.0.1:0` binds take their ports, so that
+/// one of them cannot take it between this check and the server's bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..200)
+        .map(|_| rng.gen_range(20_000..32_000))
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// Backplane in `serve` mode with browser sign-in through `provider`.
