@@ -1,12 +1,16 @@
 //! Backplane: the internal GraphQL data layer.
 //!
 //! Data flows one way: `http` → `identity` → `graphql` → (`policy`, `domain`) →
-//! `store`. Nothing below imports from above it.
+//! `store`, each reading the `catalog`. Nothing below imports from above it.
 
 /// Build, bind, serve, shut down gracefully.
 pub mod app;
 /// The audit log: each operation's record, the writer.
 pub mod audit;
+/// The catalog: one description of the domain (entities, fields and their
+/// classes, relations, orderings) that the schema, guards, loaders and
+/// compiled SQL derive from.
+pub mod catalog;
 /// The command line: every flag has a `BACKPLANE_…` variable.
 pub mod cli;
 /// Typed configuration, validated once.

@@ -1,10 +1,14 @@
 //! The role matrix: the one table that schema visibility, guards and
 //! `viewer { roles permissions }` read. Adding a role or a field group is one edit
-//! here.
+//! here. Which field needs which permission follows from the catalog's
+//! classes (`catalog`); the fields outside it (the audit log, the changes)
+//! are listed here.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::catalog::{self, Need};
 
 /// A role a principal may hold; what it may do is the union of its roles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,40 +140,13 @@ pub fn grants(role: Role) -> &'static [Permission] {
     }
 }
 
-/// Schema fields that need a permission, as `(type, field, permission)`. For a
+/// Schema fields outside the catalog that need a permission, as `(type,
+/// field, permission)`: the audit log and the changes. (Every catalog
+/// field's permission follows from its class: `catalog::needs`.) For a
 /// caller without it the field does not exist: introspection leaves it out,
 /// a query naming it fails validation as an unknown field would, and a guard
 /// refuses it at execution as a second wall.
 pub const GUARDED_FIELDS: &[(&str, &str, Permission)] = &[
-    // Customers: organizations, users, tickets, staff, plans.
-    ("Query", "organizations", Permission::ReadCustomers),
-    ("Query", "organization", Permission::ReadCustomers),
-    ("Query", "organizationBySlug", Permission::ReadCustomers),
-    ("Query", "users", Permission::ReadCustomers),
-    ("Query", "user", Permission::ReadCustomers),
-    ("Query", "userByEmail", Permission::ReadCustomers),
-    ("Query", "tickets", Permission::ReadCustomers),
-    ("Query", "ticket", Permission::ReadCustomers),
-    ("Query", "plans", Permission::ReadCustomers),
-    ("Query", "staffMembers", Permission::ReadCustomers),
-    ("Query", "staffMember", Permission::ReadCustomers),
-    // Billing: invoices and subscriptions.
-    ("Query", "invoices", Permission::ReadBilling),
-    ("Query", "invoice", Permission::ReadBilling),
-    ("Organization", "invoices", Permission::ReadBilling),
-    ("Organization", "subscription", Permission::ReadBilling),
-    ("Plan", "subscriptions", Permission::ReadBilling),
-    // Cost data.
-    ("Organization", "monthlyCostCents", Permission::ReadCostData),
-    ("Organization", "grossMarginBps", Permission::ReadCostData),
-    ("Plan", "unitCostCents", Permission::ReadCostData),
-    ("Invoice", "processingFeeCents", Permission::ReadCostData),
-    // Internal flags.
-    (
-        "Organization",
-        "internalFlags",
-        Permission::ReadInternalFlags,
-    ),
     // The audit log.
     ("Query", "auditEvents", Permission::ReadAuditLog),
     // Changes.
@@ -200,51 +177,11 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
 /// of [`WRITE_PERMISSIONS`].
 pub const WRITE_TYPES: &[&str] = &["Mutation", "BulkResult", "BulkFailure", "BulkMode"];
 
-/// Schema types that exist only for callers with a permission: the types that
-/// only guarded fields lead to.
+/// Schema types outside the catalog that exist only for callers with a
+/// permission: the types that only guarded fields lead to. (A catalog
+/// entity's types are visible with it: `catalog::Entity::types`.)
 pub const GUARDED_TYPES: &[(&str, Permission)] = &[
-    ("Organization", Permission::ReadCustomers),
-    ("OrganizationConnection", Permission::ReadCustomers),
-    ("OrganizationEdge", Permission::ReadCustomers),
-    ("OrganizationFilter", Permission::ReadCustomers),
-    ("OrganizationOrder", Permission::ReadCustomers),
-    ("OrganizationStatus", Permission::ReadCustomers),
     ("StatusMatch", Permission::ReadCustomers),
-    ("User", Permission::ReadCustomers),
-    ("UserConnection", Permission::ReadCustomers),
-    ("UserEdge", Permission::ReadCustomers),
-    ("UserFilter", Permission::ReadCustomers),
-    ("UserOrder", Permission::ReadCustomers),
-    ("UserOrgRole", Permission::ReadCustomers),
-    ("UserStatus", Permission::ReadCustomers),
-    ("Plan", Permission::ReadCustomers),
-    ("SupportTicket", Permission::ReadCustomers),
-    ("SupportTicketConnection", Permission::ReadCustomers),
-    ("SupportTicketEdge", Permission::ReadCustomers),
-    ("SupportTicketFilter", Permission::ReadCustomers),
-    ("SupportTicketOrder", Permission::ReadCustomers),
-    ("TicketStatus", Permission::ReadCustomers),
-    ("TicketPriority", Permission::ReadCustomers),
-    ("TicketMessage", Permission::ReadCustomers),
-    ("TicketMessageConnection", Permission::ReadCustomers),
-    ("TicketMessageEdge", Permission::ReadCustomers),
-    ("StaffMember", Permission::ReadCustomers),
-    ("StaffMemberConnection", Permission::ReadCustomers),
-    ("StaffMemberEdge", Permission::ReadCustomers),
-    ("Invoice", Permission::ReadBilling),
-    ("InvoiceConnection", Permission::ReadBilling),
-    ("InvoiceEdge", Permission::ReadBilling),
-    ("InvoiceFilter", Permission::ReadBilling),
-    ("InvoiceOrder", Permission::ReadBilling),
-    ("InvoiceStatus", Permission::ReadBilling),
-    ("InvoiceLine", Permission::ReadBilling),
-    ("InvoiceLineConnection", Permission::ReadBilling),
-    ("InvoiceLineEdge", Permission::ReadBilling),
-    ("Subscription", Permission::ReadBilling),
-    ("SubscriptionConnection", Permission::ReadBilling),
-    ("SubscriptionEdge", Permission::ReadBilling),
-    ("SubscriptionStatus", Permission::ReadBilling),
-    ("InternalFlags", Permission::ReadInternalFlags),
     ("AuditEvent", Permission::ReadAuditLog),
     ("AuditEventConnection", Permission::ReadAuditLog),
     ("AuditEventEdge", Permission::ReadAuditLog),
@@ -256,40 +193,73 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
     ("BulkInvoiceVoidInput", Permission::WriteInvoices),
 ];
 
-/// Fields whose reads the audit log records by name: cost data, internal flags,
-/// personal data and internal notes.
-pub const AUDITED_FIELDS: &[(&str, &str)] = &[
-    ("Organization", "monthlyCostCents"),
-    ("Organization", "grossMarginBps"),
-    ("Organization", "internalFlags"),
-    ("Plan", "unitCostCents"),
-    ("Invoice", "processingFeeCents"),
-    ("User", "email"),
-    ("User", "name"),
-    ("SupportTicket", "internalNotes"),
-];
+/// Every schema field that needs more than its type does, catalog fields
+/// and root fields included, with what it needs: the list the visibility
+/// checks and the tests are generated from.
+pub fn guarded_fields() -> Vec<(&'static str, &'static str, Need)> {
+    let catalog_fields = catalog::ENTITIES.iter().flat_map(|e| {
+        e.fields.iter().filter_map(move |f| {
+            let need = catalog::extra_need(e.name, f.name).flatten()?;
+            Some((e.name, f.name, need))
+        })
+    });
+    let roots = catalog::ROOTS.iter().filter_map(|r| {
+        let need = catalog::root_needs(r.name)?;
+        Some(("Query", r.name, Need::One(need)))
+    });
+    catalog_fields
+        .chain(roots)
+        .chain(
+            GUARDED_FIELDS
+                .iter()
+                .map(|(t, f, p)| (*t, *f, Need::One(*p))),
+        )
+        .collect()
+}
+
+/// Every schema type that exists only for callers with a permission, the
+/// catalog's included.
+pub fn guarded_types() -> Vec<(String, Permission)> {
+    catalog::ENTITIES
+        .iter()
+        .flat_map(|e| e.types().map(move |t| (t.into_owned(), e.read)))
+        .chain(GUARDED_TYPES.iter().map(|(t, p)| ((*t).to_owned(), *p)))
+        .collect()
+}
 
 /// Whether reading `type_name.field` is recorded by name in the audit log.
 pub fn is_audited_field(type_name: &str, field: &str) -> bool {
-    AUDITED_FIELDS
-        .iter()
-        .any(|(t, f)| *t == type_name && *f == field)
+    catalog::is_audited(type_name, field)
 }
 
-/// The permission a field needs, if any.
-pub fn field_permission(type_name: &str, field: &str) -> Option<Permission> {
+/// What a field needs beyond its type, if anything.
+pub fn field_need(type_name: &str, field: &str) -> Option<Need> {
+    if type_name == "Query"
+        && let Some(p) = catalog::root_needs(field)
+    {
+        return Some(Need::One(p));
+    }
+    if let Some(extra) = catalog::extra_need(type_name, field) {
+        return extra;
+    }
     GUARDED_FIELDS
         .iter()
         .find(|(t, f, _)| *t == type_name && *f == field)
-        .map(|(_, _, p)| *p)
+        .map(|(_, _, p)| Need::One(*p))
 }
 
 /// The permission a type needs, if any.
 pub fn type_permission(type_name: &str) -> Option<Permission> {
-    GUARDED_TYPES
+    catalog::ENTITIES
         .iter()
-        .find(|(t, _)| *t == type_name)
-        .map(|(_, p)| *p)
+        .find(|e| e.types().any(|t| t == type_name))
+        .map(|e| e.read)
+        .or_else(|| {
+            GUARDED_TYPES
+                .iter()
+                .find(|(t, _)| *t == type_name)
+                .map(|(_, p)| *p)
+        })
 }
 
 /// The union of what `roles` grant.

@@ -40,20 +40,15 @@ use async_graphql::parser::types::{
 use async_graphql::{InputType, Positioned, Request, Response, Value as ConstValue, Variables};
 use sea_orm::{ConnectionTrait, DbBackend};
 
-use super::ids::{self, Kind};
-
 mod answer;
 
+use super::ids;
+
 use super::pagination::{Cursors, DEFAULT_PAGE_SIZE, Ordering};
-use super::types::billing::{
-    INVOICES_NEWEST_FIRST, InvoiceFilter, InvoiceOrder, LINES_IN_ORDER, SUBSCRIPTIONS_OLDEST_FIRST,
-};
+use super::types::billing::{InvoiceFilter, InvoiceOrder};
 use super::types::organization::{OrganizationFilter, OrganizationOrder, OrganizationStatus};
-use super::types::staff::STAFF_BY_ID;
-use super::types::support::{
-    MESSAGES_IN_ORDER, SupportTicketFilter, SupportTicketOrder, TICKETS_NEWEST_FIRST,
-};
-use super::types::user::{USERS_OLDEST_FIRST, UserFilter, UserOrder};
+use super::types::support::{SupportTicketFilter, SupportTicketOrder};
+use super::types::user::{UserFilter, UserOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
 use crate::store::organizations::{self, OrganizationQuery};
@@ -62,253 +57,8 @@ use crate::store::people;
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
-/// How a column becomes a JSON value.
-#[derive(Clone, Copy)]
-enum Scalar {
-    /// As stored: text, numbers, booleans, enum names.
-    Plain,
-    /// The opaque id with this prefix (`org_42`).
-    Id(&'static str),
-    /// An instant, as RFC 3339 in UTC.
-    Time,
-    /// A comma-separated list, as a list of strings.
-    List,
-}
-
-/// How an object reaches a related one.
-#[derive(Clone, Copy)]
-enum Join {
-    /// The related row's id is in this column of ours.
-    Forward(&'static str),
-    /// The related row holds our id in this column (at most one such row).
-    Back(&'static str),
-    /// The plan of the organization's subscription.
-    PlanOfOrganization,
-}
-
-#[derive(Clone, Copy)]
-enum Field {
-    Column(&'static str, Scalar),
-    /// An object over the same row (`internalFlags`).
-    Embedded(&'static str),
-    ToOne(&'static str, Join),
-    /// A page of the related rows holding our id in this column.
-    Many(&'static str, &'static str, Ordering),
-}
-
-/// A GraphQL object type over a table.
-struct Entity {
-    name: &'static str,
-    table: &'static str,
-    fields: &'static [(&'static str, Field)],
-}
-
-use Field::{Column, Embedded, Many, ToOne};
-use Scalar::{Id, Plain, Time};
-
-const ENTITIES: &[Entity] = &[
-    Entity {
-        name: "Organization",
-        table: "organizations",
-        fields: &[
-            ("id", Column("id", Id("org"))),
-            ("name", Column("name", Plain)),
-            ("slug", Column("slug", Plain)),
-            ("status", Column("status", Plain)),
-            ("region", Column("region", Plain)),
-            ("createdAt", Column("created_at", Time)),
-            ("updatedAt", Column("updated_at", Time)),
-            ("monthlyCostCents", Column("monthly_cost_cents", Plain)),
-            ("grossMarginBps", Column("gross_margin_bps", Plain)),
-            ("internalFlags", Embedded("InternalFlags")),
-            ("plan", ToOne("Plan", Join::PlanOfOrganization)),
-            (
-                "subscription",
-                ToOne("Subscription", Join::Back("organization_id")),
-            ),
-            ("users", Many("User", "organization_id", USERS_OLDEST_FIRST)),
-            (
-                "invoices",
-                Many("Invoice", "organization_id", INVOICES_NEWEST_FIRST),
-            ),
-            (
-                "tickets",
-                Many("SupportTicket", "organization_id", TICKETS_NEWEST_FIRST),
-            ),
-        ],
-    },
-    Entity {
-        name: "InternalFlags",
-        table: "organizations",
-        fields: &[
-            ("fraudReview", Column("fraud_review", Plain)),
-            ("vip", Column("vip", Plain)),
-            ("churnRisk", Column("churn_risk", Plain)),
-            ("betaAccess", Column("beta_access", Plain)),
-        ],
-    },
-    Entity {
-        name: "Plan",
-        table: "plans",
-        fields: &[
-            ("id", Column("id", Id("pln"))),
-            ("code", Column("code", Plain)),
-            ("name", Column("name", Plain)),
-            ("priceCents", Column("price_cents", Plain)),
-            ("currency", Column("currency", Plain)),
-            ("unitCostCents", Column("unit_cost_cents", Plain)),
-            (
-                "subscriptions",
-                Many("Subscription", "plan_id", SUBSCRIPTIONS_OLDEST_FIRST),
-            ),
-        ],
-    },
-    Entity {
-        name: "Subscription",
-        table: "subscriptions",
-        fields: &[
-            ("id", Column("id", Id("sub"))),
-            ("seats", Column("seats", Plain)),
-            ("status", Column("status", Plain)),
-            ("currentPeriodStart", Column("current_period_start", Time)),
-            ("currentPeriodEnd", Column("current_period_end", Time)),
-            ("discountPercent", Column("discount_percent", Plain)),
-            ("createdAt", Column("created_at", Time)),
-            ("plan", ToOne("Plan", Join::Forward("plan_id"))),
-            (
-                "organization",
-                ToOne("Organization", Join::Forward("organization_id")),
-            ),
-        ],
-    },
-    Entity {
-        name: "Invoice",
-        table: "invoices",
-        fields: &[
-            ("id", Column("id", Id("inv"))),
-            ("number", Column("number", Plain)),
-            ("amountCents", Column("amount_cents", Plain)),
-            ("currency", Column("currency", Plain)),
-            ("status", Column("status", Plain)),
-            ("issuedAt", Column("issued_at", Time)),
-            ("dueAt", Column("due_at", Time)),
-            ("paidAt", Column("paid_at", Time)),
-            ("processingFeeCents", Column("processing_fee_cents", Plain)),
-            (
-                "organization",
-                ToOne("Organization", Join::Forward("organization_id")),
-            ),
-            ("lines", Many("InvoiceLine", "invoice_id", LINES_IN_ORDER)),
-        ],
-    },
-    Entity {
-        name: "InvoiceLine",
-        table: "invoice_lines",
-        fields: &[
-            ("id", Column("id", Id("inl"))),
-            ("description", Column("description", Plain)),
-            ("quantity", Column("quantity", Plain)),
-            ("unitAmountCents", Column("unit_amount_cents", Plain)),
-            ("amountCents", Column("amount_cents", Plain)),
-            ("invoice", ToOne("Invoice", Join::Forward("invoice_id"))),
-        ],
-    },
-    Entity {
-        name: "User",
-        table: "users",
-        fields: &[
-            ("id", Column("id", Id("usr"))),
-            ("email", Column("email", Plain)),
-            ("name", Column("name", Plain)),
-            ("orgRole", Column("org_role", Plain)),
-            ("status", Column("status", Plain)),
-            ("lastSeenAt", Column("last_seen_at", Time)),
-            ("createdAt", Column("created_at", Time)),
-            (
-                "organization",
-                ToOne("Organization", Join::Forward("organization_id")),
-            ),
-            (
-                "tickets",
-                Many("SupportTicket", "requester_id", TICKETS_NEWEST_FIRST),
-            ),
-        ],
-    },
-    Entity {
-        name: "SupportTicket",
-        table: "support_tickets",
-        fields: &[
-            ("id", Column("id", Id("tkt"))),
-            ("subject", Column("subject", Plain)),
-            ("status", Column("status", Plain)),
-            ("priority", Column("priority", Plain)),
-            ("createdAt", Column("created_at", Time)),
-            ("updatedAt", Column("updated_at", Time)),
-            ("internalNotes", Column("internal_notes", Plain)),
-            (
-                "organization",
-                ToOne("Organization", Join::Forward("organization_id")),
-            ),
-            ("requester", ToOne("User", Join::Forward("requester_id"))),
-            (
-                "assignee",
-                ToOne("StaffMember", Join::Forward("assignee_id")),
-            ),
-            (
-                "messages",
-                Many("TicketMessage", "ticket_id", MESSAGES_IN_ORDER),
-            ),
-        ],
-    },
-    Entity {
-        name: "TicketMessage",
-        table: "ticket_messages",
-        fields: &[
-            ("id", Column("id", Id("msg"))),
-            ("body", Column("body", Plain)),
-            ("internal", Column("internal", Plain)),
-            ("createdAt", Column("created_at", Time)),
-            ("ticket", ToOne("SupportTicket", Join::Forward("ticket_id"))),
-            ("authorUser", ToOne("User", Join::Forward("author_user_id"))),
-            (
-                "authorStaff",
-                ToOne("StaffMember", Join::Forward("author_staff_id")),
-            ),
-        ],
-    },
-    Entity {
-        name: "StaffMember",
-        table: "staff_members",
-        fields: &[
-            ("id", Column("id", Id("stf"))),
-            ("subject", Column("subject", Plain)),
-            ("email", Column("email", Plain)),
-            ("name", Column("name", Plain)),
-            ("roles", Column("roles", Scalar::List)),
-            ("lastSeenAt", Column("last_seen_at", Time)),
-            (
-                "assignedTickets",
-                Many("SupportTicket", "assignee_id", TICKETS_NEWEST_FIRST),
-            ),
-        ],
-    },
-];
-
-/// Root lookups by opaque id: field, entity, kind of id.
-const BY_ID: &[(&str, &str, Kind)] = &[
-    ("organization", "Organization", Kind::Organization),
-    ("user", "User", Kind::User),
-    ("invoice", "Invoice", Kind::Invoice),
-    ("ticket", "SupportTicket", Kind::Ticket),
-    ("staffMember", "StaffMember", Kind::Staff),
-];
-
-fn entity_named(name: &str) -> &'static Entity {
-    ENTITIES
-        .iter()
-        .find(|e| e.name == name)
-        .unwrap_or_else(|| panic!("no compiled entity {name}"))
-}
+use crate::catalog::{self, Entity, Join, Lookup, Scalar, Source};
+use crate::identity::Principal;
 
 /// One response key of a selection set, its occurrences merged.
 struct Selected<'a> {
@@ -394,6 +144,7 @@ impl CompiledReads {
     pub async fn run(
         &self,
         request: &mut Request,
+        principal: &Principal,
         max_page_size: i32,
         operation: &OperationAudit,
     ) -> Option<String> {
@@ -407,6 +158,7 @@ impl CompiledReads {
             document,
             wanted.as_deref(),
             &variables,
+            principal,
             max_page_size,
             &self.cursors,
         )?;
@@ -442,6 +194,7 @@ fn compile(
     document: &ExecutableDocument,
     wanted: Option<&str>,
     variables: &Variables,
+    principal: &Principal,
     max_page_size: i32,
     cursors: &Cursors,
 ) -> Option<(Sql, Node)> {
@@ -453,6 +206,7 @@ fn compile(
         document,
         operation,
         variables,
+        principal,
         max_page_size,
         cursors,
         sql: Sql::default(),
@@ -468,6 +222,9 @@ struct Compiler<'a> {
     document: &'a ExecutableDocument,
     operation: &'a OperationDefinition,
     variables: &'a Variables,
+    /// Who asks: every field's permission is checked here again, from the
+    /// catalog, as the executor's guards check it.
+    principal: &'a Principal,
     max_page_size: i32,
     /// Opens `after` as the executor does.
     cursors: &'a Cursors,
@@ -635,6 +392,10 @@ impl<'a> Compiler<'a> {
                         return None;
                     }
                     match out.iter_mut().find(|s| s.key == key) {
+                        // One key, one field: occurrences that differ in name
+                        // or arguments are not merged here (validation should
+                        // refuse them; the executor decides).
+                        Some(existing) if !same_field(existing.field, field) => return None,
                         Some(existing) => existing.sets.push(&field.selection_set.node),
                         None => out.push(Selected {
                             key,
@@ -700,29 +461,34 @@ impl<'a> Compiler<'a> {
                     self.sql.push("'Query'");
                     Node::Leaf
                 }
-                "organizationBySlug" => {
-                    Self::only_arguments(field, &["slug"])?;
-                    let ConstValue::String(slug) = self.argument(field, "slug")? else {
-                        return None;
-                    };
-                    self.lookup(
-                        entity_named("Organization"),
-                        "slug",
-                        slug.trim().to_owned(),
-                        field,
-                    )?
-                }
-                "organizations" | "users" | "invoices" | "tickets" | "staffMembers" => {
-                    self.root_list(field)?
-                }
                 name => {
-                    let (_, target, kind) = BY_ID.iter().find(|(f, _, _)| *f == name)?;
-                    Self::only_arguments(field, &["id"])?;
-                    let ConstValue::String(id) = self.argument(field, "id")? else {
+                    let root = catalog::root(name)?;
+                    if !self.may_read(catalog::root_needs(name).map(catalog::Need::One)) {
                         return None;
-                    };
-                    let id = ids::decode(*kind, &id, "id").ok()?;
-                    self.lookup(entity_named(target), "id", id, field)?
+                    }
+                    let target = catalog::entity(root.entity)?;
+                    match root.lookup {
+                        Lookup::List { .. } => self.root_list(field)?,
+                        Lookup::Every => return None,
+                        // As the executor reads it: the slug trimmed. (Other
+                        // columns, an email, are the executor's.)
+                        Lookup::ByColumn { argument, column } if name == "organizationBySlug" => {
+                            Self::only_arguments(field, &[argument])?;
+                            let ConstValue::String(value) = self.argument(field, argument)? else {
+                                return None;
+                            };
+                            self.lookup(target, column, value.trim().to_owned(), field)?
+                        }
+                        Lookup::ByColumn { .. } => return None,
+                        Lookup::ById => {
+                            Self::only_arguments(field, &["id"])?;
+                            let ConstValue::String(id) = self.argument(field, "id")? else {
+                                return None;
+                            };
+                            let id = ids::decode_of(target, &id, "id").ok()?;
+                            self.lookup(target, "id", id, field)?
+                        }
+                    }
                 }
             };
             entries.push(Entry {
@@ -745,51 +511,42 @@ impl<'a> Compiler<'a> {
         let first = self.first(field)?;
         let filter = self.argument(field, "filter")?;
         let order = self.argument(field, "orderBy")?;
-        let (entity, conditions, ordering) = match field.name {
+        // Filters and orders are typed inputs of their own (the store's
+        // conditions); the entity and the orders are the catalog's.
+        let entity = catalog::entity(catalog::root(field.name)?.entity)?;
+        let (conditions, ordering) = match field.name {
             "organizations" => {
                 let filter: OrganizationFilter = parse_or_default(filter)?;
                 let query: OrganizationQuery = filter.into();
                 let order: OrganizationOrder = parse_or_default(order)?;
-                (
-                    "Organization",
-                    organizations::conditions(&query),
-                    order.ordering(),
-                )
+                (organizations::conditions(&query), order.ordering())
             }
             "users" => {
                 let query = parse_or_default::<UserFilter>(filter)?.into_query().ok()?;
                 let order: UserOrder = parse_or_default(order)?;
-                ("User", people::user_conditions(&query), order.ordering())
+                (people::user_conditions(&query), order.ordering())
             }
             "invoices" => {
                 let query = parse_or_default::<InvoiceFilter>(filter)?
                     .into_query()
                     .ok()?;
                 let order: InvoiceOrder = parse_or_default(order)?;
-                (
-                    "Invoice",
-                    people::invoice_conditions(&query),
-                    order.ordering(),
-                )
+                (people::invoice_conditions(&query), order.ordering())
             }
             "tickets" => {
                 let query = parse_or_default::<SupportTicketFilter>(filter)?
                     .into_query()
                     .ok()?;
                 let order: SupportTicketOrder = parse_or_default(order)?;
-                (
-                    "SupportTicket",
-                    people::ticket_conditions(&query),
-                    order.ordering(),
-                )
+                (people::ticket_conditions(&query), order.ordering())
             }
-            "staffMembers" => ("StaffMember", Sql::default(), STAFF_BY_ID),
+            "staffMembers" => (Sql::default(), catalog::root_ordering(field.name)),
             _ => return None,
         };
         let after = self.after(field, &ordering)?;
         self.connection(
-            entity_named(entity),
-            &format!("{entity}Connection"),
+            entity,
+            &format!("{}Connection", entity.name),
             &ordering,
             (&conditions, after.as_ref()),
             first,
@@ -855,7 +612,7 @@ impl<'a> Compiler<'a> {
         let mut entries = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             self.separator(i);
-            let audited = crate::policy::is_audited_field(entity.name, field.name)
+            let audited = catalog::is_audited(entity.name, field.name)
                 .then(|| format!("{}.{}", entity.name, field.name));
             let node = self.field(entity, alias, field)?;
             entries.push(Entry {
@@ -878,25 +635,31 @@ impl<'a> Compiler<'a> {
             self.sql.push(&format!("'{}'", entity.name));
             return Some(Node::Leaf);
         }
-        let (_, kind) = entity.fields.iter().find(|(name, _)| *name == field.name)?;
-        match *kind {
-            Column(column, scalar) => {
+        let described = entity.field(field.name)?;
+        // The second wall: the caller may read this field of this entity (the
+        // entity's permission, the class's, a relation's target's), as the
+        // executor's guards decide; else the executor answers, with its error.
+        if !self.may_read(catalog::needs(entity.name, field.name)) {
+            return None;
+        }
+        match described.source {
+            Source::Column { column, scalar, .. } => {
                 Self::only_arguments(field, &[])?;
                 self.sql.push(&scalar_sql(alias, column, scalar));
                 Some(match scalar {
-                    Scalar::Plain => Node::Leaf,
-                    Scalar::Id(prefix) => Node::Id(prefix),
+                    Scalar::Id => Node::Id(entity.id_prefix?),
                     Scalar::Time => Node::Time,
-                    Scalar::List => Node::List(Box::new(Node::Leaf)),
+                    Scalar::TextList => Node::List(Box::new(Node::Leaf)),
+                    Scalar::Text | Scalar::Int | Scalar::Bool | Scalar::Enum(_) => Node::Leaf,
                 })
             }
-            Embedded(name) => {
+            Source::Embedded(name) => {
                 Self::only_arguments(field, &[])?;
-                self.object(entity_named(name), alias, &field.sets)
+                self.object(catalog::entity(name)?, alias, &field.sets)
             }
-            ToOne(name, join) => {
+            Source::ToOne { target, join } => {
                 Self::only_arguments(field, &[])?;
-                let target = entity_named(name);
+                let target = catalog::entity(target)?;
                 let other = self.alias();
                 self.sql.push("(SELECT ");
                 let node = self.object(target, &other, &field.sets)?;
@@ -909,14 +672,23 @@ impl<'a> Compiler<'a> {
                         " FROM \"{}\" {other} WHERE {other}.\"{column}\" = {alias}.\"id\" LIMIT 1)",
                         target.table
                     ),
-                    Join::PlanOfOrganization => format!(
-                        " FROM \"subscriptions\" s{other} JOIN \"plans\" {other} ON {other}.\"id\" = s{other}.\"plan_id\" WHERE s{other}.\"organization_id\" = {alias}.\"id\" LIMIT 1)"
+                    Join::Through {
+                        table,
+                        back,
+                        forward,
+                    } => format!(
+                        " FROM \"{table}\" s{other} JOIN \"{}\" {other} ON {other}.\"id\" = s{other}.\"{forward}\" WHERE s{other}.\"{back}\" = {alias}.\"id\" LIMIT 1)",
+                        target.table
                     ),
                 };
                 self.sql.push(&from);
                 Some(node)
             }
-            Many(name, parent_column, ordering) => {
+            Source::Many {
+                target,
+                parent_column,
+                ordering,
+            } => {
                 Self::only_arguments(field, &["first", "after"])?;
                 let first = self.first(field)?;
                 // Every parent's page continues after the same row, as in the
@@ -924,8 +696,8 @@ impl<'a> Compiler<'a> {
                 let after = self.after(field, &ordering)?;
                 let mut condition = Sql::default();
                 condition.push(&format!("c.\"{parent_column}\" = {alias}.\"id\""));
-                let target = entity_named(name);
-                let connection = format!("{name}Connection");
+                let target = catalog::entity(target)?;
+                let connection = format!("{}Connection", target.name);
                 self.connection(
                     target,
                     &connection,
@@ -936,6 +708,12 @@ impl<'a> Compiler<'a> {
                 )
             }
         }
+    }
+
+    /// Whether the caller holds what `need` asks (`None`: not a catalog
+    /// field, which nothing here vouches for).
+    fn may_read(&self, need: Option<catalog::Need>) -> bool {
+        need.is_some_and(|need| need.met_by(|p| self.principal.can(p)))
     }
 
     /// A page of `target`'s rows under `condition` (on alias `c`), after a
@@ -1106,6 +884,18 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// Whether two occurrences of a response key are the same field with the
+/// same arguments (values compared, positions not).
+fn same_field(a: &GqlField, b: &GqlField) -> bool {
+    a.name.node == b.name.node
+        && a.arguments.len() == b.arguments.len()
+        && a.arguments.iter().all(|(name, value)| {
+            b.arguments
+                .iter()
+                .any(|(n, v)| n.node == name.node && v.node == value.node)
+        })
+}
+
 /// Whether `value` is one of `T`'s.
 fn parses<T: InputType>(value: &ConstValue) -> bool {
     T::parse(Some(value.clone())).is_ok()
@@ -1124,10 +914,10 @@ fn parse_or_default<T: InputType + Default>(value: ConstValue) -> Option<T> {
 fn scalar_sql(alias: &str, column: &str, scalar: Scalar) -> String {
     let value = format!("{alias}.\"{column}\"");
     match scalar {
-        Scalar::Plain | Scalar::Id(_) | Scalar::Time => value,
-        Scalar::List => format!(
+        Scalar::TextList => format!(
             "COALESCE((SELECT json_agg(r.v ORDER BY r.n) FROM unnest(string_to_array({value}, ',')) WITH ORDINALITY AS r(v, n) WHERE r.v <> ''), '[]'::json)"
         ),
+        _ => value,
     }
 }
 
@@ -1152,6 +942,7 @@ mod tests {
             &document,
             None,
             &Variables::from_json(variables),
+            &Principal::demo_admin(),
             100,
             &Cursors::of_this_process(),
         )

@@ -119,7 +119,11 @@ impl Gate {
                 let _turn = self.in_flight.acquire(&principal.subject, cost).await;
                 let max_page_size = self.limits.of(Some(principal)).max_page_size;
                 let compiled = match &self.reads {
-                    Some(reads) => reads.run(&mut request, max_page_size, &operation).await,
+                    Some(reads) => {
+                        reads
+                            .run(&mut request, principal, max_page_size, &operation)
+                            .await
+                    }
                     None => None,
                 };
                 let by = if compiled.is_some() {

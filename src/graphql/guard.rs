@@ -1,5 +1,6 @@
-//! Guards: each field or mutation that needs a permission declares it from the
-//! policy table; no role checks in resolvers.
+//! Guards: each field or mutation outside the catalog that needs a
+//! permission declares it from the policy table (catalog fields are guarded
+//! by `described`); no role checks in resolvers.
 
 use async_graphql::{Context, Guard};
 
@@ -20,20 +21,6 @@ impl Guard for Need {
     }
 }
 
-/// Notes in the operation's audit record that a sensitive field was resolved
-/// (`Type.field`, as `policy::AUDITED_FIELDS` lists it). Never refuses; placed
-/// after a field's `Need`, so only fields actually read are noted.
-pub struct Audited(pub &'static str);
-
-impl Guard for Audited {
-    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if let Some(operation) = crate::audit::operation(ctx) {
-            operation.sensitive(self.0);
-        }
-        Ok(())
-    }
-}
-
 /// Whether the caller holds `permission`; false when no caller is known (e.g.
 /// the schema is printed without one).
 pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {
@@ -42,8 +29,9 @@ pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {
 }
 
 /// `visible` functions: which callers see a field or type at all. Each reads the
-/// policy; `policy::GUARDED_FIELDS` and `GUARDED_TYPES` list where they are used
-/// (a test holds the two together).
+/// policy; the catalog's types and fields get theirs from `described`, the
+/// others name theirs (`policy::GUARDED_FIELDS` and `GUARDED_TYPES` list
+/// them; a test holds the schema to the lists).
 pub mod visible {
     use async_graphql::Context;
 
@@ -84,6 +72,11 @@ pub mod visible {
 
     pub fn write_invoices(ctx: &Context<'_>) -> bool {
         can(ctx, Permission::WriteInvoices)
+    }
+
+    /// Every permission there is (an unclassified catalog field: admin).
+    pub fn everything(ctx: &Context<'_>) -> bool {
+        Permission::ALL.into_iter().all(|p| can(ctx, p))
     }
 
     /// Any change at all: the mutation root and its shared result types.

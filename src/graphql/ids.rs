@@ -22,33 +22,35 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its catalog entity, which holds its prefix (the audit log is not in
+    /// the catalog yet).
+    fn entity(self) -> Option<&'static crate::catalog::Entity> {
+        let name = match self {
+            Kind::Organization => "Organization",
+            Kind::User => "User",
+            Kind::Plan => "Plan",
+            Kind::Subscription => "Subscription",
+            Kind::Invoice => "Invoice",
+            Kind::InvoiceLine => "InvoiceLine",
+            Kind::Ticket => "SupportTicket",
+            Kind::TicketMessage => "TicketMessage",
+            Kind::Staff => "StaffMember",
+            Kind::AuditEvent => return None,
+        };
+        Some(crate::catalog::expect_entity(name))
+    }
+
     fn prefix(self) -> &'static str {
-        match self {
-            Kind::Organization => "org",
-            Kind::User => "usr",
-            Kind::Plan => "pln",
-            Kind::Subscription => "sub",
-            Kind::Invoice => "inv",
-            Kind::InvoiceLine => "inl",
-            Kind::Ticket => "tkt",
-            Kind::TicketMessage => "msg",
-            Kind::Staff => "stf",
-            Kind::AuditEvent => "aud",
+        match self.entity() {
+            Some(entity) => entity.id_prefix.unwrap_or_default(),
+            None => "aud",
         }
     }
 
     fn noun(self) -> &'static str {
-        match self {
-            Kind::Organization => "an organization",
-            Kind::User => "a user",
-            Kind::Plan => "a plan",
-            Kind::Subscription => "a subscription",
-            Kind::Invoice => "an invoice",
-            Kind::InvoiceLine => "an invoice line",
-            Kind::Ticket => "a ticket",
-            Kind::TicketMessage => "a ticket message",
-            Kind::Staff => "a staff member",
-            Kind::AuditEvent => "an audit event",
+        match self.entity() {
+            Some(entity) => entity.noun,
+            None => "an audit event",
         }
     }
 }
@@ -59,11 +61,36 @@ pub fn encode(kind: Kind, id: i64) -> ID {
 
 /// The row id behind `id`, or an error naming `argument`.
 pub fn decode(kind: Kind, id: &str, argument: &'static str) -> Result<i64, ApiError> {
-    id.strip_prefix(kind.prefix())
+    decode_prefixed(kind.prefix(), kind.noun(), id, argument)
+}
+
+/// The row id behind `id` of a catalog entity's, or an error naming
+/// `argument`.
+pub fn decode_of(
+    entity: &crate::catalog::Entity,
+    id: &str,
+    argument: &'static str,
+) -> Result<i64, ApiError> {
+    let Some(prefix) = entity.id_prefix else {
+        return Err(ApiError::bad_input(
+            argument,
+            format!("{} has no id", entity.noun),
+        ));
+    };
+    decode_prefixed(prefix, entity.noun, id, argument)
+}
+
+fn decode_prefixed(
+    prefix: &str,
+    noun: &str,
+    id: &str,
+    argument: &'static str,
+) -> Result<i64, ApiError> {
+    id.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('_'))
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_input(argument, format!("not {} id", kind.noun())))
+        .ok_or_else(|| ApiError::bad_input(argument, format!("not {noun} id")))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod compiled;
+pub mod described;
 pub mod error;
 pub mod gate;
 pub mod guard;
@@ -31,7 +32,7 @@ pub use mutation::Mutation;
 pub use query::Query;
 
 /// The schema type.
-pub type BackplaneSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type BackplaneSchema = Schema<described::CatalogRoot<Query>, Mutation, EmptySubscription>;
 
 /// Builds the schema. `store` is absent only when the schema is built to print
 /// it. The schema registers no async-graphql extension (see `gate`): requests
@@ -54,7 +55,7 @@ pub fn build_serving_schema(
     limits: limits::Limits,
     cursors: pagination::Cursors,
 ) -> BackplaneSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
+    let mut builder = Schema::build(described::CatalogRoot(Query), Mutation, EmptySubscription)
         // Suggestions are built from every field, hidden ones too: they would name
         // what a role may not see.
         .disable_suggestions()

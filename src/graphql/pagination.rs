@@ -31,7 +31,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::ApiError;
 use crate::config::Mode;
-use crate::store::page::{Keyset, PageRequest, Sort, SortValue};
+#[cfg(test)]
+use crate::store::page::Sort;
+use crate::store::page::{Keyset, PageRequest, SortValue};
 
 /// Rows a connection returns when `first` is not given.
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -46,19 +48,7 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// One ordering of one list: the cursor tag that binds a cursor to it, and the
-/// store's sort.
-#[derive(Clone, Copy, Debug)]
-pub struct Ordering {
-    pub tag: &'static str,
-    pub sort: Sort,
-}
-
-impl Ordering {
-    pub const fn new(tag: &'static str, sort: Sort) -> Self {
-        Self { tag, sort }
-    }
-}
+pub use crate::catalog::Ordering;
 
 /// Whether a sort column holds instants (else text).
 pub(crate) fn is_instant_column(column: &str) -> bool {
@@ -297,10 +287,37 @@ pub fn page_request(
 /// A Relay connection type with `nodes`, `edges { node cursor }`, `pageInfo` and
 /// `totalCount`, built from a store page.
 macro_rules! connection {
+    // A catalog entity's: its visibility is the entity's (`described`).
+    ($conn:ident, $edge:ident, $node:ident, $what:literal $(,)?) => {
+        $crate::graphql::pagination::connection!(@ $conn, $edge, $node, $what, []);
+
+        impl $conn {
+            /// The connection over a page of catalog rows in `ordering`.
+            pub fn of<M: sea_orm::ModelTrait>(
+                cursors: &$crate::graphql::pagination::Cursors,
+                page: $crate::store::page::Page<M>,
+                ordering: &$crate::graphql::pagination::Ordering,
+            ) -> Self
+            where
+                $node: From<M>,
+            {
+                Self::from_page(
+                    cursors,
+                    page,
+                    ordering,
+                    $crate::graphql::pagination::keyset_of(ordering),
+                    $node::from,
+                )
+            }
+        }
+    };
     ($conn:ident, $edge:ident, $node:ident, $what:literal, $visible:literal) => {
+        $crate::graphql::pagination::connection!(@ $conn, $edge, $node, $what, [visible = $visible]);
+    };
+    (@ $conn:ident, $edge:ident, $node:ident, $what:literal, [$($args:tt)*]) => {
         #[doc = concat!("An edge to ", $what, ".")]
         #[derive(async_graphql::SimpleObject, Clone)]
-        #[graphql(visible = $visible)]
+        #[graphql($($args)*)]
         pub struct $edge {
             pub node: $node,
             /// Pass as `after` to continue after this row.
@@ -314,7 +331,7 @@ macro_rules! connection {
             total: i64,
         }
 
-        #[async_graphql::Object(visible = $visible)]
+        #[async_graphql::Object($($args)*)]
         impl $conn {
             /// The rows of this page, in order.
             async fn nodes(&self) -> Vec<$node> {
@@ -371,21 +388,15 @@ macro_rules! connection {
 }
 pub(crate) use connection;
 
-/// How a row gives its sort value for a cursor.
-pub trait SortKey {
-    fn id(&self) -> i64;
-    /// The value of `column` (one of the columns the row's orderings use).
-    fn sort_value(&self, column: &str) -> SortValue;
-}
-
-/// The keyset of `row` under `ordering`.
-pub fn keyset_of<M: SortKey>(ordering: &Ordering) -> impl Fn(&M) -> Keyset + '_ {
-    move |row| Keyset {
-        value: match ordering.sort.column {
-            Some(col) => row.sort_value(col),
-            None => SortValue::None,
-        },
-        id: row.id(),
+/// The keyset of a row under `ordering`, for its cursor.
+pub fn keyset_of<M: sea_orm::ModelTrait>(ordering: &Ordering) -> impl Fn(&M) -> Keyset + '_ {
+    move |row| {
+        // Every catalog ordering is over an `id` and a text or instant column
+        // of its entity (a test runs each).
+        Keyset::of(row, ordering.sort).unwrap_or(Keyset {
+            value: SortValue::None,
+            id: 0,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::described::FromCatalog;
 use super::error::ApiError;
 use super::guard::Need;
 use super::ids::{self, Kind};
@@ -34,12 +35,7 @@ impl Query {
         Ok(Viewer::from(principal(ctx)?))
     }
 
-    /// Customer accounts. `first`: default 20, at most 100 (1,000 for service identities) unless configured; `after`: an `endCursor` of
-    /// the same list and order.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -63,11 +59,7 @@ impl Query {
         ))
     }
 
-    /// One organization by id; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn organization(
         &self,
         ctx: &Context<'_>,
@@ -77,11 +69,7 @@ impl Query {
         Ok(load_one(ctx, OrganizationId(id)).await?.map(Organization))
     }
 
-    /// One organization by slug; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn organization_by_slug(
         &self,
         ctx: &Context<'_>,
@@ -93,11 +81,7 @@ impl Query {
             .map(Organization))
     }
 
-    /// Customer users. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -121,21 +105,13 @@ impl Query {
         ))
     }
 
-    /// One user by id; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = ids::decode(Kind::User, &id, "id")?;
         Ok(load_one(ctx, UserId(id)).await?.map(User))
     }
 
-    /// One user by email, case-insensitively; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn user_by_email(
         &self,
         ctx: &Context<'_>,
@@ -147,11 +123,7 @@ impl Query {
             .map(User))
     }
 
-    /// Invoices. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
-    #[graphql(
-        guard = "Need(Permission::ReadBilling)",
-        visible = "crate::graphql::guard::visible::billing"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,
@@ -175,21 +147,13 @@ impl Query {
         ))
     }
 
-    /// One invoice by id; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadBilling)",
-        visible = "crate::graphql::guard::visible::billing"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Invoice>> {
         let id = ids::decode(Kind::Invoice, &id, "id")?;
         Ok(load_one(ctx, InvoiceId(id)).await?.map(Invoice))
     }
 
-    /// Support tickets. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
@@ -213,11 +177,7 @@ impl Query {
         ))
     }
 
-    /// One ticket by id; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn ticket(
         &self,
         ctx: &Context<'_>,
@@ -227,11 +187,7 @@ impl Query {
         Ok(load_one(ctx, TicketId(id)).await?.map(SupportTicket))
     }
 
-    /// Every price plan, cheapest first.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         Ok(organizations::plans(store(ctx)?)
             .await
@@ -241,37 +197,28 @@ impl Query {
             .collect())
     }
 
-    /// Staff members known from the identity provider, in the order first seen.
-    /// `first`: default 20, at most 100 (1,000 for service identities) unless configured.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn staff_members(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<StaffMemberConnection> {
-        const ORDER: super::pagination::Ordering = super::types::staff::STAFF_BY_ID;
-        let req = page_request(ctx, first, after.as_deref(), &ORDER)?;
-        let page = people::staff(store(ctx)?, ORDER.sort, &req)
+        let order = crate::catalog::root_ordering("staffMembers");
+        let req = page_request(ctx, first, after.as_deref(), &order)?;
+        let page = people::staff(store(ctx)?, order.sort, &req)
             .await
             .map_err(ApiError::from)?;
         Ok(StaffMemberConnection::from_page(
             cursors(ctx)?,
             page,
-            &ORDER,
-            keyset_of(&ORDER),
+            &order,
+            keyset_of(&order),
             StaffMember,
         ))
     }
 
-    /// One staff member by id; null when there is none.
-    #[graphql(
-        guard = "Need(Permission::ReadCustomers)",
-        visible = "crate::graphql::guard::visible::customers"
-    )]
+    #[graphql(guard = "FromCatalog(\"Query\")")]
     async fn staff_member(
         &self,
         ctx: &Context<'_>,

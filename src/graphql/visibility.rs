@@ -19,7 +19,7 @@ use async_graphql::parser::types::{
 use async_graphql::{Pos, Positioned, ServerError, ServerResult, Variables};
 
 use crate::identity::Principal;
-use crate::policy::{field_permission, type_permission};
+use crate::policy::{field_need, type_permission};
 
 /// The type of every field of every object and interface type, read once from
 /// the schema's SDL (which lists every field, hidden ones included).
@@ -213,9 +213,9 @@ impl Walker<'_> {
     }
 
     fn may_see_field(&self, type_name: &str, field: &str) -> bool {
-        match field_permission(type_name, field) {
+        match field_need(type_name, field) {
             None => true,
-            Some(p) => self.principal.is_some_and(|pr| pr.can(p)),
+            Some(need) => self.principal.is_some_and(|pr| need.met_by(|p| pr.can(p))),
         }
     }
 

@@ -20,9 +20,10 @@ use super::entities::{
     invoice, invoice_line, organization, plan, staff_member, subscription, support_ticket,
     ticket_message, user,
 };
-use super::page::{Keyset, Page, PageRequest, Sort, child_pages};
+use super::page::{Keyset, Page, PageRequest, child_pages};
 use super::sql::Sql;
 use super::{Store, StoreError};
+use crate::catalog::{self, Ordering, Source};
 
 /// The loader behind every key type below. One per request.
 pub struct StoreLoader {
@@ -134,15 +135,39 @@ const PLAN: &str = "plan__";
 /// A parent and where its page starts.
 type ParentCursor = (i64, Option<Keyset>);
 
-/// A one-to-many relation read a page per parent.
+/// A one-to-many relation read a page per parent: the catalog's `Many`
+/// field `FIELD` of `ENTITY` says the child table, the column holding the
+/// parent's id, and the order.
 pub trait ChildRelation: Send + Sync + 'static {
     type Model: FromQueryResult + Clone + Send + Sync + 'static;
-    /// The child table.
-    const TABLE: &'static str;
-    /// Its column that holds the parent's id.
-    const PARENT: &'static str;
-    /// The order of each parent's page.
-    const SORT: Sort;
+    /// The parent's catalog entity.
+    const ENTITY: &'static str;
+    /// The relation's field on it.
+    const FIELD: &'static str;
+
+    /// The child table, its column holding the parent's id, and the order of
+    /// each parent's page.
+    fn relation() -> (&'static str, &'static str, Ordering) {
+        match catalog::expect_entity(Self::ENTITY)
+            .field(Self::FIELD)
+            .map(|f| f.source)
+        {
+            Some(Source::Many {
+                target,
+                parent_column,
+                ordering,
+            }) => (
+                catalog::expect_entity(target).table,
+                parent_column,
+                ordering,
+            ),
+            _ => panic!(
+                "{}.{} is not a one-to-many relation of the catalog",
+                Self::ENTITY,
+                Self::FIELD
+            ),
+        }
+    }
 }
 
 /// A page of `R`'s children of one parent.
@@ -199,12 +224,13 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
                 .push((key.parent, key.page.after.clone()));
         }
         let mut out = HashMap::with_capacity(keys.len());
+        let (table, parent_column, ordering) = R::relation();
         for ((first, with_total), parents) in groups {
             let mut pages = child_pages::<R::Model>(
                 &self.store,
-                R::TABLE,
-                R::PARENT,
-                R::SORT,
+                table,
+                parent_column,
+                ordering.sort,
                 first,
                 with_total,
                 &parents,
@@ -231,31 +257,30 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
 }
 
 macro_rules! child_relation {
-    ($(#[$doc:meta])* $name:ident, $entity:ident, $table:literal, $parent:literal, $sort:expr) => {
+    ($(#[$doc:meta])* $name:ident, $entity:ident, $parent:literal, $field:literal) => {
         $(#[$doc])*
         pub struct $name;
         impl ChildRelation for $name {
             type Model = $entity::Model;
-            const TABLE: &'static str = $table;
-            const PARENT: &'static str = $parent;
-            const SORT: Sort = $sort;
+            const ENTITY: &'static str = $parent;
+            const FIELD: &'static str = $field;
         }
     };
 }
 
-child_relation!(/// An organization's users, oldest first.
-    UsersOfOrganization, user, "users", "organization_id", Sort::ID_ASC);
-child_relation!(/// An organization's invoices, newest first.
-    InvoicesOfOrganization, invoice, "invoices", "organization_id", Sort::by("issued_at", true));
-child_relation!(/// An organization's tickets, newest first.
-    TicketsOfOrganization, support_ticket, "support_tickets", "organization_id", Sort::by("created_at", true));
-child_relation!(/// The tickets a user opened, newest first.
-    TicketsOfRequester, support_ticket, "support_tickets", "requester_id", Sort::by("created_at", true));
-child_relation!(/// The tickets assigned to a staff member, newest first.
-    TicketsOfAssignee, support_ticket, "support_tickets", "assignee_id", Sort::by("created_at", true));
-child_relation!(/// An invoice's lines in order.
-    LinesOfInvoice, invoice_line, "invoice_lines", "invoice_id", Sort::ID_ASC);
-child_relation!(/// A ticket's messages, oldest first.
-    MessagesOfTicket, ticket_message, "ticket_messages", "ticket_id", Sort::ID_ASC);
-child_relation!(/// The subscriptions on a plan, oldest first.
-    SubscriptionsOfPlan, subscription, "subscriptions", "plan_id", Sort::ID_ASC);
+child_relation!(/// An organization's users.
+    UsersOfOrganization, user, "Organization", "users");
+child_relation!(/// An organization's invoices.
+    InvoicesOfOrganization, invoice, "Organization", "invoices");
+child_relation!(/// An organization's tickets.
+    TicketsOfOrganization, support_ticket, "Organization", "tickets");
+child_relation!(/// The tickets a user opened.
+    TicketsOfRequester, support_ticket, "User", "tickets");
+child_relation!(/// The tickets assigned to a staff member.
+    TicketsOfAssignee, support_ticket, "StaffMember", "assignedTickets");
+child_relation!(/// An invoice's lines.
+    LinesOfInvoice, invoice_line, "Invoice", "lines");
+child_relation!(/// A ticket's messages.
+    MessagesOfTicket, ticket_message, "SupportTicket", "messages");
+child_relation!(/// The subscriptions on a plan.
+    SubscriptionsOfPlan, subscription, "Plan", "subscriptions");

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, ModelTrait, QueryResult, Value,
+};
 
 use super::sql::Sql;
 use super::{Store, StoreError};
@@ -42,27 +44,37 @@ pub struct Keyset {
     pub id: i64,
 }
 
-/// The order of a list: a column (or none, for id order) and a direction; ties
-/// are always broken by id in the same direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Sort {
-    pub column: Option<&'static str>,
-    pub descending: bool,
+pub use crate::catalog::Sort;
+
+impl Keyset {
+    /// The keyset of `row` under `sort`: its sort column's value and its id.
+    /// `None` when the row has no such column, or it holds neither text nor
+    /// an instant.
+    pub fn of<M: ModelTrait>(row: &M, sort: Sort) -> Option<Keyset> {
+        let Value::BigInt(Some(id)) = column_value(row, "id")? else {
+            return None;
+        };
+        let value = match sort.column {
+            None => SortValue::None,
+            Some(column) => match column_value(row, column)? {
+                Value::String(Some(text)) => SortValue::Text(text),
+                Value::ChronoDateTimeUtc(Some(t)) => SortValue::Time(t),
+                _ => return None,
+            },
+        };
+        Some(Keyset { value, id })
+    }
 }
 
+/// The value of the column named `column` of a sea-orm row.
+pub fn column_value<M: ModelTrait>(row: &M, column: &str) -> Option<Value> {
+    let column =
+        <<M::Entity as EntityTrait>::Column as std::str::FromStr>::from_str(column).ok()?;
+    Some(row.get(column))
+}
+
+/// The SQL of a [`Sort`]; the catalog holds the orders themselves.
 impl Sort {
-    pub const ID_ASC: Sort = Sort {
-        column: None,
-        descending: false,
-    };
-
-    pub const fn by(column: &'static str, descending: bool) -> Self {
-        Sort {
-            column: Some(column),
-            descending,
-        }
-    }
-
     /// `ORDER BY` terms on `alias`: the sort column, then the id.
     pub(crate) fn order_by(&self, alias: &str) -> String {
         let dir = if self.descending { "DESC" } else { "ASC" };

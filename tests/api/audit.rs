@@ -389,10 +389,7 @@ async fn every_audited_field_is_recorded_when_resolved(backend: Backend) {
         fields.sort();
         fields
     };
-    let mut audited: Vec<String> = backplane::policy::AUDITED_FIELDS
-        .iter()
-        .map(|(t, f)| format!("{t}.{f}"))
-        .collect();
+    let mut audited: Vec<String> = backplane::catalog::audited_fields().collect();
     audited.sort();
     assert_eq!(fields("All"), audited);
     assert!(fields("Nothing").is_empty());

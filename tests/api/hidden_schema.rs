@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use backplane::policy::{GUARDED_FIELDS, GUARDED_TYPES, Permission, Role, WRITE_TYPES};
+use backplane::policy::{Permission, Role, WRITE_TYPES, guarded_fields, guarded_types};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, spawn_app};
@@ -132,6 +132,7 @@ async fn what_a_role_may_not_see_does_not_exist_in_any_part_of_a_document(backen
             .issuer
             .token(&format!("hidden-{}", names.join("-")), &names);
         let granted = permissions(&roles);
+        let guarded = guarded_types();
         let may_write = backplane::policy::WRITE_PERMISSIONS
             .iter()
             .any(|p| granted.contains(p));
@@ -139,16 +140,16 @@ async fn what_a_role_may_not_see_does_not_exist_in_any_part_of_a_document(backen
             if WRITE_TYPES.contains(&t) {
                 return !may_write;
             }
-            GUARDED_TYPES
+            guarded
                 .iter()
-                .any(|(name, p)| *name == t && !granted.contains(p))
+                .any(|(name, p)| name == t && !granted.contains(p))
         };
 
         // Hidden fields, by type, on every type whose fields the role may not
         // all see (the type itself may be hidden too: then its name is).
         let mut fields: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (type_name, field, permission) in GUARDED_FIELDS {
-            if !granted.contains(permission) {
+        for (type_name, field, need) in guarded_fields() {
+            if !need.met_by(|p| granted.contains(&p)) {
                 fields.entry(type_name).or_default().push(field);
             }
         }
@@ -181,9 +182,9 @@ async fn what_a_role_may_not_see_does_not_exist_in_any_part_of_a_document(backen
 
         // Hidden types: named in a fragment, an inline fragment, a variable,
         // and (enums, inputs) with a value of their own.
-        let mut types: Vec<&str> = GUARDED_TYPES
+        let mut types: Vec<&str> = guarded
             .iter()
-            .map(|(t, _)| *t)
+            .map(|(t, _)| t.as_str())
             .chain(WRITE_TYPES.iter().copied())
             .filter(|t| type_hidden(t))
             .collect();

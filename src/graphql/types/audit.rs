@@ -4,10 +4,10 @@ use async_graphql::{ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection};
+use crate::graphql::pagination::{Ordering, connection};
 use crate::store::audit::AuditQuery;
 use crate::store::entities::audit_event;
-use crate::store::page::{Sort, SortValue};
+use crate::store::page::Sort;
 
 /// The audit log, newest first.
 pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
@@ -21,15 +21,6 @@ pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
 /// One entry of the audit log.
 #[derive(Clone)]
 pub struct AuditEvent(pub audit_event::Model);
-
-impl SortKey for audit_event::Model {
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn sort_value(&self, _column: &str) -> SortValue {
-        SortValue::None
-    }
-}
 
 #[Object(visible = "crate::graphql::guard::visible::audit_log")]
 impl AuditEvent {

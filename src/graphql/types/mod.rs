@@ -17,10 +17,17 @@ use crate::store::page::Page;
 /// Maps a store enum to its GraphQL mirror and back, variant by variant, so that
 /// neither can change without the other noticing at compile time.
 macro_rules! mirror_enum {
+    // An enum of a catalog column: visible with its entity (`described`).
+    ($(#[$doc:meta])* $name:ident <=> $store:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        mirror_enum!(@ $(#[$doc])* $name <=> $store, [] { $($(#[$vdoc])* $variant),+ });
+    };
     ($(#[$doc:meta])* $name:ident <=> $store:path, visible = $visible:literal { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        mirror_enum!(@ $(#[$doc])* $name <=> $store, [visible = $visible] { $($(#[$vdoc])* $variant),+ });
+    };
+    (@ $(#[$doc:meta])* $name:ident <=> $store:path, [$($args:tt)*] { $($(#[$vdoc:meta])* $variant:ident),+ }) => {
         $(#[$doc])*
         #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        #[graphql(visible = $visible)]
+        #[graphql($($args)*)]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
         }
@@ -47,14 +54,14 @@ macro_rules! mirror_enum {
 pub(crate) use mirror_enum;
 
 /// Loads one parent's page of a one-to-many relation through the request's
-/// DataLoader: every parent of the level shares one statement.
+/// DataLoader (every parent of the level shares one statement), and the
+/// relation's order (from the catalog).
 pub(crate) async fn child_page<R: ChildRelation>(
     ctx: &Context<'_>,
     parent: i64,
     first: Option<i32>,
     after: Option<String>,
-    ordering: &Ordering,
-) -> async_graphql::Result<Page<R::Model>>
+) -> async_graphql::Result<(Page<R::Model>, Ordering)>
 where
     StoreLoader: async_graphql::dataloader::Loader<
             ChildPage<R>,
@@ -62,13 +69,34 @@ where
             Error = crate::store::loaders::LoadError,
         >,
 {
-    let req = page_request(ctx, first, after.as_deref(), ordering)?;
+    let (_, _, ordering) = R::relation();
+    let req = page_request(ctx, first, after.as_deref(), &ordering)?;
     let with_total = req.with_total;
     let page = super::loader(ctx)?
         .load_one(ChildPage::<R>::new(parent, req))
         .await
         .map_err(super::error::ApiError::from)?;
-    Ok(page.unwrap_or_else(|| Page::empty(with_total)))
+    Ok((page.unwrap_or_else(|| Page::empty(with_total)), ordering))
+}
+
+/// The ordering a value of an entity's order enum stands for, from the
+/// catalog (a test holds every enum value to a catalog ordering).
+pub(crate) fn ordering_of<E: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(
+    entity: &str,
+    value: E,
+) -> Ordering {
+    let name = E::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map(|item| item.name)
+        .unwrap_or_default();
+    let entity = crate::catalog::expect_entity(entity);
+    entity.ordering(name).unwrap_or_else(|| {
+        panic!(
+            "{name} is not an ordering of {} in the catalog",
+            entity.name
+        )
+    })
 }
 
 /// Loads one row by key through the request's DataLoader.

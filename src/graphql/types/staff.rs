@@ -1,86 +1,38 @@
 //! Staff: employees known from the identity provider, and the caller (`viewer`).
 
-use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, Object, SimpleObject};
 
 use super::child_page;
-use super::support::{SupportTicket, SupportTicketConnection, TICKETS_NEWEST_FIRST};
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{SortKey, connection, cursors, keyset_of};
+use super::support::SupportTicketConnection;
+use crate::graphql::described::{Columns, FromCatalog, described};
+use crate::graphql::pagination::{connection, cursors};
 use crate::identity::{Principal, PrincipalKind};
 use crate::store::entities::staff_member;
 use crate::store::loaders::TicketsOfAssignee;
-use crate::store::page::SortValue;
 
 /// An employee, as last seen in a token from the identity provider.
 #[derive(Clone)]
 pub struct StaffMember(pub staff_member::Model);
 
-/// The order of the staff list: by id.
-pub const STAFF_BY_ID: crate::graphql::pagination::Ordering =
-    crate::graphql::pagination::Ordering::new("stf:id", crate::store::page::Sort::ID_ASC);
+described!(StaffMember, "StaffMember", staff_member::Model);
 
-impl SortKey for staff_member::Model {
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn sort_value(&self, _column: &str) -> SortValue {
-        SortValue::None
-    }
-}
-
-#[Object(visible = "crate::graphql::guard::visible::customers")]
+#[Object]
 impl StaffMember {
-    /// Opaque, stable id.
-    async fn id(&self) -> ID {
-        ids::encode(Kind::Staff, self.0.id)
+    #[graphql(flatten)]
+    async fn columns(&self) -> Columns<'_, Self> {
+        Columns(self)
     }
 
-    /// The identity provider's subject (`sub`).
-    async fn subject(&self) -> &str {
-        &self.0.subject
-    }
-
-    async fn email(&self) -> &str {
-        &self.0.email
-    }
-
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// Roles as last seen in a token.
-    async fn roles(&self) -> Vec<String> {
-        self.0
-            .roles
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Last request; null when never seen.
-    async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_seen_at
-    }
-
-    /// Tickets assigned to this person, newest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
+    #[graphql(guard = "FromCatalog(\"StaffMember\")")]
     async fn assigned_tickets(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<SupportTicketConnection> {
-        let page =
-            child_page::<TicketsOfAssignee>(ctx, self.0.id, first, after, &TICKETS_NEWEST_FIRST)
-                .await?;
-        Ok(SupportTicketConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &TICKETS_NEWEST_FIRST,
-            keyset_of(&TICKETS_NEWEST_FIRST),
-            SupportTicket,
-        ))
+        let (page, ordering) =
+            child_page::<TicketsOfAssignee>(ctx, self.0.id, first, after).await?;
+        Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 }
 
@@ -89,7 +41,6 @@ connection!(
     StaffMemberEdge,
     StaffMember,
     "a staff member",
-    "crate::graphql::guard::visible::customers"
 );
 
 /// What kind of caller.

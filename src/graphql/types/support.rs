@@ -7,22 +7,16 @@ use super::organization::Organization;
 use super::staff::StaffMember;
 use super::user::User;
 use super::{child_page, load_one, mirror_enum};
-use crate::graphql::guard::Audited;
+use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, SortKey, connection, cursors, keyset_of};
+use crate::graphql::pagination::{Ordering, connection, cursors};
 use crate::store::entities::{support_ticket, ticket_message};
 use crate::store::loaders::{MessagesOfTicket, OrganizationId, StaffId, TicketId, UserId};
-use crate::store::page::{Sort, SortValue};
 use crate::store::people::TicketQuery;
-
-/// Tickets under a parent: newest first.
-pub const TICKETS_NEWEST_FIRST: Ordering =
-    Ordering::new("tkt:created_desc", Sort::by("created_at", true));
-pub const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
 
 mirror_enum! {
     /// Where a ticket is in its life.
-    TicketStatus <=> support_ticket::TicketStatus, visible = "crate::graphql::guard::visible::customers" {
+    TicketStatus <=> support_ticket::TicketStatus {
         /// Waiting for staff.
         Open,
         /// Waiting for the customer.
@@ -36,7 +30,7 @@ mirror_enum! {
 
 mirror_enum! {
     /// How urgent a ticket is.
-    TicketPriority <=> support_ticket::TicketPriority, visible = "crate::graphql::guard::visible::customers" {
+    TicketPriority <=> support_ticket::TicketPriority {
         Low,
         Normal,
         High,
@@ -49,64 +43,34 @@ mirror_enum! {
 #[derive(Clone)]
 pub struct SupportTicket(pub support_ticket::Model);
 
-impl SortKey for support_ticket::Model {
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn sort_value(&self, column: &str) -> SortValue {
-        match column {
-            "created_at" => SortValue::Time(self.created_at),
-            _ => SortValue::None,
-        }
-    }
-}
+described!(
+    SupportTicket,
+    "SupportTicket",
+    support_ticket::Model,
+    TicketStatus,
+    TicketPriority
+);
 
-#[Object(visible = "crate::graphql::guard::visible::customers")]
+#[Object]
 impl SupportTicket {
-    /// Opaque, stable id.
-    async fn id(&self) -> ID {
-        ids::encode(Kind::Ticket, self.0.id)
+    #[graphql(flatten)]
+    async fn columns(&self) -> Columns<'_, Self> {
+        Columns(self)
     }
 
-    async fn subject(&self) -> &str {
-        &self.0.subject
-    }
-
-    async fn status(&self) -> TicketStatus {
-        self.0.status.into()
-    }
-
-    async fn priority(&self) -> TicketPriority {
-        self.0.priority.into()
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
-    }
-
-    /// Notes between staff, never shown to the customer; null when there are none.
-    #[graphql(guard = "Audited(\"SupportTicket.internalNotes\")")]
-    async fn internal_notes(&self) -> Option<&str> {
-        self.0.internal_notes.as_deref()
-    }
-
-    /// The organization the ticket belongs to.
+    #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
         Ok(load_one(ctx, OrganizationId(self.0.organization_id))
             .await?
             .map(Organization))
     }
 
-    /// The customer user who opened the ticket.
+    #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn requester(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_one(ctx, UserId(self.0.requester_id)).await?.map(User))
     }
 
-    /// The staff member working on it; null when unassigned.
+    #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
         match self.0.assignee_id {
             Some(id) => Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember)),
@@ -114,22 +78,15 @@ impl SupportTicket {
         }
     }
 
-    /// The conversation, oldest first. `first`: default 20, at most 100 (1,000 for service identities) unless configured.
+    #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<TicketMessageConnection> {
-        let page = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after, &MESSAGES_IN_ORDER)
-            .await?;
-        Ok(TicketMessageConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &MESSAGES_IN_ORDER,
-            keyset_of(&MESSAGES_IN_ORDER),
-            TicketMessage,
-        ))
+        let (page, ordering) = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after).await?;
+        Ok(TicketMessageConnection::of(cursors(ctx)?, page, &ordering))
     }
 }
 
@@ -138,50 +95,29 @@ connection!(
     SupportTicketEdge,
     SupportTicket,
     "a support ticket",
-    "crate::graphql::guard::visible::customers"
 );
 
 /// One message of a ticket's conversation.
 #[derive(Clone)]
 pub struct TicketMessage(pub ticket_message::Model);
 
-impl SortKey for ticket_message::Model {
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn sort_value(&self, _column: &str) -> SortValue {
-        SortValue::None
-    }
-}
+described!(TicketMessage, "TicketMessage", ticket_message::Model);
 
-#[Object(visible = "crate::graphql::guard::visible::customers")]
+#[Object]
 impl TicketMessage {
-    /// Opaque, stable id.
-    async fn id(&self) -> ID {
-        ids::encode(Kind::TicketMessage, self.0.id)
+    #[graphql(flatten)]
+    async fn columns(&self) -> Columns<'_, Self> {
+        Columns(self)
     }
 
-    async fn body(&self) -> &str {
-        &self.0.body
-    }
-
-    /// Whether this is a note between staff, never shown to the customer.
-    async fn internal(&self) -> bool {
-        self.0.internal
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-
-    /// The ticket.
+    #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn ticket(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SupportTicket>> {
         Ok(load_one(ctx, TicketId(self.0.ticket_id))
             .await?
             .map(SupportTicket))
     }
 
-    /// The customer who wrote it; null when staff wrote it.
+    #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn author_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         match self.0.author_user_id {
             Some(id) => Ok(load_one(ctx, UserId(id)).await?.map(User)),
@@ -189,7 +125,7 @@ impl TicketMessage {
         }
     }
 
-    /// The staff member who wrote it; null when the customer wrote it.
+    #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn author_staff(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
         match self.0.author_staff_id {
             Some(id) => Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember)),
@@ -203,12 +139,10 @@ connection!(
     TicketMessageEdge,
     TicketMessage,
     "a ticket message",
-    "crate::graphql::guard::visible::customers"
 );
 
 /// Which tickets to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
-#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct SupportTicketFilter {
     /// Any of these statuses.
     pub status: Option<Vec<TicketStatus>>,
@@ -258,7 +192,6 @@ impl SupportTicketFilter {
 
 /// The order of a ticket list. Ties are broken by id.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub enum SupportTicketOrder {
     /// Newest first (the default).
     #[default]
@@ -269,11 +202,6 @@ pub enum SupportTicketOrder {
 
 impl SupportTicketOrder {
     pub fn ordering(self) -> Ordering {
-        match self {
-            SupportTicketOrder::CreatedAtDesc => TICKETS_NEWEST_FIRST,
-            SupportTicketOrder::CreatedAtAsc => {
-                Ordering::new("tkt:created_asc", Sort::by("created_at", false))
-            }
-        }
+        super::ordering_of("SupportTicket", self)
     }
 }

@@ -1,0 +1,1316 @@
+//! The catalog: one description of the domain, each fact written once.
+//!
+//! For each entity: its GraphQL name and description, its table and id
+//! prefix, and the permission reading it needs; for each field: its GraphQL
+//! name, where its value comes from (a column with its type and nullability,
+//! an object over the same row, a related row, a page of related rows with
+//! their order), its description and its **class** (public, personal data,
+//! cost data, internal flag, internal note). A field's permission and whether
+//! its reads are audited follow from its class; a relation needs what its
+//! target needs. The root lookups and lists, with their orderings, are here
+//! too.
+//!
+//! Derived from it rather than written again:
+//! - the schema's descriptions and each role's visibility of every catalog
+//!   type and field (`graphql::described` rewrites async-graphql's registry
+//!   from the catalog when the schema is built, so the role schemas, the
+//!   introspection and the printed SDL all follow it);
+//! - the column fields themselves: an entity's GraphQL object flattens one
+//!   container (`graphql::described::Columns`) that declares and resolves
+//!   every column field of the catalog, with its guard and its audit note;
+//!   only relations, which go through DataLoaders, are written as resolvers,
+//!   and their guard reads the permission here;
+//! - the loaders' relations, the keyset orderings and their cursor tags;
+//! - the compiled SQL (`graphql::compiled`), which checks each field's and
+//!   type's permission here for itself (a second wall behind the gate);
+//! - the id prefixes (`graphql::ids`) and the audited fields (`policy`).
+//!
+//! Why a catalog that rewrites code-first types rather than a wholly dynamic
+//! schema: the relations, filters and mutations keep async-graphql's typed
+//! resolvers and inputs (the compiler checks them), while everything that is
+//! a fact of the domain (a column, its class, a description, an order) is
+//! data here. A new public or cost column is a migration, an entry here and
+//! its seed (and the sea-orm model's field); nothing else names it.
+//!
+//! **Closed by default:** a field whose class is [`Class::Unclassified`] is
+//! hidden from every caller that does not hold every permission (admin), not
+//! open to all.
+
+use crate::policy::Permission;
+
+/// What kind of data a field holds: its permission and whether reading it is
+/// audited follow from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Readable by whoever may read the entity; reads not recorded by name.
+    Public,
+    /// About a person (an email, a name): readable with the entity, every read
+    /// recorded by name in the audit log.
+    PersonalData,
+    /// What a customer costs us: needs `read:cost_data`; reads audited.
+    CostData,
+    /// Fraud review, VIP, churn risk, beta access: needs
+    /// `read:internal_flags`; reads audited.
+    InternalFlag,
+    /// Notes between staff: readable with the entity; reads audited.
+    InternalNote,
+    /// Not classified yet: hidden from every caller but one holding every
+    /// permission (admin), and its reads audited. The default is closed.
+    Unclassified,
+}
+
+impl Class {
+    /// Whether reading a field of this class is recorded by name.
+    pub const fn audited(self) -> bool {
+        !matches!(self, Class::Public)
+    }
+}
+
+/// What reading a field needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// One permission.
+    One(Permission),
+    /// Two permissions (the entity's, and the class's).
+    Both(Permission, Permission),
+    /// Every permission there is (an unclassified field: admin only).
+    Everything,
+}
+
+impl Need {
+    /// Whether a caller holding exactly `held` may read it.
+    pub fn met_by(self, held: impl Fn(Permission) -> bool) -> bool {
+        match self {
+            Need::One(p) => held(p),
+            Need::Both(a, b) => held(a) && held(b),
+            Need::Everything => Permission::ALL.into_iter().all(held),
+        }
+    }
+
+    /// The permission named in a refusal: the first one missing.
+    pub fn missing(self, held: impl Fn(Permission) -> bool) -> Option<Permission> {
+        let all: &[Permission] = match &self {
+            Need::One(p) => std::slice::from_ref(p),
+            Need::Both(a, b) => return [*a, *b].into_iter().find(|p| !held(*p)),
+            Need::Everything => &Permission::ALL,
+        };
+        all.iter().copied().find(|p| !held(*p))
+    }
+}
+
+/// The order of a list: a column (or none, for id order) and a direction;
+/// ties are always broken by id in the same direction. The store turns it
+/// into SQL (`store::page`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sort {
+    pub column: Option<&'static str>,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub const ID_ASC: Sort = Sort {
+        column: None,
+        descending: false,
+    };
+
+    pub const fn by(column: &'static str, descending: bool) -> Self {
+        Sort {
+            column: Some(column),
+            descending,
+        }
+    }
+}
+
+/// One ordering of one list: the cursor tag that binds a cursor to it (the
+/// entity's id prefix and the order), and the sort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ordering {
+    pub tag: &'static str,
+    pub sort: Sort,
+}
+
+impl Ordering {
+    pub const fn new(tag: &'static str, sort: Sort) -> Self {
+        Self { tag, sort }
+    }
+}
+
+/// How a column's value becomes a GraphQL value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    /// The row's opaque id (`org_42`): the entity's prefix and the column.
+    Id,
+    Text,
+    Int,
+    Bool,
+    /// An instant: `DateTime`, RFC 3339 in UTC.
+    Time,
+    /// A GraphQL enum of this name; the column holds the value's name.
+    Enum(&'static str),
+    /// A comma-separated column, as a list of strings.
+    TextList,
+}
+
+impl Scalar {
+    /// The GraphQL type's name.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Scalar::Id => "ID",
+            Scalar::Text => "String",
+            Scalar::Int => "Int",
+            Scalar::Bool => "Boolean",
+            Scalar::Time => "DateTime",
+            Scalar::Enum(name) => name,
+            Scalar::TextList => "[String!]",
+        }
+    }
+}
+
+/// How an object reaches the one related row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// The related row's id is in this column of ours.
+    Forward(&'static str),
+    /// The related row holds our id in this column (at most one such row).
+    Back(&'static str),
+    /// Through a row of `table` that holds our id in `back` and the related
+    /// row's id in `forward` (an organization's plan, through its
+    /// subscription).
+    Through {
+        table: &'static str,
+        back: &'static str,
+        forward: &'static str,
+    },
+}
+
+/// Where a field's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A column of the row.
+    Column {
+        column: &'static str,
+        scalar: Scalar,
+        /// Whether the GraphQL field may be null.
+        nullable: bool,
+    },
+    /// An object of this catalog type over the same row (`internalFlags`).
+    Embedded(&'static str),
+    /// The one related row of `target`, or null.
+    ToOne { target: &'static str, join: Join },
+    /// A page of the `target` rows that hold our id in `parent_column`, in
+    /// `ordering`.
+    Many {
+        target: &'static str,
+        parent_column: &'static str,
+        ordering: Ordering,
+    },
+}
+
+/// One field of an entity.
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub class: Class,
+    pub source: Source,
+}
+
+/// A GraphQL object type over a table.
+#[derive(Debug)]
+pub struct Entity {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub table: &'static str,
+    /// The prefix of its opaque ids; none for an object embedded in another
+    /// entity's row.
+    pub id_prefix: Option<&'static str>,
+    /// "an organization": how errors name it.
+    pub noun: &'static str,
+    /// What reading any of it needs.
+    pub read: Permission,
+    pub fields: &'static [Field],
+    /// Its orderings, by the GraphQL value of its order enum, the default
+    /// first; empty when its lists have one order only.
+    pub orderings: &'static [(&'static str, Ordering)],
+}
+
+/// How a root field finds its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// One row by its opaque id (argument `id`).
+    ById,
+    /// One row by a unique column, from the argument of the same meaning.
+    ByColumn {
+        argument: &'static str,
+        column: &'static str,
+    },
+    /// A page of every row (filters are the store's); ordered by the
+    /// entity's `orderings` (or `default` when it has none).
+    List { default: Ordering },
+    /// Every row, unpaged (a short list: the plans).
+    Every,
+}
+
+/// A field of `Query` over a catalog entity.
+#[derive(Clone, Copy, Debug)]
+pub struct Root {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub entity: &'static str,
+    pub lookup: Lookup,
+}
+
+const fn field(
+    name: &'static str,
+    class: Class,
+    source: Source,
+    description: &'static str,
+) -> Field {
+    Field {
+        name,
+        description,
+        class,
+        source,
+    }
+}
+
+const fn column(column: &'static str, scalar: Scalar) -> Source {
+    Source::Column {
+        column,
+        scalar,
+        nullable: false,
+    }
+}
+
+const fn nullable(column: &'static str, scalar: Scalar) -> Source {
+    Source::Column {
+        column,
+        scalar,
+        nullable: true,
+    }
+}
+
+const fn many(target: &'static str, parent_column: &'static str, ordering: Ordering) -> Source {
+    Source::Many {
+        target,
+        parent_column,
+        ordering,
+    }
+}
+
+const fn forward(target: &'static str, column: &'static str) -> Source {
+    Source::ToOne {
+        target,
+        join: Join::Forward(column),
+    }
+}
+
+const ID: Field = field(
+    "id",
+    Class::Public,
+    column("id", Scalar::Id),
+    "Opaque, stable id.",
+);
+
+/// A page's `first`, as every relation's description says it.
+macro_rules! paged {
+    ($what:literal) => {
+        concat!(
+            $what,
+            " `first`: default 20, at most 100 (1,000 for service identities) unless configured."
+        )
+    };
+}
+
+use Class::{CostData, InternalFlag, InternalNote, PersonalData, Public};
+use Permission::{ReadBilling, ReadCustomers, ReadInternalFlags};
+use Scalar::{Bool, Int, Text, Time};
+
+/// An organization's users: oldest first.
+const USERS_OLDEST_FIRST: Ordering = Ordering::new("usr:id", Sort::ID_ASC);
+/// Invoices under a parent: newest first.
+const INVOICES_NEWEST_FIRST: Ordering =
+    Ordering::new("inv:issued_desc", Sort::by("issued_at", true));
+/// Tickets under a parent: newest first.
+const TICKETS_NEWEST_FIRST: Ordering =
+    Ordering::new("tkt:created_desc", Sort::by("created_at", true));
+const LINES_IN_ORDER: Ordering = Ordering::new("inl:id", Sort::ID_ASC);
+const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
+const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_ASC);
+const STAFF_BY_ID: Ordering = Ordering::new("stf:id", Sort::ID_ASC);
+
+/// Every entity of the domain.
+pub const ENTITIES: &[Entity] = &[
+    Entity {
+        name: "Organization",
+        description: "A customer account.",
+        table: "organizations",
+        id_prefix: Some("org"),
+        noun: "an organization",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field("name", Public, column("name", Text), "Display name."),
+            field(
+                "slug",
+                Public,
+                column("slug", Text),
+                "Unique, URL-safe short name.",
+            ),
+            field(
+                "status",
+                Public,
+                column("status", Scalar::Enum("OrganizationStatus")),
+                "Where the account is in its lifecycle.",
+            ),
+            field(
+                "region",
+                Public,
+                column("region", Text),
+                "Where the account's data lives (e.g. `eu-west-1`).",
+            ),
+            field(
+                "createdAt",
+                Public,
+                column("created_at", Time),
+                "When the account was created.",
+            ),
+            field(
+                "updatedAt",
+                Public,
+                column("updated_at", Time),
+                "When the account last changed.",
+            ),
+            field(
+                "monthlyCostCents",
+                CostData,
+                nullable("monthly_cost_cents", Int),
+                "Cost data: what this account costs to serve per month, in minor units of USD. Null when the caller may not read cost data.",
+            ),
+            field(
+                "grossMarginBps",
+                CostData,
+                nullable("gross_margin_bps", Int),
+                "Cost data: gross margin in basis points (10000 = 100 %); negative when the account loses money.",
+            ),
+            field(
+                "internalFlags",
+                InternalFlag,
+                Source::Embedded("InternalFlags"),
+                "Internal flags. Null when the caller may not read them.",
+            ),
+            field(
+                "plan",
+                Public,
+                Source::ToOne {
+                    target: "Plan",
+                    join: Join::Through {
+                        table: "subscriptions",
+                        back: "organization_id",
+                        forward: "plan_id",
+                    },
+                },
+                "The plan of the current subscription; null when there is none.",
+            ),
+            field(
+                "subscription",
+                Public,
+                Source::ToOne {
+                    target: "Subscription",
+                    join: Join::Back("organization_id"),
+                },
+                "The current subscription; null when there is none.",
+            ),
+            field(
+                "users",
+                Public,
+                many("User", "organization_id", USERS_OLDEST_FIRST),
+                paged!("The account's users, oldest first."),
+            ),
+            field(
+                "invoices",
+                Public,
+                many("Invoice", "organization_id", INVOICES_NEWEST_FIRST),
+                paged!("The account's invoices, newest first."),
+            ),
+            field(
+                "tickets",
+                Public,
+                many("SupportTicket", "organization_id", TICKETS_NEWEST_FIRST),
+                paged!("The account's support tickets, newest first."),
+            ),
+        ],
+        orderings: &[
+            (
+                "CREATED_AT_ASC",
+                Ordering::new("org:created_asc", Sort::by("created_at", false)),
+            ),
+            (
+                "CREATED_AT_DESC",
+                Ordering::new("org:created_desc", Sort::by("created_at", true)),
+            ),
+            (
+                "NAME_ASC",
+                Ordering::new("org:name_asc", Sort::by("name", false)),
+            ),
+            (
+                "NAME_DESC",
+                Ordering::new("org:name_desc", Sort::by("name", true)),
+            ),
+        ],
+    },
+    Entity {
+        name: "InternalFlags",
+        description: "Internal flags of an account; never shown to customers.",
+        table: "organizations",
+        id_prefix: None,
+        noun: "the internal flags of an organization",
+        read: ReadInternalFlags,
+        fields: &[
+            field(
+                "fraudReview",
+                Public,
+                column("fraud_review", Bool),
+                "Under review by the fraud team.",
+            ),
+            field(
+                "vip",
+                Public,
+                column("vip", Bool),
+                "A very important customer: escalate everything.",
+            ),
+            field(
+                "churnRisk",
+                Public,
+                column("churn_risk", Bool),
+                "Likely to leave, by the customer-success model or by hand.",
+            ),
+            field(
+                "betaAccess",
+                Public,
+                column("beta_access", Bool),
+                "Has access to beta features.",
+            ),
+        ],
+        orderings: &[],
+    },
+    Entity {
+        name: "Plan",
+        description: "A price plan.",
+        table: "plans",
+        id_prefix: Some("pln"),
+        noun: "a plan",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field(
+                "code",
+                Public,
+                column("code", Text),
+                "Short code, unique (e.g. `team`).",
+            ),
+            field("name", Public, column("name", Text), "Display name."),
+            field(
+                "priceCents",
+                Public,
+                column("price_cents", Int),
+                "List price per seat and month, in minor units of `currency`.",
+            ),
+            field(
+                "currency",
+                Public,
+                column("currency", Text),
+                "ISO 4217 code of the prices.",
+            ),
+            field(
+                "unitCostCents",
+                CostData,
+                nullable("unit_cost_cents", Int),
+                "Cost data: what one seat costs us per month, in minor units. Null when the caller may not read cost data.",
+            ),
+            field(
+                "subscriptions",
+                Public,
+                many("Subscription", "plan_id", SUBSCRIPTIONS_OLDEST_FIRST),
+                paged!("Subscriptions on this plan, oldest first."),
+            ),
+        ],
+        orderings: &[],
+    },
+    Entity {
+        name: "Subscription",
+        description: "An organization's plan and seats.",
+        table: "subscriptions",
+        id_prefix: Some("sub"),
+        noun: "a subscription",
+        read: ReadBilling,
+        fields: &[
+            ID,
+            field("seats", Public, column("seats", Int), "Seats paid for."),
+            field(
+                "status",
+                Public,
+                column("status", Scalar::Enum("SubscriptionStatus")),
+                "Where the subscription is in its billing cycle.",
+            ),
+            field(
+                "currentPeriodStart",
+                Public,
+                column("current_period_start", Time),
+                "Start of the current billing period.",
+            ),
+            field(
+                "currentPeriodEnd",
+                Public,
+                column("current_period_end", Time),
+                "End of the current billing period.",
+            ),
+            field(
+                "discountPercent",
+                Public,
+                column("discount_percent", Int),
+                "Discount on the list price, in percent (0 to 100).",
+            ),
+            field(
+                "createdAt",
+                Public,
+                column("created_at", Time),
+                "When the subscription started.",
+            ),
+            field(
+                "plan",
+                Public,
+                forward("Plan", "plan_id"),
+                "The plan subscribed to.",
+            ),
+            field(
+                "organization",
+                Public,
+                forward("Organization", "organization_id"),
+                "The subscribing organization.",
+            ),
+        ],
+        orderings: &[],
+    },
+    Entity {
+        name: "Invoice",
+        description: "An invoice sent to an organization.",
+        table: "invoices",
+        id_prefix: Some("inv"),
+        noun: "an invoice",
+        read: ReadBilling,
+        fields: &[
+            ID,
+            field(
+                "number",
+                Public,
+                column("number", Text),
+                "The invoice number the customer sees (e.g. `INV-000042-003`).",
+            ),
+            field(
+                "amountCents",
+                Public,
+                column("amount_cents", Int),
+                "Total in minor units of `currency`.",
+            ),
+            field(
+                "currency",
+                Public,
+                column("currency", Text),
+                "ISO 4217 code.",
+            ),
+            field(
+                "status",
+                Public,
+                column("status", Scalar::Enum("InvoiceStatus")),
+                "Where the invoice is in its life.",
+            ),
+            field(
+                "issuedAt",
+                Public,
+                column("issued_at", Time),
+                "When the invoice was issued.",
+            ),
+            field(
+                "dueAt",
+                Public,
+                column("due_at", Time),
+                "When payment is due.",
+            ),
+            field(
+                "paidAt",
+                Public,
+                nullable("paid_at", Time),
+                "When it was paid; null unless `status` is `PAID`.",
+            ),
+            field(
+                "processingFeeCents",
+                CostData,
+                nullable("processing_fee_cents", Int),
+                "Cost data: what the payment processor charged us, in minor units. Null when the caller may not read cost data.",
+            ),
+            field(
+                "organization",
+                Public,
+                forward("Organization", "organization_id"),
+                "The invoiced organization.",
+            ),
+            field(
+                "lines",
+                Public,
+                many("InvoiceLine", "invoice_id", LINES_IN_ORDER),
+                paged!("The invoice's lines in order."),
+            ),
+        ],
+        orderings: &[
+            ("ISSUED_AT_DESC", INVOICES_NEWEST_FIRST),
+            (
+                "ISSUED_AT_ASC",
+                Ordering::new("inv:issued_asc", Sort::by("issued_at", false)),
+            ),
+        ],
+    },
+    Entity {
+        name: "InvoiceLine",
+        description: "One line of an invoice.",
+        table: "invoice_lines",
+        id_prefix: Some("inl"),
+        noun: "an invoice line",
+        read: ReadBilling,
+        fields: &[
+            ID,
+            field(
+                "description",
+                Public,
+                column("description", Text),
+                "What the line is for, as the customer reads it.",
+            ),
+            field(
+                "quantity",
+                Public,
+                column("quantity", Int),
+                "How many units.",
+            ),
+            field(
+                "unitAmountCents",
+                Public,
+                column("unit_amount_cents", Int),
+                "Price of one unit, in minor units (negative for a discount).",
+            ),
+            field(
+                "amountCents",
+                Public,
+                column("amount_cents", Int),
+                "`quantity × unitAmountCents`.",
+            ),
+            field(
+                "invoice",
+                Public,
+                forward("Invoice", "invoice_id"),
+                "The invoice this line belongs to.",
+            ),
+        ],
+        orderings: &[],
+    },
+    Entity {
+        name: "User",
+        description: "A person in a customer organization.",
+        table: "users",
+        id_prefix: Some("usr"),
+        noun: "a user",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field(
+                "email",
+                PersonalData,
+                column("email", Text),
+                "Personal data: the sign-in email, lower-case.",
+            ),
+            field(
+                "name",
+                PersonalData,
+                column("name", Text),
+                "Personal data: the full name.",
+            ),
+            field(
+                "orgRole",
+                Public,
+                column("org_role", Scalar::Enum("UserOrgRole")),
+                "The user's role inside their own organization.",
+            ),
+            field(
+                "status",
+                Public,
+                column("status", Scalar::Enum("UserStatus")),
+                "Whether the user can sign in.",
+            ),
+            field(
+                "lastSeenAt",
+                Public,
+                nullable("last_seen_at", Time),
+                "Last activity; null when the user never signed in.",
+            ),
+            field(
+                "createdAt",
+                Public,
+                column("created_at", Time),
+                "When the user was added.",
+            ),
+            field(
+                "organization",
+                Public,
+                forward("Organization", "organization_id"),
+                "The organization the user belongs to.",
+            ),
+            field(
+                "tickets",
+                Public,
+                many("SupportTicket", "requester_id", TICKETS_NEWEST_FIRST),
+                paged!("Tickets this user opened, newest first."),
+            ),
+        ],
+        orderings: &[
+            (
+                "CREATED_AT_ASC",
+                Ordering::new("usr:created_asc", Sort::by("created_at", false)),
+            ),
+            (
+                "CREATED_AT_DESC",
+                Ordering::new("usr:created_desc", Sort::by("created_at", true)),
+            ),
+            (
+                "EMAIL_ASC",
+                Ordering::new("usr:email_asc", Sort::by("email", false)),
+            ),
+        ],
+    },
+    Entity {
+        name: "SupportTicket",
+        description: "A customer's support request.",
+        table: "support_tickets",
+        id_prefix: Some("tkt"),
+        noun: "a ticket",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field(
+                "subject",
+                Public,
+                column("subject", Text),
+                "What the ticket is about, in the customer's words.",
+            ),
+            field(
+                "status",
+                Public,
+                column("status", Scalar::Enum("TicketStatus")),
+                "Where the ticket is in its life.",
+            ),
+            field(
+                "priority",
+                Public,
+                column("priority", Scalar::Enum("TicketPriority")),
+                "How urgent the ticket is.",
+            ),
+            field(
+                "createdAt",
+                Public,
+                column("created_at", Time),
+                "When the ticket was opened.",
+            ),
+            field(
+                "updatedAt",
+                Public,
+                column("updated_at", Time),
+                "When the ticket last changed.",
+            ),
+            field(
+                "internalNotes",
+                InternalNote,
+                nullable("internal_notes", Text),
+                "Notes between staff, never shown to the customer; null when there are none.",
+            ),
+            field(
+                "organization",
+                Public,
+                forward("Organization", "organization_id"),
+                "The organization the ticket belongs to.",
+            ),
+            field(
+                "requester",
+                Public,
+                forward("User", "requester_id"),
+                "The customer user who opened the ticket.",
+            ),
+            field(
+                "assignee",
+                Public,
+                forward("StaffMember", "assignee_id"),
+                "The staff member working on it; null when unassigned.",
+            ),
+            field(
+                "messages",
+                Public,
+                many("TicketMessage", "ticket_id", MESSAGES_IN_ORDER),
+                paged!("The conversation, oldest first."),
+            ),
+        ],
+        orderings: &[
+            ("CREATED_AT_DESC", TICKETS_NEWEST_FIRST),
+            (
+                "CREATED_AT_ASC",
+                Ordering::new("tkt:created_asc", Sort::by("created_at", false)),
+            ),
+        ],
+    },
+    Entity {
+        name: "TicketMessage",
+        description: "One message of a ticket's conversation.",
+        table: "ticket_messages",
+        id_prefix: Some("msg"),
+        noun: "a ticket message",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field("body", Public, column("body", Text), "The message's text."),
+            field(
+                "internal",
+                Public,
+                column("internal", Bool),
+                "Whether this is a note between staff, never shown to the customer.",
+            ),
+            field(
+                "createdAt",
+                Public,
+                column("created_at", Time),
+                "When it was written.",
+            ),
+            field(
+                "ticket",
+                Public,
+                forward("SupportTicket", "ticket_id"),
+                "The ticket.",
+            ),
+            field(
+                "authorUser",
+                Public,
+                forward("User", "author_user_id"),
+                "The customer who wrote it; null when staff wrote it.",
+            ),
+            field(
+                "authorStaff",
+                Public,
+                forward("StaffMember", "author_staff_id"),
+                "The staff member who wrote it; null when the customer wrote it.",
+            ),
+        ],
+        orderings: &[],
+    },
+    Entity {
+        name: "StaffMember",
+        description: "An employee, as last seen in a token from the identity provider.",
+        table: "staff_members",
+        id_prefix: Some("stf"),
+        noun: "a staff member",
+        read: ReadCustomers,
+        fields: &[
+            ID,
+            field(
+                "subject",
+                Public,
+                column("subject", Text),
+                "The identity provider's subject (`sub`).",
+            ),
+            field(
+                "email",
+                Public,
+                column("email", Text),
+                "The employee's email at the company.",
+            ),
+            field(
+                "name",
+                Public,
+                column("name", Text),
+                "The employee's full name.",
+            ),
+            field(
+                "roles",
+                Public,
+                column("roles", Scalar::TextList),
+                "Roles as last seen in a token.",
+            ),
+            field(
+                "lastSeenAt",
+                Public,
+                nullable("last_seen_at", Time),
+                "Last request; null when never seen.",
+            ),
+            field(
+                "assignedTickets",
+                Public,
+                many("SupportTicket", "assignee_id", TICKETS_NEWEST_FIRST),
+                paged!("Tickets assigned to this person, newest first."),
+            ),
+        ],
+        orderings: &[],
+    },
+];
+
+/// The root fields over catalog entities.
+pub const ROOTS: &[Root] = &[
+    Root {
+        name: "organizations",
+        description: "Customer accounts. `first`: default 20, at most 100 (1,000 for service identities) unless configured; `after`: an `endCursor` of the same list and order.",
+        entity: "Organization",
+        lookup: Lookup::List {
+            default: Ordering::new("org:created_asc", Sort::by("created_at", false)),
+        },
+    },
+    Root {
+        name: "organization",
+        description: "One organization by id; null when there is none.",
+        entity: "Organization",
+        lookup: Lookup::ById,
+    },
+    Root {
+        name: "organizationBySlug",
+        description: "One organization by slug; null when there is none.",
+        entity: "Organization",
+        lookup: Lookup::ByColumn {
+            argument: "slug",
+            column: "slug",
+        },
+    },
+    Root {
+        name: "users",
+        description: paged!("Customer users."),
+        entity: "User",
+        lookup: Lookup::List {
+            default: Ordering::new("usr:created_asc", Sort::by("created_at", false)),
+        },
+    },
+    Root {
+        name: "user",
+        description: "One user by id; null when there is none.",
+        entity: "User",
+        lookup: Lookup::ById,
+    },
+    Root {
+        name: "userByEmail",
+        description: "One user by email, case-insensitively; null when there is none.",
+        entity: "User",
+        lookup: Lookup::ByColumn {
+            argument: "email",
+            column: "email",
+        },
+    },
+    Root {
+        name: "invoices",
+        description: paged!("Invoices."),
+        entity: "Invoice",
+        lookup: Lookup::List {
+            default: INVOICES_NEWEST_FIRST,
+        },
+    },
+    Root {
+        name: "invoice",
+        description: "One invoice by id; null when there is none.",
+        entity: "Invoice",
+        lookup: Lookup::ById,
+    },
+    Root {
+        name: "tickets",
+        description: paged!("Support tickets."),
+        entity: "SupportTicket",
+        lookup: Lookup::List {
+            default: TICKETS_NEWEST_FIRST,
+        },
+    },
+    Root {
+        name: "ticket",
+        description: "One ticket by id; null when there is none.",
+        entity: "SupportTicket",
+        lookup: Lookup::ById,
+    },
+    Root {
+        name: "plans",
+        description: "Every price plan, cheapest first.",
+        entity: "Plan",
+        lookup: Lookup::Every,
+    },
+    Root {
+        name: "staffMembers",
+        description: paged!(
+            "Staff members known from the identity provider, in the order first seen."
+        ),
+        entity: "StaffMember",
+        lookup: Lookup::List {
+            default: STAFF_BY_ID,
+        },
+    },
+    Root {
+        name: "staffMember",
+        description: "One staff member by id; null when there is none.",
+        entity: "StaffMember",
+        lookup: Lookup::ById,
+    },
+];
+
+/// The entity named `name` (a GraphQL type name).
+pub fn entity(name: &str) -> Option<&'static Entity> {
+    ENTITIES.iter().find(|e| e.name == name)
+}
+
+/// The entity named `name`; the catalog refers only to its own entities (a
+/// unit test holds it to that), so a miss is a bug of the caller's literal.
+pub fn expect_entity(name: &str) -> &'static Entity {
+    entity(name).unwrap_or_else(|| panic!("{name} is not an entity of the catalog"))
+}
+
+/// The root field named `name`.
+pub fn root(name: &str) -> Option<&'static Root> {
+    ROOTS.iter().find(|r| r.name == name)
+}
+
+impl Entity {
+    /// Its field named `name`.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The ordering its order enum's `value` stands for.
+    pub fn ordering(&self, value: &str) -> Option<Ordering> {
+        self.orderings
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, o)| *o)
+    }
+
+    /// Every ordering its lists may be in (those of its order enum, and of
+    /// the relations and root lists that page through it).
+    pub fn every_ordering(&self) -> impl Iterator<Item = Ordering> + '_ {
+        let relations = ENTITIES
+            .iter()
+            .flat_map(|e| e.fields.iter())
+            .filter_map(move |f| match f.source {
+                Source::Many {
+                    target, ordering, ..
+                } if target == self.name => Some(ordering),
+                _ => None,
+            });
+        let roots = ROOTS.iter().filter_map(move |r| match r.lookup {
+            Lookup::List { default } if r.entity == self.name => Some(default),
+            _ => None,
+        });
+        self.orderings
+            .iter()
+            .map(|(_, o)| *o)
+            .chain(relations)
+            .chain(roots)
+    }
+}
+
+impl Entity {
+    /// The GraphQL types that exist for its sake, visible with it: itself,
+    /// its connection, edge, filter and order (those the schema has), and
+    /// the enums of its columns.
+    pub fn types(&self) -> impl Iterator<Item = std::borrow::Cow<'static, str>> + '_ {
+        use std::borrow::Cow;
+        let companions = ["Connection", "Edge", "Filter", "Order"]
+            .into_iter()
+            .map(move |suffix| Cow::Owned(format!("{}{suffix}", self.name)));
+        let enums = self.fields.iter().filter_map(|f| match f.source {
+            Source::Column {
+                scalar: Scalar::Enum(name),
+                ..
+            } => Some(Cow::Borrowed(name)),
+            _ => None,
+        });
+        std::iter::once(Cow::Borrowed(self.name))
+            .chain(companions)
+            .chain(enums)
+    }
+}
+
+impl Field {
+    /// The GraphQL type of a column field (`String!`, `[String!]!`, `Int`);
+    /// `None` for relations and embedded objects, whose types are their
+    /// targets'.
+    pub fn column_type(&self) -> Option<String> {
+        match self.source {
+            Source::Column {
+                scalar, nullable, ..
+            } => Some(format!(
+                "{}{}",
+                scalar.type_name(),
+                if nullable { "" } else { "!" }
+            )),
+            _ => None,
+        }
+    }
+
+    /// The catalog entity a relation or embedded object leads to.
+    pub fn target(&self) -> Option<&'static Entity> {
+        match self.source {
+            Source::Column { .. } => None,
+            Source::Embedded(target)
+            | Source::ToOne { target, .. }
+            | Source::Many { target, .. } => entity(target),
+        }
+    }
+}
+
+/// What reading `entity.field` needs: the entity's read permission, and the
+/// class's (`read:cost_data`, `read:internal_flags`), and for a relation
+/// the target's read permission; `None` when it is not a catalog field.
+pub fn needs(entity_name: &str, field_name: &str) -> Option<Need> {
+    let entity = entity(entity_name)?;
+    let field = entity.field(field_name)?;
+    let own = entity.read;
+    let extra = match field.class {
+        Class::Unclassified => return Some(Need::Everything),
+        Class::CostData => Some(Permission::ReadCostData),
+        Class::InternalFlag => Some(Permission::ReadInternalFlags),
+        Class::Public | Class::PersonalData | Class::InternalNote => {
+            field.target().map(|t| t.read).filter(|p| *p != own)
+        }
+    };
+    Some(match extra {
+        Some(extra) if extra != own => Need::Both(own, extra),
+        _ => Need::One(own),
+    })
+}
+
+/// The extra permission `entity.field` needs beyond its entity's (what its
+/// visibility reads); `Some(None)` when none.
+pub fn extra_need(entity_name: &str, field_name: &str) -> Option<Option<Need>> {
+    let own = entity(entity_name)?.read;
+    Some(match needs(entity_name, field_name)? {
+        Need::One(p) if p == own => None,
+        Need::Both(a, b) if a == own => Some(Need::One(b)),
+        other => Some(other),
+    })
+}
+
+/// What a root field needs: its entity's read permission.
+pub fn root_needs(name: &str) -> Option<Permission> {
+    root(name).and_then(|r| entity(r.entity)).map(|e| e.read)
+}
+
+/// The order of the root list `name` (its default, when its entity has an
+/// order enum).
+pub fn root_ordering(name: &str) -> Ordering {
+    match root(name).map(|r| r.lookup) {
+        Some(Lookup::List { default }) => default,
+        _ => panic!("{name} is not a root list of the catalog"),
+    }
+}
+
+/// Whether reads of `entity.field` are recorded by name in the audit log.
+pub fn is_audited(entity_name: &str, field_name: &str) -> bool {
+    entity(entity_name)
+        .and_then(|e| e.field(field_name))
+        .is_some_and(|f| f.class.audited())
+}
+
+/// Every audited field, as `Type.field`.
+pub fn audited_fields() -> impl Iterator<Item = String> {
+    ENTITIES.iter().flat_map(|e| {
+        e.fields
+            .iter()
+            .filter(|f| f.class.audited())
+            .map(move |f| format!("{}.{}", e.name, f.name))
+    })
+}
+
+/// The entity whose ids carry `prefix`.
+pub fn entity_with_prefix(prefix: &str) -> Option<&'static Entity> {
+    ENTITIES.iter().find(|e| e.id_prefix == Some(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_reference_names_an_entity_of_the_catalog() {
+        for e in ENTITIES {
+            for f in e.fields {
+                if let Source::Embedded(t)
+                | Source::ToOne { target: t, .. }
+                | Source::Many { target: t, .. } = f.source
+                {
+                    assert!(entity(t).is_some(), "{}.{} → {t}", e.name, f.name);
+                }
+            }
+        }
+        for r in ROOTS {
+            assert!(entity(r.entity).is_some(), "{}", r.name);
+        }
+    }
+
+    #[test]
+    fn names_prefixes_and_cursor_tags_are_unique() {
+        let mut names = HashSet::new();
+        let mut prefixes = HashSet::new();
+        for e in ENTITIES {
+            assert!(names.insert(e.name), "{}", e.name);
+            if let Some(p) = e.id_prefix {
+                assert!(prefixes.insert(p), "{p}");
+            }
+            let mut fields = HashSet::new();
+            for f in e.fields {
+                assert!(fields.insert(f.name), "{}.{}", e.name, f.name);
+            }
+        }
+        // One tag, one sort: a cursor opens only where it was made.
+        let mut tags: std::collections::HashMap<&str, Sort> = Default::default();
+        for e in ENTITIES {
+            for o in e.every_ordering() {
+                let prefix = o.tag.split(':').next().unwrap_or_default();
+                assert_eq!(Some(prefix), e.id_prefix, "{} on {}", o.tag, e.name);
+                if let Some(sort) = tags.insert(o.tag, o.sort) {
+                    assert_eq!(sort, o.sort, "{}", o.tag);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_class_decides_the_permission_and_the_audit() {
+        use Permission::*;
+        assert_eq!(
+            needs("Organization", "monthlyCostCents"),
+            Some(Need::Both(ReadCustomers, ReadCostData))
+        );
+        assert_eq!(
+            needs("Organization", "invoices"),
+            Some(Need::Both(ReadCustomers, ReadBilling))
+        );
+        assert_eq!(
+            needs("Organization", "name"),
+            Some(Need::One(ReadCustomers))
+        );
+        assert_eq!(
+            needs("Invoice", "organization"),
+            Some(Need::Both(ReadBilling, ReadCustomers))
+        );
+        assert!(is_audited("User", "email"));
+        assert!(!is_audited("User", "status"));
+        assert_eq!(needs("Organization", "nothing"), None);
+    }
+
+    #[test]
+    fn an_unclassified_field_is_for_a_caller_holding_everything() {
+        let unclassified = Need::Everything;
+        assert!(unclassified.met_by(|_| true));
+        assert!(!unclassified.met_by(|p| p != Permission::ReadAuditLog));
+        assert_eq!(
+            unclassified.missing(|p| p != Permission::ReadAuditLog),
+            Some(Permission::ReadAuditLog)
+        );
+        assert!(Class::Unclassified.audited());
+    }
+}

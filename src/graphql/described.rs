@@ -1,0 +1,418 @@
+//! The schema as the catalog describes it.
+//!
+//! Three pieces turn the catalog (`crate::catalog`) into async-graphql's
+//! code-first schema, so that nothing the catalog says is written again:
+//!
+//! - [`Columns`]: the column fields of an entity. Each entity's `#[Object]`
+//!   flattens one (`#[graphql(flatten)]`), which declares every column field
+//!   of the catalog with its type and nullability, and resolves it from the
+//!   sea-orm row by column name, after checking the field's permission (the
+//!   second wall behind the gate's role validation) and noting an audited
+//!   read in the operation's audit record.
+//! - [`FromCatalog`]: the guard of the fields written as resolvers
+//!   (relations, root lookups and lists): the permission comes from the
+//!   catalog, from the field's name.
+//! - [`CatalogRoot`]: wraps the query root; when async-graphql builds the
+//!   registry it sets every catalog type's and field's description and
+//!   visibility from the catalog. The role schemas, introspection and the
+//!   printed SDL read the registry, so each role's view follows the catalog.
+//!
+//! async-graphql's registry is the crate's own (hidden from its docs but
+//! public); the pinned version is the one this is written against, and the
+//! tests check the result (every catalog field is in the schema with the
+//! catalog's type, every role sees exactly what the catalog grants).
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::Field as GqlField;
+use async_graphql::registry::{Deprecation, MetaField, MetaType, MetaTypeId, Registry};
+use async_graphql::resolver_utils::ContainerType;
+use async_graphql::{
+    Context, ContextSelectionSet, ObjectType, OutputType, Positioned, ServerResult, Value,
+};
+use sea_orm::{EntityTrait, ModelTrait};
+
+use super::error::ApiError;
+use crate::catalog::{self, Need, Scalar, Source};
+use crate::policy::Permission;
+
+/// A GraphQL object type over a catalog entity's row.
+pub trait Described: Send + Sync {
+    /// Its catalog entity's name (the GraphQL type's).
+    const ENTITY: &'static str;
+    type Model: ModelTrait + Send + Sync;
+
+    /// The row.
+    fn model(&self) -> &Self::Model;
+
+    /// Registers the GraphQL types its columns use (its enums).
+    fn register_types(registry: &mut Registry);
+}
+
+/// Implements [`Described`] for a GraphQL object type over a sea-orm row,
+/// registering the enums its columns use.
+macro_rules! described {
+    ($ty:ty, $entity:literal, $model:ty $(, $enum:ty)* $(,)?) => {
+        impl $crate::graphql::described::Described for $ty {
+            const ENTITY: &'static str = $entity;
+            type Model = $model;
+
+            fn model(&self) -> &Self::Model {
+                &self.0
+            }
+
+            fn register_types(_registry: &mut async_graphql::registry::Registry) {
+                $(<$enum as async_graphql::OutputType>::create_type_info(_registry);)*
+            }
+        }
+
+        impl From<$model> for $ty {
+            fn from(row: $model) -> Self {
+                Self(row)
+            }
+        }
+    };
+}
+pub(crate) use described;
+
+/// Makes `$ty`, a [`Described`] type whose fields are all columns, a GraphQL
+/// object of those fields alone (`InternalFlags`: an `#[Object]` needs one
+/// field of its own).
+macro_rules! columns_only {
+    ($ty:ty) => {
+        impl async_graphql::OutputType for $ty {
+            fn type_name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(<$ty as $crate::graphql::described::Described>::ENTITY)
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                $crate::graphql::described::register_columns_object::<$ty>(registry)
+            }
+
+            async fn resolve(
+                &self,
+                ctx: &async_graphql::ContextSelectionSet<'_>,
+                _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+            ) -> async_graphql::ServerResult<async_graphql::Value> {
+                async_graphql::resolver_utils::resolve_container(ctx, self).await
+            }
+        }
+
+        impl async_graphql::resolver_utils::ContainerType for $ty {
+            async fn resolve_field(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+                async_graphql::resolver_utils::ContainerType::resolve_field(
+                    &$crate::graphql::described::Columns(self),
+                    ctx,
+                )
+                .await
+            }
+        }
+
+        impl async_graphql::ObjectType for $ty {}
+    };
+}
+pub(crate) use columns_only;
+
+/// Registers `T` as an object of its catalog entity's column fields.
+pub fn register_columns_object<T: Described + OutputType>(registry: &mut Registry) -> String {
+    T::register_types(registry);
+    registry.create_output_type::<T, _>(MetaTypeId::Object, |_| {
+        object_type(T::ENTITY.to_owned(), column_fields(T::ENTITY))
+    })
+}
+
+/// The column fields of a catalog entity, as the registry holds fields.
+fn column_fields(entity: &str) -> IndexMap<String, MetaField> {
+    catalog::expect_entity(entity)
+        .fields
+        .iter()
+        .filter_map(|f| Some((f.name.to_owned(), meta_field(f.name, f.column_type()?))))
+        .collect()
+}
+
+/// The column fields of `T`'s catalog entity, flattened into `T`'s object.
+pub struct Columns<'a, T>(pub &'a T);
+
+impl<T: Described> OutputType for Columns<'_, T> {
+    fn type_name() -> Cow<'static, str> {
+        // Never referenced by a field, so removed from the schema once the
+        // object that flattens it has copied its fields.
+        Cow::Owned(format!("{}Columns", T::ENTITY))
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::register_types(registry);
+        registry.create_output_type::<Self, _>(MetaTypeId::Object, |_| {
+            object_type(Self::type_name().into_owned(), column_fields(T::ENTITY))
+        })
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<GqlField>,
+    ) -> ServerResult<Value> {
+        async_graphql::resolver_utils::resolve_container(ctx, self).await
+    }
+}
+
+impl<T: Described> ContainerType for Columns<'_, T> {
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<Value>> {
+        let entity = catalog::expect_entity(T::ENTITY);
+        let name = ctx.item.node.name.node.as_str();
+        let Some(field) = entity.field(name) else {
+            return Ok(None);
+        };
+        let Source::Column {
+            column,
+            scalar,
+            nullable,
+        } = field.source
+        else {
+            return Ok(None);
+        };
+        allowed(ctx, entity.name, name)
+            .map_err(|e| ctx.set_error_path(e.into_server_error(ctx.item.pos)))?;
+        let value = column_value(self.0.model(), column)
+            .and_then(|v| graphql_value(v, scalar, entity.id_prefix))
+            .filter(|v| nullable || *v != Value::Null);
+        match value {
+            Some(value) => Ok(Some(value)),
+            None => {
+                tracing::error!(
+                    graphql.field = %format_args!("{}.{}", entity.name, name),
+                    "a column's value does not fit its catalog type"
+                );
+                Err(ctx.set_error_path(super::error::internal_error()))
+            }
+        }
+    }
+}
+
+/// The guard of a catalog field written as a resolver (a relation, a root
+/// field of `Query`): the caller holds what the catalog says the field needs,
+/// and an audited field's read is noted. `FromCatalog("Organization")` on
+/// `Organization`'s resolvers, `FromCatalog("Query")` on the roots.
+pub struct FromCatalog(pub &'static str);
+
+impl async_graphql::Guard for FromCatalog {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        allowed(ctx, self.0, ctx.item.node.name.node.as_str())
+    }
+}
+
+/// What `entity.field` needs, a root field of `Query` included.
+fn need_of(entity: &str, field: &str) -> Option<Need> {
+    if entity == "Query" {
+        return catalog::root_needs(field).map(Need::One);
+    }
+    catalog::needs(entity, field)
+}
+
+/// Whether the caller may read `entity.field` (a FORBIDDEN error naming the
+/// missing permission when not; a field the catalog does not know is
+/// refused); notes an audited read in the operation's audit record.
+fn allowed(ctx: &Context<'_>, entity: &str, field: &str) -> async_graphql::Result<()> {
+    let can = |p| super::guard::can(ctx, p);
+    let need = need_of(entity, field).unwrap_or(Need::Everything);
+    if let Some(missing) = need.missing(can) {
+        return Err(ApiError::Forbidden(missing.as_str()).into());
+    }
+    if need_of(entity, field).is_none() {
+        return Err(ApiError::Forbidden("read a field the catalog does not describe").into());
+    }
+    if catalog::is_audited(entity, field)
+        && let Some(operation) = crate::audit::operation(ctx)
+    {
+        operation.sensitive(&format!("{entity}.{field}"));
+    }
+    Ok(())
+}
+
+/// The value of the column named `column` of `model`.
+fn column_value<M: ModelTrait>(model: &M, column: &str) -> Option<sea_orm::Value> {
+    let column = <<M::Entity as EntityTrait>::Column as FromStr>::from_str(column).ok()?;
+    Some(model.get(column))
+}
+
+/// A column's value as the GraphQL value of its catalog type; `None` when it
+/// does not fit.
+fn graphql_value(value: sea_orm::Value, scalar: Scalar, prefix: Option<&str>) -> Option<Value> {
+    use sea_orm::Value as V;
+    Some(match (scalar, value) {
+        (_, V::String(None) | V::BigInt(None) | V::Int(None) | V::Bool(None)) => Value::Null,
+        (_, V::ChronoDateTimeUtc(None)) => Value::Null,
+        (Scalar::Id, V::BigInt(Some(id))) => Value::String(format!("{}_{id}", prefix?)),
+        (Scalar::Text, V::String(Some(text))) => Value::String(text),
+        (Scalar::Int, V::BigInt(Some(n))) => Value::from(n),
+        (Scalar::Int, V::Int(Some(n))) => Value::from(n),
+        (Scalar::Bool, V::Bool(Some(b))) => Value::Boolean(b),
+        (Scalar::Time, V::ChronoDateTimeUtc(Some(t))) => Value::String(t.to_rfc3339()),
+        (Scalar::Enum(_), V::String(Some(name))) => Value::Enum(async_graphql::Name::new(name)),
+        (Scalar::TextList, V::String(Some(list))) => Value::List(
+            list.split(',')
+                .filter(|r| !r.is_empty())
+                .map(|r| Value::String(r.to_owned()))
+                .collect(),
+        ),
+        _ => return None,
+    })
+}
+
+/// A field of type `ty` with nothing else set (the catalog's description and
+/// visibility are set on the whole registry by [`CatalogRoot`]).
+fn meta_field(name: &str, ty: String) -> MetaField {
+    MetaField {
+        name: name.to_owned(),
+        description: None,
+        args: IndexMap::new(),
+        ty,
+        deprecation: Deprecation::NoDeprecated,
+        cache_control: Default::default(),
+        external: false,
+        requires: None,
+        provides: None,
+        visible: None,
+        shareable: false,
+        inaccessible: false,
+        tags: Vec::new(),
+        override_from: None,
+        compute_complexity: None,
+        directive_invocations: Vec::new(),
+        requires_scopes: Vec::new(),
+    }
+}
+
+fn object_type(name: String, fields: IndexMap<String, MetaField>) -> MetaType {
+    MetaType::Object {
+        name,
+        description: None,
+        fields,
+        cache_control: Default::default(),
+        extends: false,
+        shareable: false,
+        resolvable: true,
+        keys: None,
+        visible: None,
+        inaccessible: false,
+        interface_object: false,
+        tags: Vec::new(),
+        is_subscription: false,
+        rust_typename: None,
+        directive_invocations: Vec::new(),
+        requires_scopes: Vec::new(),
+    }
+}
+
+/// The query root, with the catalog applied to the registry it builds.
+pub struct CatalogRoot<Q>(pub Q);
+
+impl<Q: ObjectType> OutputType for CatalogRoot<Q> {
+    fn type_name() -> Cow<'static, str> {
+        Q::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        let name = Q::create_type_info(registry);
+        apply(registry);
+        name
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<GqlField>,
+    ) -> ServerResult<Value> {
+        self.0.resolve(ctx, field).await
+    }
+}
+
+impl<Q: ObjectType> ContainerType for CatalogRoot<Q> {
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<Value>> {
+        self.0.resolve_field(ctx).await
+    }
+}
+
+impl<Q: ObjectType> ObjectType for CatalogRoot<Q> {}
+
+/// Who sees a type or field that needs `need` beyond what its type needs.
+fn visible_fn(need: Option<Need>) -> Option<fn(&Context<'_>) -> bool> {
+    use super::guard::visible;
+    Some(match need? {
+        Need::Everything => visible::everything,
+        Need::One(p) | Need::Both(_, p) => match p {
+            Permission::ReadCustomers => visible::customers,
+            Permission::ReadBilling => visible::billing,
+            Permission::ReadCostData => visible::cost_data,
+            Permission::ReadInternalFlags => visible::internal_flags,
+            Permission::ReadAuditLog => visible::audit_log,
+            Permission::WriteInternalFlags => visible::write_internal_flags,
+            Permission::WriteTickets => visible::write_tickets,
+            Permission::WriteInvoices => visible::write_invoices,
+            Permission::BulkOrganizations => visible::bulk_organizations,
+        },
+    })
+}
+
+/// Sets every catalog type's and field's description and visibility.
+fn apply(registry: &mut Registry) {
+    for entity in catalog::ENTITIES {
+        let visible = visible_fn(Some(Need::One(entity.read)));
+        for name in entity.types() {
+            if let Some(ty) = registry.types.get_mut(name.as_ref()) {
+                set_type_visible(ty, visible);
+            }
+        }
+        let Some(MetaType::Object {
+            description,
+            fields,
+            ..
+        }) = registry.types.get_mut(entity.name)
+        else {
+            panic!(
+                "catalog entity {} is not an object of the schema",
+                entity.name
+            );
+        };
+        *description = Some(entity.description.to_owned());
+        for f in entity.fields {
+            let Some(meta) = fields.get_mut(f.name) else {
+                panic!(
+                    "catalog field {}.{} is not in the schema",
+                    entity.name, f.name
+                );
+            };
+            meta.description = Some(f.description.to_owned());
+            meta.visible = visible_fn(catalog::extra_need(entity.name, f.name).flatten());
+        }
+    }
+    let query = Q_NAME;
+    if let Some(MetaType::Object { fields, .. }) = registry.types.get_mut(query) {
+        for root in catalog::ROOTS {
+            let Some(meta) = fields.get_mut(root.name) else {
+                panic!("catalog root {} is not a field of Query", root.name);
+            };
+            meta.description = Some(root.description.to_owned());
+            meta.visible = visible_fn(catalog::root_needs(root.name).map(Need::One));
+        }
+    }
+}
+
+/// The query root's name.
+const Q_NAME: &str = "Query";
+
+fn set_type_visible(ty: &mut MetaType, to: Option<fn(&Context<'_>) -> bool>) {
+    match ty {
+        MetaType::Object { visible, .. }
+        | MetaType::InputObject { visible, .. }
+        | MetaType::Enum { visible, .. }
+        | MetaType::Interface { visible, .. }
+        | MetaType::Union { visible, .. }
+        | MetaType::Scalar { visible, .. } => *visible = to,
+    }
+}
