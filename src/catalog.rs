@@ -1165,20 +1165,24 @@ impl Field {
 /// the target's read permission; `None` when it is not a catalog field.
 pub fn needs(entity_name: &str, field_name: &str) -> Option<Need> {
     let entity = entity(entity_name)?;
-    let field = entity.field(field_name)?;
+    Some(needs_of(entity, entity.field(field_name)?))
+}
+
+/// What reading `field` of `entity` needs (see [`needs`]).
+pub fn needs_of(entity: &Entity, field: &Field) -> Need {
     let own = entity.read;
     let extra = match field.class {
-        Class::Unclassified => return Some(Need::Everything),
+        Class::Unclassified => return Need::Everything,
         Class::CostData => Some(Permission::ReadCostData),
         Class::InternalFlag => Some(Permission::ReadInternalFlags),
         Class::Public | Class::PersonalData | Class::InternalNote => {
             field.target().map(|t| t.read).filter(|p| *p != own)
         }
     };
-    Some(match extra {
+    match extra {
         Some(extra) if extra != own => Need::Both(own, extra),
         _ => Need::One(own),
-    })
+    }
 }
 
 /// The extra permission `entity.field` needs beyond its entity's (what its
@@ -1221,6 +1225,36 @@ pub fn audited_fields() -> impl Iterator<Item = String> {
             .filter(|f| f.class.audited())
             .map(move |f| format!("{}.{}", e.name, f.name))
     })
+}
+
+/// The relations followed from the root list `organizations` to reach
+/// `entity`, shortest first, as `(entity, field)` steps; `None` when it
+/// cannot be reached. (Tests generate their documents with it.)
+pub fn path_from_organizations(entity: &str) -> Option<Vec<(&'static Entity, &'static Field)>> {
+    type Path = Vec<(&'static Entity, &'static Field)>;
+    let start = entity_named("Organization")?;
+    let mut queue: std::collections::VecDeque<(&'static Entity, Path)> =
+        std::collections::VecDeque::from([(start, Vec::new())]);
+    let mut seen = std::collections::HashSet::from([start.name]);
+    while let Some((at, path)) = queue.pop_front() {
+        if at.name == entity {
+            return Some(path);
+        }
+        for field in at.fields {
+            if let Some(target) = field.target()
+                && seen.insert(target.name)
+            {
+                let mut next = path.clone();
+                next.push((at, field));
+                queue.push_back((target, next));
+            }
+        }
+    }
+    None
+}
+
+fn entity_named(name: &str) -> Option<&'static Entity> {
+    entity(name)
 }
 
 /// The entity whose ids carry `prefix`.
@@ -1300,6 +1334,44 @@ mod tests {
         assert!(is_audited("User", "email"));
         assert!(!is_audited("User", "status"));
         assert_eq!(needs("Organization", "nothing"), None);
+    }
+
+    #[test]
+    fn a_field_without_a_class_is_hidden_from_all_but_admin() {
+        use crate::policy::{Role, permissions_of};
+
+        const SECRET: Field = field(
+            "secret",
+            Class::Unclassified,
+            column("secret", Scalar::Text),
+            "Not reviewed yet.",
+        );
+        let entity = Entity {
+            name: "Organization",
+            description: "",
+            table: "organizations",
+            id_prefix: Some("org"),
+            noun: "an organization",
+            read: ReadCustomers,
+            fields: &[SECRET],
+            orderings: &[],
+        };
+        let need = needs_of(&entity, &SECRET);
+        for role in Role::ALL {
+            let held = permissions_of(&std::collections::BTreeSet::from([role]));
+            assert_eq!(
+                need.met_by(|p| held.contains(&p)),
+                role == Role::Admin,
+                "{role}"
+            );
+        }
+        // A service holding every scope it can hold (never the audit log)
+        // does not see it either.
+        let scopes: Vec<Permission> = Permission::ALL
+            .into_iter()
+            .filter(|p| *p != Permission::ReadAuditLog)
+            .collect();
+        assert!(!need.met_by(|p| scopes.contains(&p)));
     }
 
     #[test]

@@ -949,6 +949,78 @@ mod tests {
         .is_some()
     }
 
+    /// The compiled path's own wall, generated from the catalog: as each
+    /// role, a document selecting one catalog field is compiled exactly when
+    /// the role may read the field and the relations leading to it.
+    #[test]
+    fn a_field_the_caller_may_not_read_is_never_compiled() {
+        use crate::catalog::{self, Source};
+        use crate::policy::Role;
+
+        let mut refused = 0;
+        for role in Role::ALL {
+            let principal = Principal {
+                roles: std::collections::BTreeSet::from([role]),
+                ..Principal::demo_admin()
+            };
+            let can =
+                |need: Option<catalog::Need>| need.is_some_and(|n| n.met_by(|p| principal.can(p)));
+            for entity in catalog::ENTITIES {
+                let path = catalog::path_from_organizations(entity.name).expect("reachable");
+                for field in entity.fields {
+                    let mut inner = match field.source {
+                        Source::Column { .. } => field.name.to_owned(),
+                        Source::Many { .. } => format!("{}(first: 1) {{ totalCount }}", field.name),
+                        _ => format!("{} {{ __typename }}", field.name),
+                    };
+                    for (_, step) in path.iter().rev() {
+                        inner = match step.source {
+                            Source::Many { .. } => {
+                                format!("{}(first: 1) {{ nodes {{ {inner} }} }}", step.name)
+                            }
+                            _ => format!("{} {{ {inner} }}", step.name),
+                        };
+                    }
+                    let query = format!("{{ organizations(first: 1) {{ nodes {{ {inner} }} }} }}");
+                    let may = can(catalog::root_needs("organizations").map(catalog::Need::One))
+                        && path
+                            .iter()
+                            .chain(std::iter::once(&(entity, field)))
+                            .all(|(e, f)| can(catalog::needs(e.name, f.name)));
+                    let document = async_graphql::parser::parse_query(&query).expect("parses");
+                    let compiled = compile(
+                        &document,
+                        None,
+                        &Variables::default(),
+                        &principal,
+                        100,
+                        &Cursors::of_this_process(),
+                    )
+                    .is_some();
+                    assert_eq!(compiled, may, "{role}: {query}");
+                    refused += usize::from(!may);
+                }
+            }
+        }
+        assert!(refused > 0);
+    }
+
+    #[test]
+    fn one_response_key_for_two_different_fields_goes_to_the_executor() {
+        assert!(!compiles(
+            "{ organizations { nodes { a: name ... on Organization { a: slug } } } }",
+            json!({})
+        ));
+        assert!(!compiles(
+            "{ organizations { nodes { u: users(first: 1) { totalCount } u: users(first: 2) { totalCount } } } }",
+            json!({})
+        ));
+        assert!(compiles(
+            "{ organizations { nodes { a: name ... on Organization { a: name } } } }",
+            json!({})
+        ));
+    }
+
     #[test]
     fn only_what_is_understood_is_compiled() {
         assert!(compiles(

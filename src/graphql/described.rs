@@ -416,3 +416,124 @@ fn set_type_visible(ty: &mut MetaType, to: Option<fn(&Context<'_>) -> bool>) {
         | MetaType::Scalar { visible, .. } => *visible = to,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::*;
+    use crate::graphql::types::billing::InvoiceOrder;
+    use crate::graphql::types::organization::OrganizationOrder;
+    use crate::graphql::types::support::SupportTicketOrder;
+    use crate::graphql::types::user::UserOrder;
+
+    /// The schema's type of a field of `ty`, from the printed SDL.
+    fn field_types(sdl: &str) -> std::collections::HashMap<(String, String), String> {
+        let doc = async_graphql::parser::parse_schema(sdl).expect("the SDL parses");
+        let mut out = std::collections::HashMap::new();
+        for def in doc.definitions {
+            if let async_graphql::parser::types::TypeSystemDefinition::Type(ty) = def
+                && let async_graphql::parser::types::TypeKind::Object(object) = &ty.node.kind
+            {
+                for field in &object.fields {
+                    out.insert(
+                        (
+                            ty.node.name.node.to_string(),
+                            field.node.name.node.to_string(),
+                        ),
+                        field.node.ty.node.to_string(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_schema_is_the_catalog_field_by_field() {
+        let schema = crate::graphql::build_schema(None, Default::default(), Default::default());
+        let types = field_types(&crate::graphql::sdl(&schema));
+        for entity in catalog::ENTITIES {
+            for f in entity.fields {
+                let expected = match f.source {
+                    Source::Column { .. } => f.column_type().expect("a column"),
+                    Source::Embedded(t) | Source::ToOne { target: t, .. } => t.to_owned(),
+                    Source::Many { target, .. } => format!("{target}Connection!"),
+                };
+                assert_eq!(
+                    types.get(&(entity.name.to_owned(), f.name.to_owned())),
+                    Some(&expected),
+                    "{}.{}",
+                    entity.name,
+                    f.name
+                );
+            }
+            // Nothing of a catalog type escapes the catalog.
+            for (ty, field) in types.keys() {
+                if ty == entity.name {
+                    assert!(
+                        entity.field(field).is_some(),
+                        "{ty}.{field} is not in the catalog"
+                    );
+                }
+            }
+        }
+        for root in catalog::ROOTS {
+            assert!(
+                types.contains_key(&("Query".to_owned(), root.name.to_owned())),
+                "{}",
+                root.name
+            );
+        }
+    }
+
+    fn orders_match<E: EnumType + PartialEq + Copy>(
+        entity: &str,
+        ordering: impl Fn(E) -> catalog::Ordering,
+    ) {
+        let entity = catalog::expect_entity(entity);
+        let values: Vec<&str> = E::items().iter().map(|i| i.name).collect();
+        let described: Vec<&str> = entity.orderings.iter().map(|(v, _)| *v).collect();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let mut described_sorted = described.clone();
+        described_sorted.sort_unstable();
+        assert_eq!(sorted, described_sorted, "{}", entity.name);
+        for item in E::items() {
+            assert_eq!(Some(ordering(item.value)), entity.ordering(item.name));
+        }
+    }
+
+    #[test]
+    fn every_order_enum_value_is_an_ordering_of_the_catalog() {
+        orders_match::<OrganizationOrder>("Organization", OrganizationOrder::ordering);
+        orders_match::<UserOrder>("User", UserOrder::ordering);
+        orders_match::<InvoiceOrder>("Invoice", InvoiceOrder::ordering);
+        orders_match::<SupportTicketOrder>("SupportTicket", SupportTicketOrder::ordering);
+    }
+
+    /// A cursor holds the sort column's value: every ordering sorts by a
+    /// text or instant column of its entity (what `Keyset::of` reads).
+    #[test]
+    fn every_catalog_ordering_sorts_by_a_text_or_instant_column_of_its_entity() {
+        for entity in catalog::ENTITIES {
+            for ordering in entity.every_ordering() {
+                let Some(column) = ordering.sort.column else {
+                    continue;
+                };
+                let scalar = entity.fields.iter().find_map(|f| match f.source {
+                    Source::Column {
+                        column: c, scalar, ..
+                    } if c == column => Some(scalar),
+                    _ => None,
+                });
+                assert!(
+                    matches!(scalar, Some(Scalar::Text | Scalar::Time)),
+                    "{} sorts {} by {column}",
+                    ordering.tag,
+                    entity.name
+                );
+            }
+        }
+    }
+}

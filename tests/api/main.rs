@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod authentication;
 mod bulk;
+mod catalog;
 mod compiled;
 mod failures;
 mod hidden_schema;
