@@ -1,5 +1,6 @@
 //! The one place where errors become GraphQL errors, each with a stable
-//! `extensions.code` from a closed set.
+//! `extensions.code` from the closed set [`Code`] (which `http::error` uses
+//! for the error bodies it writes too).
 
 use std::sync::Arc;
 
@@ -7,36 +8,118 @@ use async_graphql::ErrorExtensions;
 
 use crate::store::StoreError;
 
-/// The closed set of `extensions.code` values clients may rely on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    Unauthenticated,
-    Forbidden,
-    BadUserInput,
-    NotFound,
-    Conflict,
-    LimitExceeded,
-    Timeout,
+/// Writes [`Code`] and its two lists from one table: the variant, its
+/// string and its doc line are written once, and [`Code::ALL`] cannot miss
+/// a variant.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// The closed set of `extensions.code` values clients may rely on.
+        /// Every error Backplane writes, GraphQL or HTTP, carries one of
+        /// these, and nothing else; README lists them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The string clients see in `extensions.code`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// No valid token or session: the request never reached GraphQL (401).
+    Unauthenticated => "UNAUTHENTICATED",
+    /// The caller may not do this (a guard), or the request is refused at
+    /// the edge (network, cross-site) with 403.
+    Forbidden => "FORBIDDEN",
+    /// An argument or variable value is malformed; `extensions.argument`
+    /// (and `field`) name it when one argument is to blame.
+    BadUserInput => "BAD_USER_INPUT",
+    /// Reserved: nothing returns it yet (a missing record is `null`).
+    NotFound => "NOT_FOUND",
+    /// The change conflicts with existing data or a newer version.
+    Conflict => "CONFLICT",
+    /// Over a configured limit (document, page, batch, requests in flight).
+    LimitExceeded => "LIMIT_EXCEEDED",
+    /// Reserved: nothing returns it yet (the request time limit is a bare 503).
+    Timeout => "TIMEOUT",
     /// A failure of ours or of the database: the message is generic, the cause is
     /// in the log under the request id.
-    Internal,
-    /// The database is unreachable; try again.
-    Unavailable,
+    Internal => "INTERNAL",
+    /// The database (or the identity provider, or the audit log) is
+    /// unreachable; try again.
+    Unavailable => "UNAVAILABLE",
+    /// The document is not GraphQL: it does not parse.
+    GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+    /// The document parses but does not validate against the caller's
+    /// schema: an unknown (or hidden) name, a wrong or missing variable, an
+    /// operation that cannot be chosen.
+    GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+    /// The HTTP request is not a GraphQL request: not JSON, or parameters
+    /// of the wrong shape (400).
+    BadRequest => "BAD_REQUEST",
+    /// A mutation sent with `GET` (405).
+    MethodNotAllowed => "METHOD_NOT_ALLOWED",
+    /// `Accept` admits no media type `/graphql` writes (406).
+    NotAcceptable => "NOT_ACCEPTABLE",
+    /// A body that is not `application/json` in UTF-8 (415).
+    UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
 }
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::Forbidden => "FORBIDDEN",
-            Code::BadUserInput => "BAD_USER_INPUT",
-            Code::NotFound => "NOT_FOUND",
-            Code::Conflict => "CONFLICT",
-            Code::LimitExceeded => "LIMIT_EXCEEDED",
-            Code::Timeout => "TIMEOUT",
-            Code::Internal => "INTERNAL",
-            Code::Unavailable => "UNAVAILABLE",
+    /// The code whose string is `name`, if any.
+    pub fn from_name(name: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+
+    /// The code an error carries, if it carries one of ours.
+    pub fn of(error: &async_graphql::ServerError) -> Option<Code> {
+        match error.extensions.as_ref()?.get("code")? {
+            async_graphql::Value::String(s) => Code::from_name(s),
+            async_graphql::Value::Enum(s) => Code::from_name(s.as_str()),
+            _ => None,
         }
+    }
+}
+
+/// A request error (no path: the operation never started) with `code`.
+pub fn request_error(
+    code: Code,
+    message: impl Into<String>,
+    pos: Option<async_graphql::Pos>,
+) -> async_graphql::ServerError {
+    with_code(async_graphql::ServerError::new(message, pos), code)
+}
+
+/// `error` with `extensions.code` set to `code`.
+pub fn with_code(mut error: async_graphql::ServerError, code: Code) -> async_graphql::ServerError {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    error
+}
+
+/// `error` as it is, or with `code` when it carries none: async-graphql's
+/// own errors (parser, validator, executor) come without one.
+pub fn or_code(error: async_graphql::ServerError, code: Code) -> async_graphql::ServerError {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
+        error
+    } else {
+        with_code(error, code)
     }
 }
 
@@ -78,10 +161,7 @@ impl ApiError {
             ApiError::Conflict(message) => message.clone(),
             ApiError::LimitExceeded(message) => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
-            ApiError::Internal(_) => {
-                "internal error; the request id in the response headers identifies it in the logs"
-                    .into()
-            }
+            ApiError::Internal(_) => INTERNAL_MESSAGE.into(),
         }
     }
 
@@ -141,19 +221,72 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// A request error for a failure of ours found before execution (its cause
 /// is logged where it happened): `INTERNAL`, with the generic message.
 pub fn internal_error() -> async_graphql::ServerError {
-    let mut error = async_graphql::ServerError::new(
-        "internal error; the request id in the response headers identifies it in the logs",
-        None,
-    );
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", Code::Internal.as_str());
-    error.extensions = Some(ext);
-    error
+    request_error(Code::Internal, INTERNAL_MESSAGE, None)
 }
+
+/// What clients read of an internal error: nothing of its cause.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the request id in the response headers identifies it in the logs";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_has_its_own_string() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let name = code.as_str();
+            assert!(seen.insert(name), "{name} is the string of two codes");
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{name} is not SCREAMING_SNAKE_CASE"
+            );
+            assert_eq!(Code::from_name(name), Some(*code));
+        }
+        assert_eq!(Code::from_name("SOMETHING_ELSE"), None);
+        for (code, name) in [
+            (Code::GraphqlParseFailed, "GRAPHQL_PARSE_FAILED"),
+            (Code::GraphqlValidationFailed, "GRAPHQL_VALIDATION_FAILED"),
+            (Code::BadUserInput, "BAD_USER_INPUT"),
+            (Code::Internal, "INTERNAL"),
+        ] {
+            assert_eq!(code.as_str(), name);
+        }
+    }
+
+    /// README's table of codes names every code, and no other.
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### Error codes")
+            .nth(1)
+            .and_then(|s| s.split("\n#").next())
+            .expect("README has an `### Error codes` section");
+        let listed: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let all: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, all, "README's error codes, in the enum's order");
+    }
+
+    #[test]
+    fn request_errors_carry_their_code_and_keep_one_they_have() {
+        let code = |e: &async_graphql::ServerError| Code::of(e);
+        let e = request_error(Code::LimitExceeded, "too long", None);
+        assert_eq!(code(&e), Some(Code::LimitExceeded));
+        let e = or_code(e, Code::GraphqlValidationFailed);
+        assert_eq!(code(&e), Some(Code::LimitExceeded));
+        let e = or_code(
+            async_graphql::ServerError::new("Unknown field", None),
+            Code::GraphqlValidationFailed,
+        );
+        assert_eq!(code(&e), Some(Code::GraphqlValidationFailed));
+        assert_eq!(code(&internal_error()), Some(Code::Internal));
+    }
 
     #[test]
     fn codes_are_stable() {

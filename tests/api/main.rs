@@ -8,6 +8,7 @@ mod audit;
 mod authentication;
 mod bulk;
 mod compiled;
+mod errors;
 mod failures;
 mod hidden_schema;
 mod http;
