@@ -143,6 +143,10 @@ pub enum ApiError {
     Unavailable,
     /// Anything else: logged with its cause, shown as a generic message.
     Internal(Arc<StoreError>),
+    /// A resolver did not find what every request carries (the principal,
+    /// the loader, the store, the cursor keys) in the GraphQL context: a bug
+    /// of ours. Becomes `INTERNAL`; logged with what was missing.
+    MissingContext(&'static str),
 }
 
 impl ApiError {
@@ -161,7 +165,7 @@ impl ApiError {
             ApiError::Conflict(message) => message.clone(),
             ApiError::LimitExceeded(message) => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
-            ApiError::Internal(_) => INTERNAL_MESSAGE.into(),
+            ApiError::Internal(_) | ApiError::MissingContext(_) => INTERNAL_MESSAGE.into(),
         }
     }
 
@@ -172,22 +176,38 @@ impl ApiError {
             ApiError::Conflict(_) => Code::Conflict,
             ApiError::LimitExceeded(_) => Code::LimitExceeded,
             ApiError::Unavailable => Code::Unavailable,
-            ApiError::Internal(_) => Code::Internal,
+            ApiError::Internal(_) | ApiError::MissingContext(_) => Code::Internal,
         }
     }
 }
 
+/// The one conversion of store errors. A loader's failure arrives here once
+/// for every resolver that waited on its batch, all holding the same `Arc`:
+/// it is logged by the first only ([`crate::store::Logged`]).
 impl From<Arc<StoreError>> for ApiError {
     fn from(err: Arc<StoreError>) -> Self {
         match &*err {
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
+            StoreError::Unavailable(cause, logged) => {
+                if logged.first_time() {
+                    tracing::warn!(error = %cause, "database unavailable");
+                }
                 ApiError::Unavailable
             }
             StoreError::Conflict(message) => ApiError::Conflict(message.clone()),
-            StoreError::Invalid(message) => ApiError::bad_input("after", message.clone()),
-            StoreError::Query(cause) => {
-                tracing::error!(error = %cause, "database statement failed");
+            // The same words as a cursor that does not open (`pagination`):
+            // the client learns nothing of what the cursor held.
+            StoreError::BadCursor => {
+                ApiError::bad_input("after", "not a cursor of this list and order")
+            }
+            StoreError::Query(cause, logged) => {
+                if logged.first_time() {
+                    tracing::error!(error = %cause, "database statement failed");
+                }
+                ApiError::Internal(err)
+            }
+            // Seeding is not a request's business; should it reach one, it is ours.
+            StoreError::AlreadySeeded { .. } | StoreError::SeedIncomplete(_) => {
+                tracing::error!(error = %err, "store operation failed");
                 ApiError::Internal(err)
             }
         }
@@ -202,6 +222,12 @@ impl From<StoreError> for ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
+        if let ApiError::MissingContext(what) = &err {
+            tracing::error!(
+                missing = *what,
+                "request data missing from the GraphQL context"
+            );
+        }
         let code = err.code();
         async_graphql::Error::new(err.message()).extend_with(|_, e| {
             e.set("code", code.as_str());
@@ -308,9 +334,62 @@ mod tests {
         );
     }
 
+    fn code_of(e: &async_graphql::Error) -> Option<String> {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code").map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn store_errors_become_the_code_of_what_happened() {
+        let e: async_graphql::Error = ApiError::from(StoreError::BadCursor).into();
+        assert_eq!(code_of(&e), Some("\"BAD_USER_INPUT\"".into()));
+        assert_eq!(e.message, "after: not a cursor of this list and order");
+        let ext = e.extensions.as_ref().expect("extensions");
+        for key in ["argument", "field"] {
+            assert_eq!(
+                ext.get(key).map(|v| v.to_string()),
+                Some("\"after\"".into())
+            );
+        }
+        let seeded = StoreError::AlreadySeeded { organizations: 3 };
+        assert!(seeded.to_string().contains("already seeded"));
+        let e: async_graphql::Error = ApiError::from(seeded).into();
+        assert_eq!(code_of(&e), Some("\"INTERNAL\"".into()));
+        let down = StoreError::Unavailable(
+            sea_orm::DbErr::Custom("connection refused".into()),
+            Default::default(),
+        );
+        let e: async_graphql::Error = ApiError::from(down).into();
+        assert_eq!(code_of(&e), Some("\"UNAVAILABLE\"".into()));
+    }
+
+    /// A resolver that finds no store, loader or principal in its context
+    /// answers `INTERNAL` without saying what was missing.
+    #[tokio::test]
+    async fn missing_context_is_internal() {
+        let schema = crate::graphql::build_schema(None, Default::default(), Default::default());
+        let response = schema
+            .execute(
+                async_graphql::Request::new("{ organizations(first: 1) { nodes { id } } }")
+                    .data(crate::identity::Principal::demo_admin()),
+            )
+            .await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+        let error = &response.errors[0];
+        assert_eq!(Code::of(error), Some(Code::Internal));
+        assert_eq!(error.message, INTERNAL_MESSAGE);
+        let e: async_graphql::Error = ApiError::MissingContext("loader").into();
+        assert_eq!(code_of(&e), Some("\"INTERNAL\"".into()));
+        assert!(!e.message.contains("loader"));
+    }
+
     #[test]
     fn internal_errors_hide_their_cause() {
-        let cause = StoreError::Query(sea_orm::DbErr::Custom("SELECT secret".into()));
+        let cause = StoreError::Query(
+            sea_orm::DbErr::Custom("SELECT secret".into()),
+            Default::default(),
+        );
         let e: async_graphql::Error = ApiError::from(cause).into();
         assert!(!e.message.contains("SELECT"));
     }
