@@ -223,7 +223,7 @@ async fn seed_if_empty(store: &Store, orgs: u64) -> Result<(), StartError> {
             Ok(())
         }
         // Already has data: keep it.
-        Err(StoreError::Invalid(_)) => Ok(()),
+        Err(StoreError::AlreadySeeded { .. }) => Ok(()),
         Err(err) => Err(StartError::Seed(err)),
     }
 }

@@ -6,10 +6,11 @@
 //! which cost more than the rest of execution on large answers.
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Response, ServerError, Value};
+use async_graphql::{Request, Response, Value};
 use sha2::{Digest, Sha256};
 
 use super::{AuditWriter, OperationAudit, Outcome, RequestIdentity, redact};
+use crate::graphql::error::Code;
 
 impl OperationAudit {
     /// Starts the record of `request`, sent by `identity`: the document's hash,
@@ -70,16 +71,11 @@ impl OperationAudit {
         let outcome = outcome_of(&response, self.denied().is_some());
         match writer.record(self.event(outcome, None)).await {
             Ok(()) => response,
-            Err(err) => {
-                let mut error = ServerError::new(
-                    format!("{err}; the answer was withheld, try again shortly"),
-                    None,
-                );
-                let mut extensions = async_graphql::ErrorExtensionValues::default();
-                extensions.set("code", "UNAVAILABLE");
-                error.extensions = Some(extensions);
-                Response::from_errors(vec![error])
-            }
+            Err(err) => Response::from_errors(vec![crate::graphql::error::request_error(
+                Code::Unavailable,
+                format!("{err}; the answer was withheld, try again shortly"),
+                None,
+            )]),
         }
     }
 }
@@ -91,12 +87,10 @@ fn outcome_of(response: &Response, denied: bool) -> Outcome {
     if response.errors.is_empty() {
         return Outcome::Ok;
     }
-    let refused = response.errors.iter().any(|e| {
-        e.extensions
-            .as_ref()
-            .and_then(|x| x.get("code"))
-            .is_some_and(|c| *c == Value::from("FORBIDDEN") || *c == Value::from("UNAUTHENTICATED"))
-    });
+    let refused = response
+        .errors
+        .iter()
+        .any(|e| matches!(Code::of(e), Some(Code::Forbidden | Code::Unauthenticated)));
     if refused {
         Outcome::Denied
     } else if response.data == Value::Null {

@@ -30,6 +30,7 @@ use async_graphql::{Request, Response, ServerError};
 use super::BackplaneSchema;
 use super::admission::Admission;
 use super::compiled::CompiledReads;
+use super::error::{Code, or_code, with_code};
 use super::limits::{self, Limits};
 use super::role_schema::RoleSchemas;
 use super::visibility::{self, TypeMap};
@@ -52,10 +53,10 @@ impl Answer {
             Answer::Executed(response) => response,
             Answer::Compiled(data) => match serde_json::from_str::<async_graphql::Value>(&data) {
                 Ok(data) => Response::new(data),
-                Err(err) => Response::from_errors(vec![ServerError::new(
-                    format!("the answer could not be read: {err}"),
-                    None,
-                )]),
+                Err(err) => {
+                    tracing::error!(error = %err, "a compiled answer is not JSON");
+                    Response::from_errors(vec![super::error::internal_error()])
+                }
             },
         }
     }
@@ -171,9 +172,20 @@ impl Gate {
             .as_ref()
             .and_then(|r| r.to_learn(&request, operation));
         let mut response = schema.execute(request.data(operation.clone())).await;
-        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
-            error.message = visibility::without_names(&error.message);
-        }
+        // Errors without a path are the executor's own findings about the
+        // document (its validation, its choice of operation, its coercion of
+        // variables): they carry no code of their own.
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|mut error| {
+                if error.path.is_empty() {
+                    error.message = visibility::without_names(&error.message);
+                    or_code(error, Code::GraphqlValidationFailed)
+                } else {
+                    error
+                }
+            })
+            .collect();
         if let (Some(reads), Some(key)) = (&self.reads, learn) {
             reads.learn(key, &response);
         }
@@ -191,8 +203,8 @@ impl Gate {
     ) -> Result<u64, Vec<ServerError>> {
         let limits = self.limits.of(Some(principal));
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
-        let document =
-            async_graphql::parser::parse_query(&request.query).map_err(|e| vec![e.into()])?;
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;
         let role = self.roles.of(schema, principal).await.map_err(|err| {
             tracing::error!(error = %err, "request refused: no schema for the caller's permissions");
             vec![super::error::internal_error()]
@@ -215,7 +227,10 @@ impl Gate {
             if let Err(refusal) = visibility::check(&self.types, Some(principal), &document) {
                 operation.deny(&refusal.1);
             }
-            return Err(errors);
+            return Err(errors
+                .into_iter()
+                .map(|e| or_code(e, Code::GraphqlValidationFailed))
+                .collect());
         }
         visibility::missing_variables(&document, wanted, &request.variables)
             .map_err(|e| vec![e])?;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, Name, Positioned, ServerError, Value, Variables};
+use async_graphql::{Name, Positioned, ServerError, Value, Variables};
 
 use super::pagination::DEFAULT_PAGE_SIZE;
 use super::visibility::TypeMap;
@@ -101,11 +101,7 @@ impl Limits {
 }
 
 pub(crate) fn limit_error(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut ext = ErrorExtensionValues::default();
-    ext.set("code", "LIMIT_EXCEEDED");
-    error.extensions = Some(ext);
-    error
+    super::error::request_error(super::error::Code::LimitExceeded, message, None)
 }
 
 /// Refuses a document text longer than `limits` allow, before it is parsed.

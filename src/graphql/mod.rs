@@ -93,14 +93,9 @@ pub fn request_data(store: &Store, principal: Principal) -> (Principal, RequestL
 /// The DataLoader of one HTTP request, shared by the operations of a batch.
 pub type RequestLoader = Arc<Batcher<StoreLoader>>;
 
+/// A resolver did not find `what` in the GraphQL context: a bug of ours.
 fn missing(what: &'static str) -> async_graphql::Error {
-    tracing::error!(
-        missing = what,
-        "request data missing from the GraphQL context"
-    );
-    async_graphql::Error::from(ApiError::Internal(Arc::new(
-        crate::store::StoreError::Invalid(what.into()),
-    )))
+    ApiError::MissingContext(what).into()
 }
 
 /// The request's DataLoader.

@@ -156,17 +156,14 @@ pub fn missing_variables(
             .get(&def.name.node)
             .is_some_and(|v| *v != async_graphql::Value::Null);
         if !def.var_type.node.nullable && def.default_value.is_none() && !given {
-            let mut error = ServerError::new(
+            return Err(super::error::request_error(
+                super::error::Code::GraphqlValidationFailed,
                 format!(
                     "variable ${} of type {} needs a value",
                     def.name.node, def.var_type.node
                 ),
                 Some(definition.pos),
-            );
-            let mut ext = async_graphql::ErrorExtensionValues::default();
-            ext.set("code", "BAD_USER_INPUT");
-            error.extensions = Some(ext);
-            return Err(error);
+            ));
         }
     }
     Ok(())

@@ -11,10 +11,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use super::error::HttpError;
 use super::{AppState, session};
 use crate::config::Mode;
+use crate::graphql::error::Code;
 use crate::identity::{IdentityError, Principal};
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -89,21 +90,15 @@ async fn bearer(
 
 /// 403 with a GraphQL error `FORBIDDEN` saying why.
 pub(super) fn forbidden(reason: &str) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        axum::Json(json!({
-            "errors": [{ "message": reason, "extensions": { "code": "FORBIDDEN" } }]
-        })),
-    )
-        .into_response()
+    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, reason).into_response()
 }
 
 /// 401 with `WWW-Authenticate` (RFC 6750), or 503 when the issuer cannot be reached
 /// to check the token. The body is a GraphQL error; the token is never echoed.
 fn refuse(err: &IdentityError) -> Response {
     let (status, code) = match err {
-        IdentityError::IssuerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-        _ => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        IdentityError::IssuerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
+        _ => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
     };
     let message = err.to_string();
     tracing::info!(reason = %message, "request refused: not authenticated");
@@ -116,13 +111,7 @@ fn refuse(err: &IdentityError) -> Response {
             message.replace('"', "'")
         ),
     };
-    let mut response = (
-        status,
-        axum::Json(json!({
-            "errors": [{ "message": message, "extensions": { "code": code } }]
-        })),
-    )
-        .into_response();
+    let mut response = HttpError::new(status, code, message).into_response();
     if status == StatusCode::UNAUTHORIZED
         && let Ok(value) = HeaderValue::from_str(&challenge)
     {

@@ -22,11 +22,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::AppState;
+use super::error::{HttpError, error_entry};
 use super::network::ClientAddr;
 use crate::audit::RequestIdentity;
+use crate::graphql::error::Code;
 use crate::graphql::gate::Answer;
 use crate::graphql::request_data;
 use crate::identity::Principal;
@@ -96,25 +98,19 @@ impl Media {
 }
 
 /// An answer before any GraphQL ran: a status and one error.
-fn refusal(media: Media, status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+fn refusal(media: Media, error: HttpError) -> Response {
     // Under `application/json` a request error is still a 200 with `errors`,
     // except where HTTP itself has the word (method, media types).
-    let status = match (media, status) {
-        (Media::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
-        _ => status,
+    let error = match (media, error.status()) {
+        (Media::Json, StatusCode::BAD_REQUEST) => error.with_status(StatusCode::OK),
+        _ => error,
     };
-    error_response(media, status, code, message)
+    error_response(media, error)
 }
 
-/// One error with exactly this status.
-fn error_response(
-    media: Media,
-    status: StatusCode,
-    code: &str,
-    message: impl Into<String>,
-) -> Response {
-    let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code } }] });
-    write(media, status, &body)
+/// One error with exactly its status, in `media`.
+fn error_response(media: Media, error: HttpError) -> Response {
+    error.into_response_as(media.content_type())
 }
 
 fn write(media: Media, status: StatusCode, body: &Value) -> Response {
@@ -135,7 +131,10 @@ fn write_bytes(media: Media, status: StatusCode, bytes: Vec<u8>) -> Response {
 
 /// Why a request's parameters are not a GraphQL request.
 fn bad_parameters(media: Media, message: &str) -> Response {
-    refusal(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    refusal(
+        media,
+        HttpError::new(StatusCode::BAD_REQUEST, Code::BadRequest, message),
+    )
 }
 
 /// Reads one request's parameters from a JSON object.
@@ -265,9 +264,11 @@ pub async fn handle(
     let Some(media) = Media::negotiate(accept) else {
         return refusal(
             Media::Json,
-            StatusCode::NOT_ACCEPTABLE,
-            "NOT_ACCEPTABLE",
-            "this endpoint answers application/graphql-response+json or application/json",
+            HttpError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                Code::NotAcceptable,
+                "this endpoint answers application/graphql-response+json or application/json",
+            ),
         );
     };
     let batch = if method == Method::GET {
@@ -279,9 +280,11 @@ pub async fn handle(
                 ) {
                     let mut response = refusal(
                         media,
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        "METHOD_NOT_ALLOWED",
-                        "mutations are sent with POST",
+                        HttpError::new(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            Code::MethodNotAllowed,
+                            "mutations are sent with POST",
+                        ),
                     );
                     response
                         .headers_mut()
@@ -300,9 +303,11 @@ pub async fn handle(
         if !is_json_utf8(content_type) {
             return refusal(
                 media,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "send the request as application/json (UTF-8)",
+                HttpError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Code::UnsupportedMediaType,
+                    "send the request as application/json (UTF-8)",
+                ),
             );
         }
         let value: Value = match serde_json::from_slice(&body) {
@@ -311,9 +316,11 @@ pub async fn handle(
             Err(_) => {
                 return error_response(
                     media,
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    "the body is not valid JSON",
+                    HttpError::new(
+                        StatusCode::BAD_REQUEST,
+                        Code::BadRequest,
+                        "the body is not valid JSON",
+                    ),
                 );
             }
         };
@@ -322,12 +329,14 @@ pub async fn handle(
                 if items.len() > state.max_batch {
                     return refusal(
                         media,
-                        StatusCode::BAD_REQUEST,
-                        "LIMIT_EXCEEDED",
-                        format!(
-                            "a batch may carry at most {} operations; this one has {}",
-                            state.max_batch,
-                            items.len()
+                        HttpError::new(
+                            StatusCode::BAD_REQUEST,
+                            Code::LimitExceeded,
+                            format!(
+                                "a batch may carry at most {} operations; this one has {}",
+                                state.max_batch,
+                                items.len()
+                            ),
                         ),
                     );
                 }
@@ -415,17 +424,10 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-fn error_code(error: &async_graphql::ServerError) -> String {
-    error
-        .extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .and_then(|v| match v {
-            async_graphql::Value::String(s) => Some(s.clone()),
-            async_graphql::Value::Enum(s) => Some(s.to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "GRAPHQL_VALIDATION_FAILED".to_owned())
+/// The metrics label of an error's code; `NONE` for an error of
+/// async-graphql's own that carries no code.
+fn error_code(error: &async_graphql::ServerError) -> &'static str {
+    Code::of(error).map_or("NONE", Code::as_str)
 }
 
 /// Operations by name and outcome, their latency, errors by code, statements.
@@ -513,7 +515,8 @@ fn body_of(
             .take(MAX_ERRORS)
             .map(|e| {
                 let mut value = serde_json::to_value(e).unwrap_or(Value::Null);
-                if let (Some(id), "INTERNAL" | "UNAVAILABLE") = (request_id, error_code(e).as_str())
+                if let (Some(id), Some(Code::Internal | Code::Unavailable)) =
+                    (request_id, Code::of(e))
                     && let Some(ext) = value.get_mut("extensions").and_then(Value::as_object_mut)
                 {
                     ext.insert("requestId".into(), Value::String(id.to_owned()));
@@ -522,10 +525,11 @@ fn body_of(
             })
             .collect();
         if total > MAX_ERRORS {
-            errors.push(json!({
-                "message": format!("{} more errors were left out", total - MAX_ERRORS),
-                "extensions": { "code": "LIMIT_EXCEEDED" }
-            }));
+            errors.push(error_entry(
+                Code::LimitExceeded,
+                &format!("{} more errors were left out", total - MAX_ERRORS),
+                Map::new(),
+            ));
         }
         body.insert("errors".into(), Value::Array(errors));
     }

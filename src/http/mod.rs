@@ -5,6 +5,7 @@
 //! HTTP/1 timeouts, graceful shutdown).
 
 mod auth;
+pub mod error;
 pub mod graphql;
 mod health;
 mod loopback;

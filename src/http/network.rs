@@ -35,7 +35,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
-use serde_json::json;
+
+use super::error::HttpError;
+use crate::graphql::error::Code;
 
 /// The header a trusted proxy names the client in.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -197,16 +199,7 @@ pub async fn enforce(
 
 /// 403 with a GraphQL-style error body, whatever the route.
 fn forbidden(message: &str) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        axum::Json(json!({
-            "errors": [{
-                "message": message,
-                "extensions": { "code": "FORBIDDEN" }
-            }]
-        })),
-    )
-        .into_response()
+    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, message).into_response()
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
-use serde_json::json;
 
+use super::error::HttpError;
 use super::{AppState, REQUEST_ID};
+use crate::graphql::error::Code;
 
 /// A request id we accept from a client: short, and only characters that are
 /// safe in logs and headers.
@@ -98,16 +99,13 @@ pub async fn catch_panic(req: Request, next: Next) -> Response {
                 .unwrap_or_default();
             tracing::error!(request_id = %id, panic = %what, "request handler panicked");
             metrics::counter!("backplane_http_panics_total").increment(1);
-            (
+            HttpError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(json!({
-                    "errors": [{
-                        "message": format!("internal error; request id {id}"),
-                        "extensions": { "code": "INTERNAL", "requestId": id }
-                    }]
-                })),
+                Code::Internal,
+                format!("internal error; request id {id}"),
             )
-                .into_response()
+            .with_request_id(id)
+            .into_response()
         }
     }
 }

@@ -19,8 +19,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::sync::Semaphore;
+
+use super::error::HttpError;
+use crate::graphql::error::Code;
 
 /// Paths answered whatever the load.
 pub const UNCOUNTED: &[&str] = &["/healthz", "/readyz", "/metrics"];
@@ -54,16 +56,12 @@ pub async fn bound(State(in_flight): State<InFlight>, req: Request, next: Next) 
         // Logged at debug: under overload, a line per refused request would
         // add to the load it reports. The trace layer's span records the 503.
         tracing::debug!("request refused: too many requests in flight");
-        let mut response = (
+        let mut response = HttpError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "errors": [{
-                    "message": "the server is busy; retry in a second",
-                    "extensions": { "code": "LIMIT_EXCEEDED" }
-                }]
-            })),
+            Code::LimitExceeded,
+            "the server is busy; retry in a second",
         )
-            .into_response();
+        .into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -14,7 +14,7 @@ pub mod seed;
 pub(crate) mod sql;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
@@ -26,31 +26,58 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 pub enum StoreError {
     /// The database could not be reached (refused, timed out, pool exhausted).
     #[error("the database is unavailable")]
-    Unavailable(#[source] DbErr),
+    Unavailable(#[source] DbErr, Logged),
     /// A statement failed for another reason: a bug or a schema mismatch.
     #[error("a database statement failed")]
-    Query(#[source] DbErr),
+    Query(#[source] DbErr, Logged),
     /// A row violated a constraint (unique key, foreign key).
     #[error("the change conflicts with existing data: {0}")]
     Conflict(String),
-    /// The request cannot be served as asked (e.g. seeding a database that has data).
-    #[error("{0}")]
-    Invalid(String),
+    /// A page was asked to start after a cursor of another ordering (the
+    /// cursor's sort value and the ordering's sort column do not match).
+    #[error("the cursor does not belong to this list and order")]
+    BadCursor,
+    /// `seed` was pointed at a database that already has data; nothing was
+    /// written.
+    #[error(
+        "the database is already seeded: it has {organizations} organizations; seed fills an empty database (point BACKPLANE_DATABASE_URL at a new one)"
+    )]
+    AlreadySeeded { organizations: u64 },
+    /// Seeding stopped part-way (a writer failed or was stopped): some of the
+    /// data is written, the rest is not.
+    #[error("seeding failed part-way; drop the database and seed it again")]
+    SeedIncomplete(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Whether a failure was logged yet. A DataLoader's failure is one
+/// `Arc<StoreError>` shared by every resolver that waited on the batch; each
+/// turns it into its own GraphQL error, and only the first logs it: one
+/// failed statement, one log line.
+#[derive(Debug, Default)]
+pub struct Logged(AtomicBool);
+
+impl Logged {
+    /// True the first time it is asked, false ever after.
+    pub fn first_time(&self) -> bool {
+        !self.0.swap(true, Ordering::Relaxed)
+    }
 }
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                StoreError::Unavailable(err, Logged::default())
+            }
             DbErr::Exec(e) | DbErr::Query(e) if is_connection_error(&e.to_string()) => {
-                StoreError::Unavailable(err)
+                StoreError::Unavailable(err, Logged::default())
             }
             _ => match err.sql_err() {
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(m))
                 | Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(m)) => {
                     StoreError::Conflict(m)
                 }
-                _ => StoreError::Query(err),
+                _ => StoreError::Query(err, Logged::default()),
             },
         }
     }

@@ -104,9 +104,7 @@ impl Sort {
                 sql.push(&format!("{alias}.\"id\" {op} ")).bind(keyset.id);
             }
             _ => {
-                return Err(StoreError::Invalid(
-                    "the cursor does not belong to this ordering".into(),
-                ));
+                return Err(StoreError::BadCursor);
             }
         }
         Ok(())

@@ -130,9 +130,9 @@ pub async fn seed(store: &Store, orgs: u64) -> Result<SeedReport, StoreError> {
     let db = store.db();
     let existing = organization::Entity::find().count(db).await?;
     if existing > 0 {
-        return Err(StoreError::Invalid(format!(
-            "the database already has {existing} organizations; seed fills an empty database (point BACKPLANE_DATABASE_URL at a new one)"
-        )));
+        return Err(StoreError::AlreadySeeded {
+            organizations: existing,
+        });
     }
     let now = demo_now();
     let txn = db.begin().await?;
@@ -211,12 +211,8 @@ pub async fn seed(store: &Store, orgs: u64) -> Result<SeedReport, StoreError> {
         for writer in writers {
             writer
                 .await
-                .map_err(|e| StoreError::Invalid(format!("a seed writer stopped: {e}")))?
-                .map_err(|e| {
-                    StoreError::Invalid(format!(
-                        "seeding failed part-way ({e}); drop the database and seed it again"
-                    ))
-                })?;
+                .map_err(|e| StoreError::SeedIncomplete(Box::new(e)))?
+                .map_err(|e| StoreError::SeedIncomplete(Box::new(e)))?;
         }
         let txn = db.begin().await?;
         reset_sequences(&txn).await?;

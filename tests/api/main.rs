@@ -9,6 +9,7 @@ mod authentication;
 mod bulk;
 mod catalog;
 mod compiled;
+mod errors;
 mod failures;
 mod hidden_schema;
 mod http;
