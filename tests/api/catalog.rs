@@ -38,6 +38,43 @@ fn path_to(entity: &str) -> Vec<(&'static Entity, &'static Field)> {
     catalog::path_from_organizations(entity).expect("every entity is reachable")
 }
 
+/// Root fields (aliased) that together ask for every audited field of the
+/// catalog on a few rows: each entity's from its own root list where it has
+/// one, else through the relations from `organizations`.
+pub fn asking_for_each_audited_field() -> String {
+    use backplane::catalog::Lookup;
+
+    let mut parts = Vec::new();
+    for (i, entity) in catalog::ENTITIES.iter().enumerate() {
+        let audited: Vec<String> = entity
+            .fields
+            .iter()
+            .filter(|f| f.class.audited())
+            .map(selection_of)
+            .collect();
+        if audited.is_empty() {
+            continue;
+        }
+        let selection = audited.join(" ");
+        let root = catalog::ROOTS.iter().find(|r| {
+            r.entity == entity.name && matches!(r.lookup, Lookup::List { .. } | Lookup::Every)
+        });
+        parts.push(match root.map(|r| (r.name, r.lookup)) {
+            Some((name, Lookup::Every)) => format!("a{i}: {name} {{ {selection} }}"),
+            Some((name, _)) => format!("a{i}: {name}(first: 5) {{ nodes {{ {selection} }} }}"),
+            None => {
+                let document = document(&path_to(entity.name), &selection);
+                let inner = document
+                    .strip_prefix("{ ")
+                    .and_then(|d| d.strip_suffix(" }"))
+                    .unwrap_or(&document);
+                format!("a{i}: {inner}")
+            }
+        });
+    }
+    parts.join(" ")
+}
+
 /// How a field is asked for: a column by name, an object with
 /// `__typename`, a page with its count.
 fn selection_of(field: &Field) -> String {
