@@ -47,7 +47,11 @@ struct State {
 struct Waiter {
     caller: String,
     units: u32,
-    wake: oneshot::Sender<()>,
+    /// Where its turn is sent once granted. The turn travels in the channel,
+    /// so units granted to a waiter that goes away before it is polled again
+    /// (its client disconnected just then) come back when the channel drops
+    /// the turn: none can leak.
+    wake: oneshot::Sender<Turn>,
 }
 
 /// Units held by one operation; given back when dropped.
@@ -95,24 +99,32 @@ impl Admission {
                 units,
                 wake,
             });
-            dispatch(&mut state);
+            dispatch(&self.state, &mut state);
         }
-        // A closed channel means the state's lock was poisoned (a panic
-        // elsewhere): go on rather than hang; the units are not counted then.
-        let _ = woken.await;
-        Turn {
-            state: self.state.clone(),
-            caller: caller.to_owned(),
-            units,
+        match woken.await {
+            Ok(turn) => turn,
+            // A closed channel means the state's lock was poisoned (a panic
+            // elsewhere): go on rather than hang; the units are not counted
+            // then.
+            Err(_) => Turn {
+                state: self.state.clone(),
+                caller: caller.to_owned(),
+                units: 0,
+            },
         }
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        // A turn of no units holds nothing (and must not lock: `dispatch`
+        // drops such turns while it holds the lock).
+        if self.units == 0 {
+            return;
+        }
         if let Ok(mut state) = self.state.lock() {
             release(&mut state, &self.caller, self.units);
-            dispatch(&mut state);
+            dispatch(&self.state, &mut state);
         }
     }
 }
@@ -127,8 +139,9 @@ fn release(state: &mut State, caller: &str, units: u32) {
     }
 }
 
-/// Grants what may go now, in arrival order.
-fn dispatch(state: &mut State) {
+/// Grants what may go now, in arrival order. `shared` is the lock `state`
+/// was taken from: each granted turn gives its units back through it.
+fn dispatch(shared: &Arc<Mutex<State>>, state: &mut State) {
     let share = state.share;
     let mut i = 0;
     while i < state.queue.len() {
@@ -155,9 +168,16 @@ fn dispatch(state: &mut State) {
         };
         state.free -= waiter.units;
         *state.held.entry(waiter.caller.clone()).or_default() += waiter.units;
-        if waiter.wake.send(()).is_err() {
-            // Gone between the check and now: give the units back.
-            release(state, &waiter.caller, waiter.units);
+        let turn = Turn {
+            state: shared.clone(),
+            caller: waiter.caller.clone(),
+            units: waiter.units,
+        };
+        if let Err(mut turn) = waiter.wake.send(turn) {
+            // Gone between the check and now: give the units back here (the
+            // lock is held: the turn is emptied before it drops).
+            release(state, &turn.caller, turn.units);
+            turn.units = 0;
         }
     }
 }
@@ -204,6 +224,28 @@ mod tests {
             .expect("alice is served once room is freed")
             .expect("task");
         drop((b, alice));
+    }
+
+    /// A waiter granted its units and then dropped before it ran again (its
+    /// client went away at that moment, as every connection of a load test
+    /// does when it ends) gives them back: the budget never shrinks.
+    #[tokio::test]
+    async fn units_granted_to_a_waiter_that_is_gone_before_it_runs_come_back() {
+        let admission = Arc::new(Admission::new(10, 100));
+        let all = admission.acquire("a", 10).await;
+        let waiting = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.acquire("b", 10).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Its turn is granted, and the task is cancelled before it is polled.
+        drop(all);
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(
+            granted(admission.acquire("c", 10)).await.is_some(),
+            "the whole budget is free again"
+        );
     }
 
     #[tokio::test]
