@@ -1257,6 +1257,58 @@ fn entity_named(name: &str) -> Option<&'static Entity> {
     entity(name)
 }
 
+/// The table of the entity named `entity`.
+pub fn table(entity: &str) -> &'static str {
+    expect_entity(entity).table
+}
+
+/// The column of the column field `entity.field`. The callers name fields
+/// of the catalog (their tests run each); a miss is a bug of the literal.
+pub fn column_of(entity: &str, field: &str) -> &'static str {
+    match expect_entity(entity).field(field).map(|f| f.source) {
+        Some(Source::Column { column, .. }) => column,
+        _ => panic!("{entity}.{field} is not a column field of the catalog"),
+    }
+}
+
+/// The column of `entity`'s table holding the related row's id of its
+/// to-one relation `field` (`SupportTicket.assignee` → `assignee_id`).
+pub fn foreign_key(entity: &str, field: &str) -> &'static str {
+    match expect_entity(entity).field(field).map(|f| f.source) {
+        Some(Source::ToOne {
+            join: Join::Forward(column),
+            ..
+        }) => column,
+        _ => panic!("{entity}.{field} is not a to-one relation by a column of the catalog"),
+    }
+}
+
+/// The join of the to-one relation `entity.field` through another table:
+/// `(table, back, forward, target table)`.
+pub fn through(
+    entity: &str,
+    field: &str,
+) -> (&'static str, &'static str, &'static str, &'static str) {
+    match expect_entity(entity)
+        .field(field)
+        .map(|f| (f.source, f.target()))
+    {
+        Some((
+            Source::ToOne {
+                join:
+                    Join::Through {
+                        table,
+                        back,
+                        forward,
+                    },
+                ..
+            },
+            Some(target),
+        )) => (table, back, forward, target.table),
+        _ => panic!("{entity}.{field} is not a to-one relation through a table of the catalog"),
+    }
+}
+
 /// The entity whose ids carry `prefix`.
 pub fn entity_with_prefix(prefix: &str) -> Option<&'static Entity> {
     ENTITIES.iter().find(|e| e.id_prefix == Some(prefix))

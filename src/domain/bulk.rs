@@ -65,7 +65,7 @@ pub trait BulkOperation: Send + Sync {
     /// The table changed.
     fn table(&self) -> &'static str;
     /// A SQL expression over alias `c` giving the current state as text.
-    fn state_expr(&self) -> &'static str;
+    fn state_expr(&self) -> String;
     /// Whether the item in `state` may take the change.
     fn check(&self, state: &str) -> Check;
     /// The column set and its new value.
@@ -180,7 +180,7 @@ pub async fn run(
     rows.sort_unstable();
     rows.dedup();
     let txn = store.begin_write().await?;
-    let states = sql::lock_states(&txn, op.table(), op.state_expr(), &rows).await?;
+    let states = sql::lock_states(&txn, op.table(), &op.state_expr(), &rows).await?;
     let mut to_change = BTreeSet::new();
     let mut unchanged = BTreeSet::new();
     let mut failed = Vec::new();

@@ -4,6 +4,7 @@ use sea_orm::{ActiveEnum, Value};
 use serde_json::json;
 
 use super::bulk::{BulkOperation, Check};
+use crate::catalog;
 use crate::store::entities::invoice::InvoiceStatus;
 use crate::store::entities::organization::OrganizationStatus;
 
@@ -31,10 +32,10 @@ impl BulkOperation for OrganizationStatusChange {
         "bulkUpdateOrganizationStatus"
     }
     fn table(&self) -> &'static str {
-        "organizations"
+        catalog::table("Organization")
     }
-    fn state_expr(&self) -> &'static str {
-        "c.\"status\""
+    fn state_expr(&self) -> String {
+        "c.\"status\"".to_owned()
     }
     fn check(&self, state: &str) -> Check {
         let Ok(from) = OrganizationStatus::try_from_value(&state.to_owned()) else {
@@ -76,13 +77,19 @@ pub enum Flag {
 }
 
 impl Flag {
-    fn column(self) -> &'static str {
+    /// Its field of the catalog's `InternalFlags`.
+    fn field(self) -> &'static str {
         match self {
-            Flag::FraudReview => "fraud_review",
+            Flag::FraudReview => "fraudReview",
             Flag::Vip => "vip",
-            Flag::ChurnRisk => "churn_risk",
-            Flag::BetaAccess => "beta_access",
+            Flag::ChurnRisk => "churnRisk",
+            Flag::BetaAccess => "betaAccess",
         }
+    }
+
+    /// Its column, from the catalog.
+    fn column(self) -> &'static str {
+        catalog::column_of("InternalFlags", self.field())
     }
 }
 
@@ -97,15 +104,13 @@ impl BulkOperation for OrganizationFlagChange {
         "bulkSetOrganizationFlag"
     }
     fn table(&self) -> &'static str {
-        "organizations"
+        catalog::table("Organization")
     }
-    fn state_expr(&self) -> &'static str {
-        match self.flag {
-            Flag::FraudReview => "CASE WHEN c.\"fraud_review\" THEN 'true' ELSE 'false' END",
-            Flag::Vip => "CASE WHEN c.\"vip\" THEN 'true' ELSE 'false' END",
-            Flag::ChurnRisk => "CASE WHEN c.\"churn_risk\" THEN 'true' ELSE 'false' END",
-            Flag::BetaAccess => "CASE WHEN c.\"beta_access\" THEN 'true' ELSE 'false' END",
-        }
+    fn state_expr(&self) -> String {
+        format!(
+            "CASE WHEN c.\"{}\" THEN 'true' ELSE 'false' END",
+            self.flag.column()
+        )
     }
     fn check(&self, state: &str) -> Check {
         if (state == "true") == self.value {
@@ -139,10 +144,13 @@ impl BulkOperation for TicketAssignment {
         "bulkAssignTickets"
     }
     fn table(&self) -> &'static str {
-        "support_tickets"
+        catalog::table("SupportTicket")
     }
-    fn state_expr(&self) -> &'static str {
-        "COALESCE(CAST(c.\"assignee_id\" AS TEXT), '')"
+    fn state_expr(&self) -> String {
+        format!(
+            "COALESCE(CAST(c.\"{}\" AS TEXT), '')",
+            catalog::foreign_key("SupportTicket", "assignee")
+        )
     }
     fn check(&self, state: &str) -> Check {
         let current = state.parse::<i64>().ok();
@@ -153,7 +161,10 @@ impl BulkOperation for TicketAssignment {
         }
     }
     fn assignment(&self) -> (&'static str, Value) {
-        ("assignee_id", Value::BigInt(self.assignee))
+        (
+            catalog::foreign_key("SupportTicket", "assignee"),
+            Value::BigInt(self.assignee),
+        )
     }
     fn stamps_updated_at(&self) -> bool {
         true
@@ -174,10 +185,10 @@ impl BulkOperation for InvoiceVoiding {
         "bulkVoidInvoices"
     }
     fn table(&self) -> &'static str {
-        "invoices"
+        catalog::table("Invoice")
     }
-    fn state_expr(&self) -> &'static str {
-        "c.\"status\""
+    fn state_expr(&self) -> String {
+        "c.\"status\"".to_owned()
     }
     fn check(&self, state: &str) -> Check {
         match InvoiceStatus::try_from_value(&state.to_owned()) {

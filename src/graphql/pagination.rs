@@ -392,10 +392,17 @@ pub(crate) use connection;
 pub fn keyset_of<M: sea_orm::ModelTrait>(ordering: &Ordering) -> impl Fn(&M) -> Keyset + '_ {
     move |row| {
         // Every catalog ordering is over an `id` and a text or instant column
-        // of its entity (a test runs each).
-        Keyset::of(row, ordering.sort).unwrap_or(Keyset {
-            value: SortValue::None,
-            id: 0,
+        // of its entity (a unit test holds the catalog to it); a row that
+        // breaks it gets a cursor no row follows, and says so in the log.
+        Keyset::of(row, ordering.sort).unwrap_or_else(|| {
+            tracing::error!(
+                ordering = ordering.tag,
+                "a row has no keyset for its ordering; its cursor continues nowhere"
+            );
+            Keyset {
+                value: SortValue::None,
+                id: 0,
+            }
         })
     }
 }

@@ -45,6 +45,12 @@ macro_rules! by_id {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
+        impl From<i64> for $key {
+            fn from(id: i64) -> Self {
+                $key(id)
+            }
+        }
+
         impl Loader<$key> for StoreLoader {
             type Value = $entity::Model;
             type Error = LoadError;
@@ -104,9 +110,12 @@ impl Loader<BillingOfOrganization> for StoreLoader {
             .map(|c| format!("p.\"{0}\" AS \"{PLAN}{0}\"", c.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
+        // The subscription and its plan, as the catalog joins an
+        // organization's plan.
+        let (table, back, forward, plans) = catalog::through("Organization", "plan");
         let mut sql = Sql::default();
         sql.push(&format!(
-            "SELECT s.*, {plan_columns} FROM \"subscriptions\" s JOIN \"plans\" p ON p.\"id\" = s.\"plan_id\" WHERE s.\"organization_id\" IN "
+            "SELECT s.*, {plan_columns} FROM \"{table}\" s JOIN \"{plans}\" p ON p.\"id\" = s.\"{forward}\" WHERE s.\"{back}\" IN "
         ))
         .bind_list(&ids);
         let db = self.store.db();

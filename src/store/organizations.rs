@@ -7,6 +7,7 @@ use super::entities::{organization, plan};
 use super::page::{Page, PageRequest, Sort, root_page};
 use super::sql::{Conditions, Sql};
 use super::{Store, StoreError};
+use crate::catalog;
 
 pub use organization::OrganizationStatus;
 
@@ -29,7 +30,14 @@ pub async fn list(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<organization::Model>, StoreError> {
-    root_page(store, "organizations", &conditions(query), sort, req).await
+    root_page(
+        store,
+        catalog::table("Organization"),
+        &conditions(query),
+        sort,
+        req,
+    )
+    .await
 }
 
 /// `query` as a SQL condition on the alias `c` of `organizations` (empty for
@@ -40,8 +48,13 @@ pub(crate) fn conditions(query: &OrganizationQuery) -> Sql {
     c.any_of("status", &statuses);
     c.contains_text(&["name", "slug"], query.search.as_deref());
     if let Some(code) = &query.plan_code {
+        // The organization's plan, as the catalog joins it.
+        let (table, back, forward, plans) = catalog::through("Organization", "plan");
+        let code_column = catalog::column_of("Plan", "code");
         c.and()
-            .push("EXISTS (SELECT 1 FROM \"subscriptions\" s JOIN \"plans\" pl ON pl.\"id\" = s.\"plan_id\" WHERE s.\"organization_id\" = c.\"id\" AND pl.\"code\" = ")
+            .push(&format!(
+                "EXISTS (SELECT 1 FROM \"{table}\" s JOIN \"{plans}\" pl ON pl.\"id\" = s.\"{forward}\" WHERE s.\"{back}\" = c.\"id\" AND pl.\"{code_column}\" = "
+            ))
             .bind(code.clone())
             .push(")");
     }

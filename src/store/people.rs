@@ -8,6 +8,7 @@ use super::entities::{invoice, staff_member, support_ticket, user};
 use super::page::{Page, PageRequest, Sort, root_page};
 use super::sql::{Conditions, Sql};
 use super::{Store, StoreError};
+use crate::catalog;
 
 /// Which users to list.
 #[derive(Clone, Debug, Default)]
@@ -24,7 +25,14 @@ pub async fn users(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<user::Model>, StoreError> {
-    root_page(store, "users", &user_conditions(query), sort, req).await
+    root_page(
+        store,
+        catalog::table("User"),
+        &user_conditions(query),
+        sort,
+        req,
+    )
+    .await
 }
 
 /// `query` as a SQL condition on `users` (empty for none).
@@ -33,7 +41,11 @@ pub(crate) fn user_conditions(query: &UserQuery) -> Sql {
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
     c.contains_text(&["email", "name"], query.search.as_deref());
-    c.compare("organization_id", "=", query.organization_id);
+    c.compare(
+        catalog::foreign_key("User", "organization"),
+        "=",
+        query.organization_id,
+    );
     c.into_sql()
 }
 
@@ -63,7 +75,14 @@ pub async fn invoices(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<invoice::Model>, StoreError> {
-    root_page(store, "invoices", &invoice_conditions(query), sort, req).await
+    root_page(
+        store,
+        catalog::table("Invoice"),
+        &invoice_conditions(query),
+        sort,
+        req,
+    )
+    .await
 }
 
 /// `query` as a SQL condition on `invoices` (empty for none).
@@ -71,7 +90,11 @@ pub(crate) fn invoice_conditions(query: &InvoiceQuery) -> Sql {
     let mut c = Conditions::default();
     let statuses: Vec<String> = query.statuses.iter().map(|s| s.to_value()).collect();
     c.any_of("status", &statuses);
-    c.compare("organization_id", "=", query.organization_id);
+    c.compare(
+        catalog::foreign_key("Invoice", "organization"),
+        "=",
+        query.organization_id,
+    );
     c.compare("currency", "=", query.currency.clone());
     c.compare("issued_at", ">=", query.issued_after);
     c.compare("issued_at", "<", query.issued_before);
@@ -100,7 +123,7 @@ pub async fn tickets(
 ) -> Result<Page<support_ticket::Model>, StoreError> {
     root_page(
         store,
-        "support_tickets",
+        catalog::table("SupportTicket"),
         &ticket_conditions(query),
         sort,
         req,
@@ -115,8 +138,16 @@ pub(crate) fn ticket_conditions(query: &TicketQuery) -> Sql {
     c.any_of("status", &statuses);
     let priorities: Vec<String> = query.priorities.iter().map(|s| s.to_value()).collect();
     c.any_of("priority", &priorities);
-    c.compare("organization_id", "=", query.organization_id);
-    c.compare("assignee_id", "=", query.assignee_id);
+    c.compare(
+        catalog::foreign_key("SupportTicket", "organization"),
+        "=",
+        query.organization_id,
+    );
+    c.compare(
+        catalog::foreign_key("SupportTicket", "assignee"),
+        "=",
+        query.assignee_id,
+    );
     c.contains_text(&["subject"], query.search.as_deref());
     c.compare("created_at", ">=", query.created_after);
     c.compare("created_at", "<", query.created_before);

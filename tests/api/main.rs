@@ -22,5 +22,6 @@ mod schema;
 mod service_identities;
 mod sessions;
 mod sign_in;
+mod snapshots;
 mod statements;
 mod tls;

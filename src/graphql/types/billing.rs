@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use super::organization::Organization;
-use super::{child_page, load_one, mirror_enum};
+use super::{child_page, mirror_enum, to_one};
 use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, connection, cursors};
@@ -74,14 +74,12 @@ impl Subscription {
 
     #[graphql(guard = "FromCatalog(\"Subscription\")")]
     async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Plan>> {
-        Ok(load_one(ctx, PlanId(self.0.plan_id)).await?.map(Plan))
+        to_one::<_, PlanId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"Subscription\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        Ok(load_one(ctx, OrganizationId(self.0.organization_id))
-            .await?
-            .map(Organization))
+        to_one::<_, OrganizationId, _, _>(ctx, self).await
     }
 }
 
@@ -123,9 +121,7 @@ impl Invoice {
 
     #[graphql(guard = "FromCatalog(\"Invoice\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        Ok(load_one(ctx, OrganizationId(self.0.organization_id))
-            .await?
-            .map(Organization))
+        to_one::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"Invoice\")")]
@@ -157,9 +153,7 @@ impl InvoiceLine {
 
     #[graphql(guard = "FromCatalog(\"InvoiceLine\")")]
     async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
-        Ok(load_one(ctx, InvoiceId(self.0.invoice_id))
-            .await?
-            .map(Invoice))
+        to_one::<_, InvoiceId, _, _>(ctx, self).await
     }
 }
 

@@ -99,6 +99,30 @@ pub(crate) fn ordering_of<E: async_graphql::resolver_utils::EnumType + PartialEq
     })
 }
 
+/// The related row of the to-one relation this resolver answers (its field
+/// name, from the request), through the column of `row` the catalog says
+/// holds the related id; null when the column is.
+pub(crate) async fn to_one<T, K, M, W>(
+    ctx: &Context<'_>,
+    row: &T,
+) -> async_graphql::Result<Option<W>>
+where
+    T: crate::graphql::described::Described,
+    K: From<i64> + Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+    W: From<M>,
+    StoreLoader:
+        async_graphql::dataloader::Loader<K, Value = M, Error = crate::store::loaders::LoadError>,
+{
+    let column = crate::catalog::foreign_key(T::ENTITY, ctx.item.node.name.node.as_str());
+    match crate::store::page::column_value(row.model(), column) {
+        Some(sea_orm::Value::BigInt(Some(id))) => {
+            Ok(load_one(ctx, K::from(id)).await?.map(W::from))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Loads one row by key through the request's DataLoader.
 pub(crate) async fn load_one<K, V>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<V>>
 where

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::organization::Organization;
 use super::staff::StaffMember;
 use super::user::User;
-use super::{child_page, load_one, mirror_enum};
+use super::{child_page, mirror_enum, to_one};
 use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, connection, cursors};
@@ -60,22 +60,17 @@ impl SupportTicket {
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        Ok(load_one(ctx, OrganizationId(self.0.organization_id))
-            .await?
-            .map(Organization))
+        to_one::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn requester(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        Ok(load_one(ctx, UserId(self.0.requester_id)).await?.map(User))
+        to_one::<_, UserId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
     async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
-        match self.0.assignee_id {
-            Some(id) => Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember)),
-            None => Ok(None),
-        }
+        to_one::<_, StaffId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
@@ -112,25 +107,17 @@ impl TicketMessage {
 
     #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn ticket(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SupportTicket>> {
-        Ok(load_one(ctx, TicketId(self.0.ticket_id))
-            .await?
-            .map(SupportTicket))
+        to_one::<_, TicketId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn author_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        match self.0.author_user_id {
-            Some(id) => Ok(load_one(ctx, UserId(id)).await?.map(User)),
-            None => Ok(None),
-        }
+        to_one::<_, UserId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
     async fn author_staff(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StaffMember>> {
-        match self.0.author_staff_id {
-            Some(id) => Ok(load_one(ctx, StaffId(id)).await?.map(StaffMember)),
-            None => Ok(None),
-        }
+        to_one::<_, StaffId, _, _>(ctx, self).await
     }
 }
 

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::organization::Organization;
 use super::support::SupportTicketConnection;
-use super::{child_page, load_one, mirror_enum};
+use super::{child_page, mirror_enum, to_one};
 use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, connection, cursors};
@@ -51,9 +51,7 @@ impl User {
 
     #[graphql(guard = "FromCatalog(\"User\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        Ok(load_one(ctx, OrganizationId(self.0.organization_id))
-            .await?
-            .map(Organization))
+        to_one::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"User\")")]
