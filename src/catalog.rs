@@ -10,6 +10,12 @@
 //! target needs. The root lookups and lists, with their orderings, are here
 //! too.
 //!
+//! A column is described where it is declared, once: on the sea-orm model's
+//! field, `#[catalog(CostData, nullable, "…")]` (`backplane_macros::Catalog`
+//! derives the model's `CATALOG` of column fields: GraphQL name from the
+//! field's, type and nullability from its Rust type). The entities here take
+//! their columns from there and add their relations, orderings and roots.
+//!
 //! Derived from it rather than written again:
 //! - the schema's descriptions and each role's visibility of every catalog
 //!   type and field (`graphql::described` rewrites async-graphql's registry
@@ -19,8 +25,9 @@
 //!   container (`graphql::described::Columns`) that declares and resolves
 //!   every column field of the catalog, with its guard and its audit note;
 //!   only relations, which go through DataLoaders, are written as resolvers,
-//!   and their guard reads the permission here;
-//! - the loaders' relations, the keyset orderings and their cursor tags;
+//!   and their guard and foreign key come from here;
+//! - the loaders' relations, the keyset orderings and their cursor tags, the
+//!   store's tables and joins;
 //! - the compiled SQL (`graphql::compiled`), which checks each field's and
 //!   type's permission here for itself (a second wall behind the gate);
 //! - the id prefixes (`graphql::ids`) and the audited fields (`policy`).
@@ -29,14 +36,18 @@
 //! schema: the relations, filters and mutations keep async-graphql's typed
 //! resolvers and inputs (the compiler checks them), while everything that is
 //! a fact of the domain (a column, its class, a description, an order) is
-//! data here. A new public or cost column is a migration, an entry here and
-//! its seed (and the sea-orm model's field); nothing else names it.
+//! data. A new public or cost column is a migration, the model's field with
+//! its `#[catalog]` attribute, and its seed; nothing else names it.
 //!
-//! **Closed by default:** a field whose class is [`Class::Unclassified`] is
-//! hidden from every caller that does not hold every permission (admin), not
-//! open to all.
+//! **Closed by default:** a model field without a `#[catalog]` attribute is
+//! of class [`Class::Unclassified`]: hidden from every caller that does not
+//! hold every permission (admin), not open to all.
 
 use crate::policy::Permission;
+use crate::store::entities::{
+    invoice, invoice_line, organization, plan, staff_member, subscription, support_ticket,
+    ticket_message, user,
+};
 
 /// What kind of data a field holds: its permission and whether reading it is
 /// audited follow from it.
@@ -215,6 +226,14 @@ pub struct Field {
     pub source: Source,
 }
 
+/// A column field, as a model's derive declares it: the catalog type it
+/// belongs to (the model's entity, or an object embedded over its row).
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub owner: &'static str,
+    pub field: Field,
+}
+
 /// A GraphQL object type over a table.
 #[derive(Debug)]
 pub struct Entity {
@@ -228,7 +247,13 @@ pub struct Entity {
     pub noun: &'static str,
     /// What reading any of it needs.
     pub read: Permission,
-    pub fields: &'static [Field],
+    /// The column fields, declared where the columns are: on the sea-orm
+    /// model's fields (`#[catalog(Class, "description")]`, derived by
+    /// `backplane_macros::Catalog`), each once; those whose `owner` is this
+    /// entity are its own (a model may carry an embedded object's).
+    pub columns: &'static [Column],
+    /// Its relations and embedded objects.
+    pub relations: &'static [Field],
     /// Its orderings, by the GraphQL value of its order enum, the default
     /// first; empty when its lists have one order only.
     pub orderings: &'static [(&'static str, Ordering)],
@@ -274,22 +299,6 @@ const fn field(
     }
 }
 
-const fn column(column: &'static str, scalar: Scalar) -> Source {
-    Source::Column {
-        column,
-        scalar,
-        nullable: false,
-    }
-}
-
-const fn nullable(column: &'static str, scalar: Scalar) -> Source {
-    Source::Column {
-        column,
-        scalar,
-        nullable: true,
-    }
-}
-
 const fn many(target: &'static str, parent_column: &'static str, ordering: Ordering) -> Source {
     Source::Many {
         target,
@@ -305,13 +314,6 @@ const fn forward(target: &'static str, column: &'static str) -> Source {
     }
 }
 
-const ID: Field = field(
-    "id",
-    Class::Public,
-    column("id", Scalar::Id),
-    "Opaque, stable id.",
-);
-
 /// A page's `first`, as every relation's description says it.
 macro_rules! paged {
     ($what:literal) => {
@@ -322,9 +324,8 @@ macro_rules! paged {
     };
 }
 
-use Class::{CostData, InternalFlag, InternalNote, PersonalData, Public};
+use Class::{InternalFlag, Public};
 use Permission::{ReadBilling, ReadCustomers, ReadInternalFlags};
-use Scalar::{Bool, Int, Text, Time};
 
 /// An organization's users: oldest first.
 const USERS_OLDEST_FIRST: Ordering = Ordering::new("usr:id", Sort::ID_ASC);
@@ -348,51 +349,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("org"),
         noun: "an organization",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field("name", Public, column("name", Text), "Display name."),
-            field(
-                "slug",
-                Public,
-                column("slug", Text),
-                "Unique, URL-safe short name.",
-            ),
-            field(
-                "status",
-                Public,
-                column("status", Scalar::Enum("OrganizationStatus")),
-                "Where the account is in its lifecycle.",
-            ),
-            field(
-                "region",
-                Public,
-                column("region", Text),
-                "Where the account's data lives (e.g. `eu-west-1`).",
-            ),
-            field(
-                "createdAt",
-                Public,
-                column("created_at", Time),
-                "When the account was created.",
-            ),
-            field(
-                "updatedAt",
-                Public,
-                column("updated_at", Time),
-                "When the account last changed.",
-            ),
-            field(
-                "monthlyCostCents",
-                CostData,
-                nullable("monthly_cost_cents", Int),
-                "Cost data: what this account costs to serve per month, in minor units of USD. Null when the caller may not read cost data.",
-            ),
-            field(
-                "grossMarginBps",
-                CostData,
-                nullable("gross_margin_bps", Int),
-                "Cost data: gross margin in basis points (10000 = 100 %); negative when the account loses money.",
-            ),
+        columns: organization::Model::CATALOG,
+        relations: &[
             field(
                 "internalFlags",
                 InternalFlag,
@@ -466,32 +424,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: None,
         noun: "the internal flags of an organization",
         read: ReadInternalFlags,
-        fields: &[
-            field(
-                "fraudReview",
-                Public,
-                column("fraud_review", Bool),
-                "Under review by the fraud team.",
-            ),
-            field(
-                "vip",
-                Public,
-                column("vip", Bool),
-                "A very important customer: escalate everything.",
-            ),
-            field(
-                "churnRisk",
-                Public,
-                column("churn_risk", Bool),
-                "Likely to leave, by the customer-success model or by hand.",
-            ),
-            field(
-                "betaAccess",
-                Public,
-                column("beta_access", Bool),
-                "Has access to beta features.",
-            ),
-        ],
+        columns: organization::Model::CATALOG,
+        relations: &[],
         orderings: &[],
     },
     Entity {
@@ -501,40 +435,13 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("pln"),
         noun: "a plan",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field(
-                "code",
-                Public,
-                column("code", Text),
-                "Short code, unique (e.g. `team`).",
-            ),
-            field("name", Public, column("name", Text), "Display name."),
-            field(
-                "priceCents",
-                Public,
-                column("price_cents", Int),
-                "List price per seat and month, in minor units of `currency`.",
-            ),
-            field(
-                "currency",
-                Public,
-                column("currency", Text),
-                "ISO 4217 code of the prices.",
-            ),
-            field(
-                "unitCostCents",
-                CostData,
-                nullable("unit_cost_cents", Int),
-                "Cost data: what one seat costs us per month, in minor units. Null when the caller may not read cost data.",
-            ),
-            field(
-                "subscriptions",
-                Public,
-                many("Subscription", "plan_id", SUBSCRIPTIONS_OLDEST_FIRST),
-                paged!("Subscriptions on this plan, oldest first."),
-            ),
-        ],
+        columns: plan::Model::CATALOG,
+        relations: &[field(
+            "subscriptions",
+            Public,
+            many("Subscription", "plan_id", SUBSCRIPTIONS_OLDEST_FIRST),
+            paged!("Subscriptions on this plan, oldest first."),
+        )],
         orderings: &[],
     },
     Entity {
@@ -544,39 +451,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("sub"),
         noun: "a subscription",
         read: ReadBilling,
-        fields: &[
-            ID,
-            field("seats", Public, column("seats", Int), "Seats paid for."),
-            field(
-                "status",
-                Public,
-                column("status", Scalar::Enum("SubscriptionStatus")),
-                "Where the subscription is in its billing cycle.",
-            ),
-            field(
-                "currentPeriodStart",
-                Public,
-                column("current_period_start", Time),
-                "Start of the current billing period.",
-            ),
-            field(
-                "currentPeriodEnd",
-                Public,
-                column("current_period_end", Time),
-                "End of the current billing period.",
-            ),
-            field(
-                "discountPercent",
-                Public,
-                column("discount_percent", Int),
-                "Discount on the list price, in percent (0 to 100).",
-            ),
-            field(
-                "createdAt",
-                Public,
-                column("created_at", Time),
-                "When the subscription started.",
-            ),
+        columns: subscription::Model::CATALOG,
+        relations: &[
             field(
                 "plan",
                 Public,
@@ -599,56 +475,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("inv"),
         noun: "an invoice",
         read: ReadBilling,
-        fields: &[
-            ID,
-            field(
-                "number",
-                Public,
-                column("number", Text),
-                "The invoice number the customer sees (e.g. `INV-000042-003`).",
-            ),
-            field(
-                "amountCents",
-                Public,
-                column("amount_cents", Int),
-                "Total in minor units of `currency`.",
-            ),
-            field(
-                "currency",
-                Public,
-                column("currency", Text),
-                "ISO 4217 code.",
-            ),
-            field(
-                "status",
-                Public,
-                column("status", Scalar::Enum("InvoiceStatus")),
-                "Where the invoice is in its life.",
-            ),
-            field(
-                "issuedAt",
-                Public,
-                column("issued_at", Time),
-                "When the invoice was issued.",
-            ),
-            field(
-                "dueAt",
-                Public,
-                column("due_at", Time),
-                "When payment is due.",
-            ),
-            field(
-                "paidAt",
-                Public,
-                nullable("paid_at", Time),
-                "When it was paid; null unless `status` is `PAID`.",
-            ),
-            field(
-                "processingFeeCents",
-                CostData,
-                nullable("processing_fee_cents", Int),
-                "Cost data: what the payment processor charged us, in minor units. Null when the caller may not read cost data.",
-            ),
+        columns: invoice::Model::CATALOG,
+        relations: &[
             field(
                 "organization",
                 Public,
@@ -677,39 +505,13 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("inl"),
         noun: "an invoice line",
         read: ReadBilling,
-        fields: &[
-            ID,
-            field(
-                "description",
-                Public,
-                column("description", Text),
-                "What the line is for, as the customer reads it.",
-            ),
-            field(
-                "quantity",
-                Public,
-                column("quantity", Int),
-                "How many units.",
-            ),
-            field(
-                "unitAmountCents",
-                Public,
-                column("unit_amount_cents", Int),
-                "Price of one unit, in minor units (negative for a discount).",
-            ),
-            field(
-                "amountCents",
-                Public,
-                column("amount_cents", Int),
-                "`quantity × unitAmountCents`.",
-            ),
-            field(
-                "invoice",
-                Public,
-                forward("Invoice", "invoice_id"),
-                "The invoice this line belongs to.",
-            ),
-        ],
+        columns: invoice_line::Model::CATALOG,
+        relations: &[field(
+            "invoice",
+            Public,
+            forward("Invoice", "invoice_id"),
+            "The invoice this line belongs to.",
+        )],
         orderings: &[],
     },
     Entity {
@@ -719,44 +521,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("usr"),
         noun: "a user",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field(
-                "email",
-                PersonalData,
-                column("email", Text),
-                "Personal data: the sign-in email, lower-case.",
-            ),
-            field(
-                "name",
-                PersonalData,
-                column("name", Text),
-                "Personal data: the full name.",
-            ),
-            field(
-                "orgRole",
-                Public,
-                column("org_role", Scalar::Enum("UserOrgRole")),
-                "The user's role inside their own organization.",
-            ),
-            field(
-                "status",
-                Public,
-                column("status", Scalar::Enum("UserStatus")),
-                "Whether the user can sign in.",
-            ),
-            field(
-                "lastSeenAt",
-                Public,
-                nullable("last_seen_at", Time),
-                "Last activity; null when the user never signed in.",
-            ),
-            field(
-                "createdAt",
-                Public,
-                column("created_at", Time),
-                "When the user was added.",
-            ),
+        columns: user::Model::CATALOG,
+        relations: &[
             field(
                 "organization",
                 Public,
@@ -792,44 +558,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("tkt"),
         noun: "a ticket",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field(
-                "subject",
-                Public,
-                column("subject", Text),
-                "What the ticket is about, in the customer's words.",
-            ),
-            field(
-                "status",
-                Public,
-                column("status", Scalar::Enum("TicketStatus")),
-                "Where the ticket is in its life.",
-            ),
-            field(
-                "priority",
-                Public,
-                column("priority", Scalar::Enum("TicketPriority")),
-                "How urgent the ticket is.",
-            ),
-            field(
-                "createdAt",
-                Public,
-                column("created_at", Time),
-                "When the ticket was opened.",
-            ),
-            field(
-                "updatedAt",
-                Public,
-                column("updated_at", Time),
-                "When the ticket last changed.",
-            ),
-            field(
-                "internalNotes",
-                InternalNote,
-                nullable("internal_notes", Text),
-                "Notes between staff, never shown to the customer; null when there are none.",
-            ),
+        columns: support_ticket::Model::CATALOG,
+        relations: &[
             field(
                 "organization",
                 Public,
@@ -870,21 +600,8 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("msg"),
         noun: "a ticket message",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field("body", Public, column("body", Text), "The message's text."),
-            field(
-                "internal",
-                Public,
-                column("internal", Bool),
-                "Whether this is a note between staff, never shown to the customer.",
-            ),
-            field(
-                "createdAt",
-                Public,
-                column("created_at", Time),
-                "When it was written.",
-            ),
+        columns: ticket_message::Model::CATALOG,
+        relations: &[
             field(
                 "ticket",
                 Public,
@@ -913,48 +630,30 @@ pub const ENTITIES: &[Entity] = &[
         id_prefix: Some("stf"),
         noun: "a staff member",
         read: ReadCustomers,
-        fields: &[
-            ID,
-            field(
-                "subject",
-                Public,
-                column("subject", Text),
-                "The identity provider's subject (`sub`).",
-            ),
-            field(
-                "email",
-                Public,
-                column("email", Text),
-                "The employee's email at the company.",
-            ),
-            field(
-                "name",
-                Public,
-                column("name", Text),
-                "The employee's full name.",
-            ),
-            field(
-                "roles",
-                Public,
-                column("roles", Scalar::TextList),
-                "Roles as last seen in a token.",
-            ),
-            field(
-                "lastSeenAt",
-                Public,
-                nullable("last_seen_at", Time),
-                "Last request; null when never seen.",
-            ),
-            field(
-                "assignedTickets",
-                Public,
-                many("SupportTicket", "assignee_id", TICKETS_NEWEST_FIRST),
-                paged!("Tickets assigned to this person, newest first."),
-            ),
-        ],
+        columns: staff_member::Model::CATALOG,
+        relations: &[field(
+            "assignedTickets",
+            Public,
+            many("SupportTicket", "assignee_id", TICKETS_NEWEST_FIRST),
+            paged!("Tickets assigned to this person, newest first."),
+        )],
         orderings: &[],
     },
 ];
+
+/// The audit log's ids (`aud_42`): it is not an entity of the catalog yet
+/// (its type is written by hand, readable with `read:audit_log`), but its id
+/// prefix and order are facts of the domain like the others.
+pub const AUDIT_EVENT_PREFIX: &str = "aud";
+
+/// The audit log, newest first.
+pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
+    "aud:id_desc",
+    Sort {
+        column: None,
+        descending: true,
+    },
+);
 
 /// The root fields over catalog entities.
 pub const ROOTS: &[Root] = &[
@@ -1073,9 +772,18 @@ pub fn root(name: &str) -> Option<&'static Root> {
 }
 
 impl Entity {
+    /// Its fields: its own columns, then its relations.
+    pub fn fields(&self) -> impl Iterator<Item = &'static Field> + '_ {
+        self.columns
+            .iter()
+            .filter(move |c| c.owner == self.name)
+            .map(|c| &c.field)
+            .chain(self.relations.iter())
+    }
+
     /// Its field named `name`.
     pub fn field(&self, name: &str) -> Option<&'static Field> {
-        self.fields.iter().find(|f| f.name == name)
+        self.fields().find(|f| f.name == name)
     }
 
     /// The ordering its order enum's `value` stands for.
@@ -1091,7 +799,7 @@ impl Entity {
     pub fn every_ordering(&self) -> impl Iterator<Item = Ordering> + '_ {
         let relations = ENTITIES
             .iter()
-            .flat_map(|e| e.fields.iter())
+            .flat_map(|e| e.fields())
             .filter_map(move |f| match f.source {
                 Source::Many {
                     target, ordering, ..
@@ -1119,7 +827,7 @@ impl Entity {
         let companions = ["Connection", "Edge", "Filter", "Order"]
             .into_iter()
             .map(move |suffix| Cow::Owned(format!("{}{suffix}", self.name)));
-        let enums = self.fields.iter().filter_map(|f| match f.source {
+        let enums = self.fields().filter_map(|f| match f.source {
             Source::Column {
                 scalar: Scalar::Enum(name),
                 ..
@@ -1220,8 +928,7 @@ pub fn is_audited(entity_name: &str, field_name: &str) -> bool {
 /// Every audited field, as `Type.field`.
 pub fn audited_fields() -> impl Iterator<Item = String> {
     ENTITIES.iter().flat_map(|e| {
-        e.fields
-            .iter()
+        e.fields()
             .filter(|f| f.class.audited())
             .map(move |f| format!("{}.{}", e.name, f.name))
     })
@@ -1240,7 +947,7 @@ pub fn path_from_organizations(entity: &str) -> Option<Vec<(&'static Entity, &'s
         if at.name == entity {
             return Some(path);
         }
-        for field in at.fields {
+        for field in at.fields() {
             if let Some(target) = field.target()
                 && seen.insert(target.name)
             {
@@ -1323,7 +1030,7 @@ mod tests {
     #[test]
     fn every_reference_names_an_entity_of_the_catalog() {
         for e in ENTITIES {
-            for f in e.fields {
+            for f in e.fields() {
                 if let Source::Embedded(t)
                 | Source::ToOne { target: t, .. }
                 | Source::Many { target: t, .. } = f.source
@@ -1347,7 +1054,7 @@ mod tests {
                 assert!(prefixes.insert(p), "{p}");
             }
             let mut fields = HashSet::new();
-            for f in e.fields {
+            for f in e.fields() {
                 assert!(fields.insert(f.name), "{}.{}", e.name, f.name);
             }
         }
@@ -1395,7 +1102,11 @@ mod tests {
         const SECRET: Field = field(
             "secret",
             Class::Unclassified,
-            column("secret", Scalar::Text),
+            Source::Column {
+                column: "secret",
+                scalar: Scalar::Text,
+                nullable: false,
+            },
             "Not reviewed yet.",
         );
         let entity = Entity {
@@ -1405,7 +1116,11 @@ mod tests {
             id_prefix: Some("org"),
             noun: "an organization",
             read: ReadCustomers,
-            fields: &[SECRET],
+            columns: &[Column {
+                owner: "Organization",
+                field: SECRET,
+            }],
+            relations: &[],
             orderings: &[],
         };
         let need = needs_of(&entity, &SECRET);
@@ -1424,6 +1139,68 @@ mod tests {
             .filter(|p| *p != Permission::ReadAuditLog)
             .collect();
         assert!(!need.met_by(|p| scopes.contains(&p)));
+    }
+
+    /// The derive reads a model's fields: a field without `#[catalog]` is
+    /// unclassified (admin only), `skip` leaves a column out, the GraphQL
+    /// name and type follow the Rust field.
+    #[test]
+    fn a_model_field_without_a_class_is_unclassified() {
+        #[derive(backplane_macros::Catalog)]
+        #[catalog(entity = "Probe")]
+        #[expect(dead_code, reason = "only its derived catalog is read")]
+        struct Probe {
+            #[catalog(Public, "The id.")]
+            id: i64,
+            forgotten_column: String,
+            #[catalog(skip)]
+            organization_id: i64,
+            #[catalog(CostData, nullable, "A cost.")]
+            cost_cents: i64,
+            #[catalog(Public, list, "Names.")]
+            roles: String,
+            #[catalog(Public, on = "Embedded", "When.")]
+            seen_at: Option<chrono::DateTime<chrono::Utc>>,
+        }
+        let by_name = |name: &str| {
+            Probe::CATALOG
+                .iter()
+                .find(|c| c.field.name == name)
+                .copied()
+        };
+        let forgotten = by_name("forgottenColumn").expect("listed");
+        assert_eq!(forgotten.field.class, Class::Unclassified);
+        assert!(by_name("organizationId").is_none());
+        assert_eq!(Probe::CATALOG.len(), 5);
+        assert_eq!(
+            by_name("id").map(|c| c.field.column_type()),
+            Some(Some("ID!".into()))
+        );
+        assert_eq!(
+            by_name("costCents").map(|c| (c.field.class, c.field.column_type())),
+            Some((Class::CostData, Some("Int".into())))
+        );
+        assert_eq!(
+            by_name("roles").and_then(|c| c.field.column_type()),
+            Some("[String!]!".into())
+        );
+        let seen = by_name("seenAt").expect("listed");
+        assert_eq!(
+            (seen.owner, seen.field.column_type()),
+            ("Embedded", Some("DateTime".into()))
+        );
+        let entity = Entity {
+            name: "Probe",
+            description: "",
+            table: "probes",
+            id_prefix: Some("prb"),
+            noun: "a probe",
+            read: ReadCustomers,
+            columns: Probe::CATALOG,
+            relations: &[],
+            orderings: &[],
+        };
+        assert_eq!(needs_of(&entity, &forgotten.field), Need::Everything);
     }
 
     #[test]

@@ -198,7 +198,7 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
 /// checks and the tests are generated from.
 pub fn guarded_fields() -> Vec<(&'static str, &'static str, Need)> {
     let catalog_fields = catalog::ENTITIES.iter().flat_map(|e| {
-        e.fields.iter().filter_map(move |f| {
+        e.fields().filter_map(move |f| {
             let need = catalog::extra_need(e.name, f.name).flatten()?;
             Some((e.name, f.name, need))
         })

@@ -967,7 +967,7 @@ mod tests {
                 |need: Option<catalog::Need>| need.is_some_and(|n| n.met_by(|p| principal.can(p)));
             for entity in catalog::ENTITIES {
                 let path = catalog::path_from_organizations(entity.name).expect("reachable");
-                for field in entity.fields {
+                for field in entity.fields() {
                     let mut inner = match field.source {
                         Source::Column { .. } => field.name.to_owned(),
                         Source::Many { .. } => format!("{}(first: 1) {{ totalCount }}", field.name),

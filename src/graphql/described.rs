@@ -129,8 +129,7 @@ pub fn register_columns_object<T: Described + OutputType>(registry: &mut Registr
 /// The column fields of a catalog entity, as the registry holds fields.
 fn column_fields(entity: &str) -> IndexMap<String, MetaField> {
     catalog::expect_entity(entity)
-        .fields
-        .iter()
+        .fields()
         .filter_map(|f| Some((f.name.to_owned(), meta_field(f.name, f.column_type()?))))
         .collect()
 }
@@ -380,7 +379,7 @@ fn apply(registry: &mut Registry) {
             );
         };
         *description = Some(entity.description.to_owned());
-        for f in entity.fields {
+        for f in entity.fields() {
             let Some(meta) = fields.get_mut(f.name) else {
                 panic!(
                     "catalog field {}.{} is not in the schema",
@@ -454,7 +453,7 @@ mod tests {
         let schema = crate::graphql::build_schema(None, Default::default(), Default::default());
         let types = field_types(&crate::graphql::sdl(&schema));
         for entity in catalog::ENTITIES {
-            for f in entity.fields {
+            for f in entity.fields() {
                 let expected = match f.source {
                     Source::Column { .. } => f.column_type().expect("a column"),
                     Source::Embedded(t) | Source::ToOne { target: t, .. } => t.to_owned(),
@@ -521,7 +520,7 @@ mod tests {
                 let Some(column) = ordering.sort.column else {
                     continue;
                 };
-                let scalar = entity.fields.iter().find_map(|f| match f.source {
+                let scalar = entity.fields().find_map(|f| match f.source {
                     Source::Column {
                         column: c, scalar, ..
                     } if c == column => Some(scalar),

@@ -43,7 +43,7 @@ impl Kind {
     fn prefix(self) -> &'static str {
         match self.entity() {
             Some(entity) => entity.id_prefix.unwrap_or_default(),
-            None => "aud",
+            None => crate::catalog::AUDIT_EVENT_PREFIX,
         }
     }
 

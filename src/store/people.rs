@@ -159,7 +159,14 @@ pub async fn staff(
     sort: Sort,
     req: &PageRequest,
 ) -> Result<Page<staff_member::Model>, StoreError> {
-    root_page(store, "staff_members", &Default::default(), sort, req).await
+    root_page(
+        store,
+        catalog::table("StaffMember"),
+        &Default::default(),
+        sort,
+        req,
+    )
+    .await
 }
 
 pub async fn staff_by_subject(

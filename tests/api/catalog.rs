@@ -47,8 +47,7 @@ pub fn asking_for_each_audited_field() -> String {
     let mut parts = Vec::new();
     for (i, entity) in catalog::ENTITIES.iter().enumerate() {
         let audited: Vec<String> = entity
-            .fields
-            .iter()
+            .fields()
             .filter(|f| f.class.audited())
             .map(selection_of)
             .collect();
@@ -149,8 +148,7 @@ async fn every_catalog_field_is_listed_and_answers_exactly_as_the_policy_grants(
                 });
             if granted.contains(&entity.read) {
                 let expected: BTreeSet<String> = entity
-                    .fields
-                    .iter()
+                    .fields()
                     .filter(|f| met(catalog::needs(entity.name, f.name).expect("need"), &granted))
                     .map(|f| f.name.to_owned())
                     .collect();
@@ -171,7 +169,7 @@ async fn every_catalog_field_is_listed_and_answers_exactly_as_the_policy_grants(
 
             // A query for each field: its value, or "does not exist".
             let path = path_to(entity.name);
-            for field in entity.fields {
+            for field in entity.fields() {
                 let doc = document(&path, &selection_of(field));
                 match first_hidden(&path, entity, field, &granted) {
                     None => {
@@ -217,8 +215,7 @@ async fn as_every_role_the_compiled_path_answers_every_catalog_field_as_the_exec
         for entity in catalog::ENTITIES {
             let path = path_to(entity.name);
             let readable: Vec<String> = entity
-                .fields
-                .iter()
+                .fields()
                 .filter(|f| first_hidden(&path, entity, f, &granted).is_none())
                 .map(selection_of)
                 .collect();
@@ -276,7 +273,7 @@ async fn without_the_gate_the_executor_refuses_every_field_a_role_may_not_read(b
         };
         for entity in catalog::ENTITIES {
             let path = path_to(entity.name);
-            for field in entity.fields {
+            for field in entity.fields() {
                 let Some(hidden) = first_hidden(&path, entity, field, &granted) else {
                     continue;
                 };

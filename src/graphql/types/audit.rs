@@ -4,19 +4,11 @@ use async_graphql::{ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, connection};
+use crate::graphql::pagination::connection;
 use crate::store::audit::AuditQuery;
 use crate::store::entities::audit_event;
-use crate::store::page::Sort;
 
-/// The audit log, newest first.
-pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
-    "aud:id_desc",
-    Sort {
-        column: None,
-        descending: true,
-    },
-);
+pub use crate::catalog::AUDIT_NEWEST_FIRST;
 
 /// One entry of the audit log.
 #[derive(Clone)]

@@ -2,20 +2,39 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, backplane_macros::Catalog)]
+#[catalog(entity = "Invoice")]
 #[sea_orm(table_name = "invoices")]
 pub struct Model {
     #[sea_orm(primary_key)]
+    #[catalog(Public, "Opaque, stable id.")]
     pub id: i64,
+    #[catalog(skip)]
     pub organization_id: i64,
+    #[catalog(
+        Public,
+        "The invoice number the customer sees (e.g. `INV-000042-003`)."
+    )]
     pub number: String,
+    #[catalog(Public, "Total in minor units of `currency`.")]
     pub amount_cents: i64,
+    #[catalog(Public, "ISO 4217 code.")]
     pub currency: String,
+    #[catalog(Public, "Where the invoice is in its life.")]
     pub status: InvoiceStatus,
+    #[catalog(Public, "When the invoice was issued.")]
     pub issued_at: DateTimeUtc,
+    #[catalog(Public, "When payment is due.")]
     pub due_at: DateTimeUtc,
+    #[catalog(Public, "When it was paid; null unless `status` is `PAID`.")]
     pub paid_at: Option<DateTimeUtc>,
+    #[catalog(
+        CostData,
+        nullable,
+        "Cost data: what the payment processor charged us, in minor units. Null when the caller may not read cost data."
+    )]
     pub processing_fee_cents: i64,
+    #[catalog(skip)]
     pub created_at: DateTimeUtc,
 }
 

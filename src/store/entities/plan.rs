@@ -2,16 +2,28 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, backplane_macros::Catalog)]
+#[catalog(entity = "Plan")]
 #[sea_orm(table_name = "plans")]
 pub struct Model {
     #[sea_orm(primary_key)]
+    #[catalog(Public, "Opaque, stable id.")]
     pub id: i64,
+    #[catalog(Public, "Short code, unique (e.g. `team`).")]
     pub code: String,
+    #[catalog(Public, "Display name.")]
     pub name: String,
+    #[catalog(Public, "List price per seat and month, in minor units of `currency`.")]
     pub price_cents: i64,
+    #[catalog(Public, "ISO 4217 code of the prices.")]
     pub currency: String,
+    #[catalog(
+        CostData,
+        nullable,
+        "Cost data: what one seat costs us per month, in minor units. Null when the caller may not read cost data."
+    )]
     pub unit_cost_cents: i64,
+    #[catalog(skip)]
     pub created_at: DateTimeUtc,
 }
 

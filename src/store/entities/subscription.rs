@@ -2,18 +2,28 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, backplane_macros::Catalog)]
+#[catalog(entity = "Subscription")]
 #[sea_orm(table_name = "subscriptions")]
 pub struct Model {
     #[sea_orm(primary_key)]
+    #[catalog(Public, "Opaque, stable id.")]
     pub id: i64,
+    #[catalog(skip)]
     pub organization_id: i64,
+    #[catalog(skip)]
     pub plan_id: i64,
+    #[catalog(Public, "Seats paid for.")]
     pub seats: i64,
+    #[catalog(Public, "Where the subscription is in its billing cycle.")]
     pub status: SubscriptionStatus,
+    #[catalog(Public, "Start of the current billing period.")]
     pub current_period_start: DateTimeUtc,
+    #[catalog(Public, "End of the current billing period.")]
     pub current_period_end: DateTimeUtc,
+    #[catalog(Public, "Discount on the list price, in percent (0 to 100).")]
     pub discount_percent: i64,
+    #[catalog(Public, "When the subscription started.")]
     pub created_at: DateTimeUtc,
 }
 

@@ -2,17 +2,26 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, backplane_macros::Catalog)]
+#[catalog(entity = "User")]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
+    #[catalog(Public, "Opaque, stable id.")]
     pub id: i64,
+    #[catalog(skip)]
     pub organization_id: i64,
+    #[catalog(PersonalData, "Personal data: the sign-in email, lower-case.")]
     pub email: String,
+    #[catalog(PersonalData, "Personal data: the full name.")]
     pub name: String,
+    #[catalog(Public, "The user's role inside their own organization.")]
     pub org_role: UserOrgRole,
+    #[catalog(Public, "Whether the user can sign in.")]
     pub status: UserStatus,
+    #[catalog(Public, "Last activity; null when the user never signed in.")]
     pub last_seen_at: Option<DateTimeUtc>,
+    #[catalog(Public, "When the user was added.")]
     pub created_at: DateTimeUtc,
 }
 
