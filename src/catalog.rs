@@ -1016,6 +1016,26 @@ pub fn through(
     }
 }
 
+/// Whether `ordering` sorts by a column holding instants: the column's
+/// catalog type, on the entity its tag's prefix names (its cursors carry an
+/// instant, not text).
+pub fn sorts_by_instant(ordering: &Ordering) -> bool {
+    let Some(column) = ordering.sort.column else {
+        return false;
+    };
+    let prefix = ordering.tag.split(':').next().unwrap_or_default();
+    entity_with_prefix(prefix)
+        .and_then(|e| {
+            e.fields().find_map(|f| match f.source {
+                Source::Column {
+                    column: c, scalar, ..
+                } if c == column => Some(scalar == Scalar::Time),
+                _ => None,
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// The entity whose ids carry `prefix`.
 pub fn entity_with_prefix(prefix: &str) -> Option<&'static Entity> {
     ENTITIES.iter().find(|e| e.id_prefix == Some(prefix))
@@ -1069,6 +1089,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `Need` holds two permissions: a classed relation whose target needs a
+    /// third would lose one. None exists; this fails the day one is added.
+    #[test]
+    fn no_field_needs_more_than_its_entity_and_one_more_permission() {
+        for e in ENTITIES {
+            for f in e.fields() {
+                if let (Class::CostData | Class::InternalFlag, Some(t)) = (f.class, f.target()) {
+                    let class = if f.class == Class::CostData {
+                        Permission::ReadCostData
+                    } else {
+                        Permission::ReadInternalFlags
+                    };
+                    assert!(
+                        t.read == e.read || t.read == class,
+                        "{}.{}: a {:?} relation to {} (which needs {}) needs three permissions",
+                        e.name,
+                        f.name,
+                        f.class,
+                        t.name,
+                        t.read.as_str()
+                    );
+                }
+            }
+        }
+    }
+
+    /// A type's visibility is its entity's: a type shared by entities that
+    /// need different permissions would be visible by whichever came last.
+    #[test]
+    fn no_type_belongs_to_entities_read_with_different_permissions() {
+        let mut owners: std::collections::HashMap<String, Permission> = Default::default();
+        for e in ENTITIES {
+            for t in e.types() {
+                if let Some(p) = owners.insert(t.to_string(), e.read) {
+                    assert_eq!(
+                        p, e.read,
+                        "{t} is shared by entities read with {p:?} and {:?}",
+                        e.read
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cursor_holds_an_instant_exactly_when_its_column_is_one() {
+        let by = |tag, column| Ordering::new(tag, Sort::by(column, false));
+        assert!(sorts_by_instant(&by("org:created_asc", "created_at")));
+        assert!(sorts_by_instant(&by("inv:issued_asc", "issued_at")));
+        assert!(!sorts_by_instant(&by("usr:email_asc", "email")));
+        assert!(!sorts_by_instant(&by("org:name_asc", "name")));
+        assert!(!sorts_by_instant(&Ordering::new("org:id", Sort::ID_ASC)));
     }
 
     #[test]
@@ -1160,7 +1234,10 @@ mod tests {
             #[catalog(Public, list, "Names.")]
             roles: String,
             #[catalog(Public, on = "Embedded", "When.")]
-            seen_at: Option<chrono::DateTime<chrono::Utc>>,
+            seen_at: Option<sea_orm::prelude::DateTimeUtc>,
+            #[sea_orm(column_name = "display_label")]
+            #[catalog(Public, "Stored under another name.")]
+            label: String,
         }
         let by_name = |name: &str| {
             Probe::CATALOG
@@ -1171,7 +1248,15 @@ mod tests {
         let forgotten = by_name("forgottenColumn").expect("listed");
         assert_eq!(forgotten.field.class, Class::Unclassified);
         assert!(by_name("organizationId").is_none());
-        assert_eq!(Probe::CATALOG.len(), 5);
+        assert_eq!(Probe::CATALOG.len(), 6);
+        assert_eq!(
+            by_name("label").map(|c| c.field.source),
+            Some(Source::Column {
+                column: "display_label",
+                scalar: Scalar::Text,
+                nullable: false,
+            })
+        );
         assert_eq!(
             by_name("id").map(|c| c.field.column_type()),
             Some(Some("ID!".into()))

@@ -23,6 +23,25 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Token, Type, parse_macro_input};
 
+/// Types that are not enums and have no GraphQL scalar here.
+const NOT_ENUMS: &[&str] = &[
+    "DateTime",
+    "NaiveDateTime",
+    "Date",
+    "NaiveDate",
+    "Time",
+    "DateTimeWithTimeZone",
+    "DateTimeLocal",
+    "Decimal",
+    "Uuid",
+    "Json",
+    "Vec",
+    "Option",
+    "Box",
+    "HashMap",
+    "BTreeMap",
+];
+
 /// One argument of `#[catalog(...)]`.
 enum Arg {
     Word(Ident),
@@ -70,6 +89,26 @@ fn lower_camel(snake: &str) -> String {
     out
 }
 
+/// The column a field is stored in, when `#[sea_orm(column_name = "…")]`
+/// renames it.
+fn column_name(field: &syn::Field) -> syn::Result<Option<String>> {
+    let mut name = None;
+    for attr in &field.attrs {
+        if attr.path().is_ident("sea_orm") {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("column_name") {
+                    name = Some(meta.value()?.parse::<LitStr>()?.value());
+                } else if meta.input.peek(Token![=]) {
+                    // Another `key = value`: read its value to go on.
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(name)
+}
+
 /// The last segment of a type path and its first generic argument.
 fn segment(ty: &Type) -> Option<(String, Option<&Type>)> {
     let Type::Path(path) = ty else {
@@ -87,7 +126,7 @@ fn segment(ty: &Type) -> Option<(String, Option<&Type>)> {
 }
 
 /// Derives `Model::CATALOG`, the model's column fields for the catalog.
-#[proc_macro_derive(Catalog, attributes(catalog))]
+#[proc_macro_derive(Catalog, attributes(catalog, sea_orm))]
 pub fn derive_catalog(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match expand(&input) {
@@ -121,14 +160,14 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut columns = Vec::new();
     for field in &fields.named {
         let Some(ident) = &field.ident else { continue };
-        let column = ident.to_string();
+        let column = column_name(field)?.unwrap_or_else(|| ident.to_string());
         let mut class = None;
         let mut description = None;
         let mut nullable = false;
         let mut list = false;
         let mut skip = false;
         let mut owner = entity.clone();
-        let mut graphql = lower_camel(&column);
+        let mut graphql = lower_camel(&ident.to_string());
         match args(&field.attrs)? {
             None => {
                 class = Some(Ident::new("Unclassified", ident.span()));
@@ -187,7 +226,24 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             "String" if list => quote!(crate::catalog::Scalar::TextList),
             "String" => quote!(crate::catalog::Scalar::Text),
             "bool" => quote!(crate::catalog::Scalar::Bool),
-            "DateTimeUtc" | "DateTime" => quote!(crate::catalog::Scalar::Time),
+            // A UTC instant; a `DateTime` of sea-orm's prelude is a naive
+            // date-time (no offset), which the API does not serve.
+            "DateTimeUtc" => quote!(crate::catalog::Scalar::Time),
+            // A type the API has no scalar for yet: refused here, rather than
+            // taken for an enum that does not exist.
+            other
+                if other.starts_with(|c: char| c.is_ascii_lowercase())
+                    || NOT_ENUMS.contains(&other) =>
+            {
+                return Err(syn::Error::new_spanned(
+                    &field.ty,
+                    format!(
+                        "no GraphQL type for a `{other}` column yet: give it a scalar in the catalog, or #[catalog(skip)] it"
+                    ),
+                ));
+            }
+            // Anything else is one of the store's enums (`DeriveActiveEnum`),
+            // mirrored in GraphQL under the same name.
             other => quote!(crate::catalog::Scalar::Enum(#other)),
         };
         columns.push(quote! {

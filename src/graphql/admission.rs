@@ -93,13 +93,18 @@ impl Admission {
     pub async fn acquire(&self, caller: &str, cost: u64) -> Turn {
         let units = self.units(cost);
         let (wake, woken) = oneshot::channel();
-        if let Ok(mut state) = self.state.lock() {
-            state.queue.push_back(Waiter {
-                caller: caller.to_owned(),
-                units,
-                wake,
-            });
-            dispatch(&self.state, &mut state);
+        match self.state.lock() {
+            Ok(mut state) => {
+                state.queue.push_back(Waiter {
+                    caller: caller.to_owned(),
+                    units,
+                    wake,
+                });
+                dispatch(&self.state, &mut state);
+            }
+            // Poisoned (a panic elsewhere): go on, uncounted, rather than
+            // wait on a channel nobody can send on.
+            Err(_) => drop(wake),
         }
         match woken.await {
             Ok(turn) => turn,

@@ -51,8 +51,8 @@ pub struct PageInfo {
 pub use crate::catalog::Ordering;
 
 /// Whether a sort column holds instants (else text).
-pub(crate) fn is_instant_column(column: &str) -> bool {
-    column.ends_with("_at")
+pub(crate) fn is_instant_column(ordering: &Ordering) -> bool {
+    crate::catalog::sorts_by_instant(ordering)
 }
 
 /// The first byte of every cursor, in the clear and in the associated data:
@@ -219,7 +219,7 @@ impl Cursors {
         let value = match ordering.sort.column {
             None if value.is_empty() => SortValue::None,
             None => return None,
-            Some(column) if is_instant_column(column) => {
+            Some(_) if is_instant_column(ordering) => {
                 let (secs, nanos) = value.split_first_chunk::<8>()?;
                 let nanos: [u8; 4] = nanos.try_into().ok()?;
                 SortValue::Time(DateTime::<Utc>::from_timestamp(

@@ -169,9 +169,9 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         match self.node {
             Node::Cursor(ordering) => {
-                let Some(column) = ordering.sort.column else {
+                if ordering.sort.column.is_none() {
                     return Err(A::Error::custom("a list where the shape has an id"));
-                };
+                }
                 let value: String = seq
                     .next_element()?
                     .ok_or_else(|| A::Error::custom("a cursor without its sort value"))?;
@@ -181,7 +181,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                 if seq.next_element::<IgnoredAny>()?.is_some() {
                     return Err(A::Error::custom("a cursor with too many parts"));
                 }
-                let value = if is_instant_column(column) {
+                let value = if is_instant_column(ordering) {
                     let instant =
                         chrono::DateTime::parse_from_rfc3339(&value).map_err(A::Error::custom)?;
                     SortValue::Time(instant.with_timezone(&chrono::Utc))
