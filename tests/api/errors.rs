@@ -226,19 +226,13 @@ async fn one_failed_statement_shared_by_many_resolvers_is_logged_once() {
     let server_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (up, _, _) = crate::helpers::readyz_until(
+        &client,
+        &format!("{base}/readyz"),
+        200,
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(up, "backplane dev did not get ready: {}", server_log());
 
     let resp = client

@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
 use crate::helpers::TestIssuer;
+use crate::helpers::readyz_until;
 
 const BULK: &str = "mutation Bulk($input: BulkOrganizationStatusInput!) {
   bulkUpdateOrganizationStatus(input: $input) { requested changed unchanged failed { id reason } }
@@ -314,34 +315,6 @@ async fn post(
         other => panic!("unexpected status {other}: {text}"),
     };
     (seen, body)
-}
-
-/// Polls /readyz until it answers `want`; (answered, polls, last status).
-async fn readyz_until(
-    client: &reqwest::Client,
-    url: &str,
-    want: u16,
-    within: Duration,
-) -> (bool, usize, Option<u16>) {
-    let started = Instant::now();
-    let mut polls = 0;
-    let mut last = None;
-    while started.elapsed() < within {
-        polls += 1;
-        let r = tokio::time::timeout(Duration::from_secs(10), client.get(url).send()).await;
-        match r {
-            Err(_) => panic!("/readyz hung for 10 s"),
-            Ok(Ok(resp)) => {
-                last = Some(resp.status().as_u16());
-                if last == Some(want) {
-                    return (true, polls, last);
-                }
-            }
-            Ok(Err(_)) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (false, polls, last)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

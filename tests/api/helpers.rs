@@ -530,3 +530,32 @@ impl TestApp {
         (after - before, out)
     }
 }
+
+/// Polls /readyz until it answers `want`; (answered, polls, last status).
+pub async fn readyz_until(
+    client: &reqwest::Client,
+    url: &str,
+    want: u16,
+    within: Duration,
+) -> (bool, usize, Option<u16>) {
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    let mut last = None;
+    while started.elapsed() < within {
+        polls += 1;
+        let r =
+            tokio::time::timeout(std::time::Duration::from_secs(10), client.get(url).send()).await;
+        match r {
+            Err(_) => panic!("/readyz hung for 10 s"),
+            Ok(Ok(resp)) => {
+                last = Some(resp.status().as_u16());
+                if last == Some(want) {
+                    return (true, polls, last);
+                }
+            }
+            Ok(Err(_)) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (false, polls, last)
+}

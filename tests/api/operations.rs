@@ -182,19 +182,13 @@ async fn traces_go_to_an_otlp_collector() {
         .expect("start backplane");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..150 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (up, _, _) = crate::helpers::readyz_until(
+        &client,
+        &format!("{base}/readyz"),
+        200,
+        Duration::from_secs(15),
+    )
+    .await;
     assert!(up, "backplane dev started");
     let resp = client
         .post(format!("{base}/graphql"))
