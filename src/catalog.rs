@@ -937,31 +937,27 @@ pub fn audited_fields() -> impl Iterator<Item = String> {
 /// The relations followed from the root list `organizations` to reach
 /// `entity`, shortest first, as `(entity, field)` steps; `None` when it
 /// cannot be reached. (Tests generate their documents with it.)
-pub fn path_from_organizations(entity: &str) -> Option<Vec<(&'static Entity, &'static Field)>> {
+pub fn path_from_organizations(target: &str) -> Option<Vec<(&'static Entity, &'static Field)>> {
     type Path = Vec<(&'static Entity, &'static Field)>;
-    let start = entity_named("Organization")?;
+    let start = entity("Organization")?;
     let mut queue: std::collections::VecDeque<(&'static Entity, Path)> =
         std::collections::VecDeque::from([(start, Vec::new())]);
     let mut seen = std::collections::HashSet::from([start.name]);
     while let Some((at, path)) = queue.pop_front() {
-        if at.name == entity {
+        if at.name == target {
             return Some(path);
         }
         for field in at.fields() {
-            if let Some(target) = field.target()
-                && seen.insert(target.name)
+            if let Some(related) = field.target()
+                && seen.insert(related.name)
             {
                 let mut next = path.clone();
                 next.push((at, field));
-                queue.push_back((target, next));
+                queue.push_back((related, next));
             }
         }
     }
     None
-}
-
-fn entity_named(name: &str) -> Option<&'static Entity> {
-    entity(name)
 }
 
 /// The table of the entity named `entity`.

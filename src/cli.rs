@@ -440,6 +440,19 @@ pub struct SeedArgs {
     pub database: DatabaseArgs,
 }
 
+impl ServeArgs {
+    /// The configuration `backplane serve` runs with.
+    fn config(&self) -> anyhow::Result<Config> {
+        server_config(
+            Mode::Serve,
+            self.listen,
+            &self.database,
+            &self.oidc,
+            &self.server,
+        )
+    }
+}
+
 fn server_config(
     mode: Mode,
     listen: SocketAddr,
@@ -587,16 +600,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve(args) => {
-            let config = server_config(
-                Mode::Serve,
-                args.listen,
-                &args.database,
-                &args.oidc,
-                &args.server,
-            )?;
-            serve(config).await
-        }
+        Command::Serve(args) => serve(args.config()?).await,
         Command::Dev(args) => {
             let mut config = server_config(
                 Mode::Dev,
@@ -666,13 +670,7 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             anyhow::bail!("not serve");
         };
-        let config = server_config(
-            Mode::Serve,
-            args.listen,
-            &args.database,
-            &args.oidc,
-            &args.server,
-        )?;
+        let config = args.config()?;
         assert_eq!(config.service_clients, ["ops-scripts", "etl=5b0c2a1e"]);
         Ok(())
     }

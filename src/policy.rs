@@ -227,11 +227,6 @@ pub fn guarded_types() -> Vec<(String, Permission)> {
         .collect()
 }
 
-/// Whether reading `type_name.field` is recorded by name in the audit log.
-pub fn is_audited_field(type_name: &str, field: &str) -> bool {
-    catalog::is_audited(type_name, field)
-}
-
 /// What a field needs beyond its type, if anything.
 pub fn field_need(type_name: &str, field: &str) -> Option<Need> {
     if type_name == "Query"

@@ -612,9 +612,11 @@ impl<'a> Compiler<'a> {
         let mut entries = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             self.separator(i);
-            let audited = catalog::is_audited(entity.name, field.name)
-                .then(|| format!("{}.{}", entity.name, field.name));
-            let node = self.field(entity, alias, field)?;
+            let described = entity.field(field.name);
+            let audited = described
+                .filter(|f| f.class.audited())
+                .map(|f| format!("{}.{}", entity.name, f.name));
+            let node = self.field(entity, described, alias, field)?;
             entries.push(Entry {
                 key: field.key.to_owned(),
                 audited,
@@ -625,9 +627,12 @@ impl<'a> Compiler<'a> {
         Some(Node::Object(entries))
     }
 
+    /// One selected field of `entity`'s row `alias`; `described` is its
+    /// catalog field (none for `__typename`, or a field the catalog lacks).
     fn field(
         &mut self,
         entity: &'static Entity,
+        described: Option<&'static catalog::Field>,
         alias: &str,
         field: &Selected<'a>,
     ) -> Option<Node> {
@@ -635,11 +640,11 @@ impl<'a> Compiler<'a> {
             self.sql.push(&format!("'{}'", entity.name));
             return Some(Node::Leaf);
         }
-        let described = entity.field(field.name)?;
+        let described = described?;
         // The second wall: the caller may read this field of this entity (the
         // entity's permission, the class's, a relation's target's), as the
         // executor's guards decide; else the executor answers, with its error.
-        if !self.may_read(catalog::needs(entity.name, field.name)) {
+        if !self.may_read(Some(catalog::needs_of(entity, described))) {
             return None;
         }
         match described.source {

@@ -23,7 +23,6 @@
 //! catalog's type, every role sees exactly what the catalog grants).
 
 use std::borrow::Cow;
-use std::str::FromStr;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::Field as GqlField;
@@ -32,7 +31,7 @@ use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{
     Context, ContextSelectionSet, ObjectType, OutputType, Positioned, ServerResult, Value,
 };
-use sea_orm::{EntityTrait, ModelTrait};
+use sea_orm::ModelTrait;
 
 use super::error::ApiError;
 use crate::catalog::{self, Need, Scalar, Source};
@@ -175,9 +174,9 @@ impl<T: Described> ContainerType for Columns<'_, T> {
         else {
             return Ok(None);
         };
-        allowed(ctx, entity.name, name)
+        allowed_field(ctx, entity, field)
             .map_err(|e| ctx.set_error_path(e.into_server_error(ctx.item.pos)))?;
-        let value = column_value(self.0.model(), column)
+        let value = crate::store::page::column_value(self.0.model(), column)
             .and_then(|v| graphql_value(v, scalar, entity.id_prefix))
             .filter(|v| nullable || *v != Value::Null);
         match value {
@@ -205,38 +204,45 @@ impl async_graphql::Guard for FromCatalog {
     }
 }
 
-/// What `entity.field` needs, a root field of `Query` included.
-fn need_of(entity: &str, field: &str) -> Option<Need> {
-    if entity == "Query" {
-        return catalog::root_needs(field).map(Need::One);
+/// Whether the caller may read `entity.field`, a root field of `Query`
+/// included (a FORBIDDEN error naming the missing permission when not; a
+/// field the catalog does not know is refused); notes an audited read.
+fn allowed(ctx: &Context<'_>, entity: &str, field: &str) -> async_graphql::Result<()> {
+    if entity == "Query"
+        && let Some(read) = catalog::root_needs(field)
+    {
+        return allow(ctx, entity, field, Need::One(read), false);
     }
-    catalog::needs(entity, field)
+    match catalog::entity(entity).and_then(|e| Some((e, e.field(field)?))) {
+        Some((entity, field)) => allowed_field(ctx, entity, field),
+        None => Err(ApiError::Forbidden("read a field the catalog does not describe").into()),
+    }
 }
 
-/// Whether the caller may read `entity.field` (a FORBIDDEN error naming the
-/// missing permission when not; a field the catalog does not know is
-/// refused); notes an audited read in the operation's audit record.
-fn allowed(ctx: &Context<'_>, entity: &str, field: &str) -> async_graphql::Result<()> {
-    let can = |p| super::guard::can(ctx, p);
-    let need = need_of(entity, field).unwrap_or(Need::Everything);
-    if let Some(missing) = need.missing(can) {
+/// [`allowed`] for a field already looked up.
+fn allowed_field(
+    ctx: &Context<'_>,
+    entity: &catalog::Entity,
+    field: &catalog::Field,
+) -> async_graphql::Result<()> {
+    let need = catalog::needs_of(entity, field);
+    allow(ctx, entity.name, field.name, need, field.class.audited())
+}
+
+fn allow(
+    ctx: &Context<'_>,
+    entity: &str,
+    field: &str,
+    need: Need,
+    audited: bool,
+) -> async_graphql::Result<()> {
+    if let Some(missing) = need.missing(|p| super::guard::can(ctx, p)) {
         return Err(ApiError::Forbidden(missing.as_str()).into());
     }
-    if need_of(entity, field).is_none() {
-        return Err(ApiError::Forbidden("read a field the catalog does not describe").into());
-    }
-    if catalog::is_audited(entity, field)
-        && let Some(operation) = crate::audit::operation(ctx)
-    {
+    if audited && let Some(operation) = crate::audit::operation(ctx) {
         operation.sensitive(&format!("{entity}.{field}"));
     }
     Ok(())
-}
-
-/// The value of the column named `column` of `model`.
-fn column_value<M: ModelTrait>(model: &M, column: &str) -> Option<sea_orm::Value> {
-    let column = <<M::Entity as EntityTrait>::Column as FromStr>::from_str(column).ok()?;
-    Some(model.get(column))
 }
 
 /// A column's value as the GraphQL value of its catalog type; `None` when it

@@ -50,11 +50,6 @@ pub struct PageInfo {
 
 pub use crate::catalog::Ordering;
 
-/// Whether a sort column holds instants (else text).
-pub(crate) fn is_instant_column(ordering: &Ordering) -> bool {
-    crate::catalog::sorts_by_instant(ordering)
-}
-
 /// The first byte of every cursor, in the clear and in the associated data:
 /// a later format or key can be told apart.
 const FORMAT: u8 = 1;
@@ -219,7 +214,7 @@ impl Cursors {
         let value = match ordering.sort.column {
             None if value.is_empty() => SortValue::None,
             None => return None,
-            Some(_) if is_instant_column(ordering) => {
+            Some(_) if crate::catalog::sorts_by_instant(ordering) => {
                 let (secs, nanos) = value.split_first_chunk::<8>()?;
                 let nanos: [u8; 4] = nanos.try_into().ok()?;
                 SortValue::Time(DateTime::<Utc>::from_timestamp(

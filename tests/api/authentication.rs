@@ -111,12 +111,7 @@ async fn assert_refused(app: &crate::helpers::TestApp, name: &str, token: &str, 
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 401, "{name}");
-    let challenge = resp
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let challenge = crate::helpers::www_authenticate(&resp);
     assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
     assert!(challenge.contains("invalid_token"), "{name}: {challenge}");
     let body: serde_json::Value = resp.json().await.expect("json");

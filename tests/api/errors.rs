@@ -209,18 +209,12 @@ async fn one_failed_statement_shared_by_many_resolvers_is_logged_once() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
     let port = crate::sign_in::free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+    let mut child = crate::helpers::backplane_process(&log_path)
         .args(["--log-format", "json", "dev"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", &db.url])
         .env_remove("RUST_LOG")
-        .env_remove("BACKPLANE_OIDC_ISSUER")
-        .env_remove("BACKPLANE_LISTEN")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .expect("start backplane dev");
     let server_log = || std::fs::read_to_string(&log_path).unwrap_or_default();

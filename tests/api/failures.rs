@@ -698,8 +698,7 @@ async fn sigterm_round(url: &str, dir: &Path, round: usize, delay: Duration) -> 
 
     let port = free_port();
     let log_path = dir.join(format!("server-{round}.log"));
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+    let mut child = crate::helpers::backplane_process(&log_path)
         .args([
             "dev",
             "--listen",
@@ -707,11 +706,6 @@ async fn sigterm_round(url: &str, dir: &Path, round: usize, delay: Duration) -> 
             "--database-url",
             url,
         ])
-        .env_remove("BACKPLANE_OIDC_ISSUER")
-        .env_remove("BACKPLANE_LISTEN")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .expect("start backplane dev");
     let pid = child.id().expect("pid");

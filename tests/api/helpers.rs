@@ -559,3 +559,27 @@ pub async fn readyz_until(
     }
     (false, polls, last)
 }
+
+/// The `backplane` binary as a child process whose output goes to
+/// `log_path`, killed with its handle, with no issuer or listen address from
+/// the test's own environment; the caller adds the command and its flags.
+pub fn backplane_process(log_path: &std::path::Path) -> tokio::process::Command {
+    let log = std::fs::File::create(log_path).expect("log file");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane"));
+    command
+        .env_remove("BACKPLANE_OIDC_ISSUER")
+        .env_remove("BACKPLANE_LISTEN")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .kill_on_drop(true);
+    command
+}
+
+/// A response's `WWW-Authenticate` challenge (empty when there is none).
+pub fn www_authenticate(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

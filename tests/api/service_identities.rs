@@ -368,12 +368,7 @@ async fn a_token_without_a_subject_is_refused_with_401(backend: Backend) {
             .await
             .expect("request");
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "sub {subject:?}");
-        let challenge = resp
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let challenge = crate::helpers::www_authenticate(&resp);
         assert!(
             challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
             "sub {subject:?}: {challenge}"

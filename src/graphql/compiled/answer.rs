@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
 
-use crate::graphql::pagination::{Cursors, Ordering, is_instant_column};
+use crate::graphql::pagination::{Cursors, Ordering};
 use crate::store::page::{Keyset, SortValue};
 
 /// The shape of the answer: what each value of PostgreSQL's JSON is.
@@ -181,7 +181,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                 if seq.next_element::<IgnoredAny>()?.is_some() {
                     return Err(A::Error::custom("a cursor with too many parts"));
                 }
-                let value = if is_instant_column(ordering) {
+                let value = if crate::catalog::sorts_by_instant(ordering) {
                     let instant =
                         chrono::DateTime::parse_from_rfc3339(&value).map_err(A::Error::custom)?;
                     SortValue::Time(instant.with_timezone(&chrono::Utc))
