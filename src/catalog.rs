@@ -45,8 +45,8 @@
 
 use crate::policy::Permission;
 use crate::store::entities::{
-    invoice, invoice_line, organization, plan, staff_member, subscription, support_ticket,
-    ticket_message, user,
+    credit_note, invoice, invoice_line, organization, plan, staff_member, subscription,
+    support_ticket, ticket_message, user,
 };
 
 /// What kind of data a field holds: its permission and whether reading it is
@@ -336,6 +336,7 @@ const INVOICES_NEWEST_FIRST: Ordering =
 const TICKETS_NEWEST_FIRST: Ordering =
     Ordering::new("tkt:created_desc", Sort::by("created_at", true));
 const LINES_IN_ORDER: Ordering = Ordering::new("inl:id", Sort::ID_ASC);
+const CREDIT_NOTES_IN_ORDER: Ordering = Ordering::new("crn:id", Sort::ID_ASC);
 const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
 const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_ASC);
 const STAFF_BY_ID: Ordering = Ordering::new("stf:id", Sort::ID_ASC);
@@ -489,6 +490,12 @@ pub const ENTITIES: &[Entity] = &[
                 many("InvoiceLine", "invoice_id", LINES_IN_ORDER),
                 paged!("The invoice's lines in order."),
             ),
+            field(
+                "creditNotes",
+                Public,
+                many("CreditNote", "invoice_id", CREDIT_NOTES_IN_ORDER),
+                paged!("Credit notes issued on this invoice, oldest first."),
+            ),
         ],
         orderings: &[
             ("ISSUED_AT_DESC", INVOICES_NEWEST_FIRST),
@@ -511,6 +518,22 @@ pub const ENTITIES: &[Entity] = &[
             Public,
             forward("Invoice", "invoice_id"),
             "The invoice this line belongs to.",
+        )],
+        orderings: &[],
+    },
+    Entity {
+        name: "CreditNote",
+        description: "Money given back on a paid invoice.",
+        table: "credit_notes",
+        id_prefix: Some("crn"),
+        noun: "a credit note",
+        read: ReadBilling,
+        columns: credit_note::Model::CATALOG,
+        relations: &[field(
+            "invoice",
+            Public,
+            forward("Invoice", "invoice_id"),
+            "The invoice credited.",
         )],
         orderings: &[],
     },
@@ -1035,6 +1058,50 @@ pub fn sorts_by_instant(ordering: &Ordering) -> bool {
 /// The entity whose ids carry `prefix`.
 pub fn entity_with_prefix(prefix: &str) -> Option<&'static Entity> {
     ENTITIES.iter().find(|e| e.id_prefix == Some(prefix))
+}
+
+/// The opaque id of row `row` of `entity` (`org_42`), as the API shows it.
+pub fn public_id(entity: &str, row: i64) -> String {
+    format!(
+        "{}_{row}",
+        expect_entity(entity).id_prefix.unwrap_or_default()
+    )
+}
+
+/// What reading the field at `path` of `entity` needs, one [`Need`] per
+/// step (`subscription.seats`: the subscription's, then the seats'); `None`
+/// when the path is not in the catalog (then nobody reads it: closed).
+pub fn path_needs(entity_name: &str, path: &str) -> Option<Vec<Need>> {
+    let mut entity = entity(entity_name)?;
+    let mut needs = Vec::new();
+    let mut steps = path.split('.').peekable();
+    while let Some(step) = steps.next() {
+        let field = entity.field(step)?;
+        needs.push(needs_of(entity, field));
+        if steps.peek().is_some() {
+            entity = field.target()?;
+        }
+    }
+    Some(needs)
+}
+
+/// Every field path of `entity` a change can name: its fields, and the
+/// fields of the objects its to-one fields lead to (`subscription.seats`,
+/// `internalFlags.vip`).
+pub fn field_paths(entity_name: &str) -> Vec<String> {
+    let Some(entity) = entity(entity_name) else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    for field in entity.fields() {
+        paths.push(field.name.to_owned());
+        if let (Source::Embedded(_) | Source::ToOne { .. }, Some(target)) =
+            (&field.source, field.target())
+        {
+            paths.extend(target.fields().map(|f| format!("{}.{}", field.name, f.name)));
+        }
+    }
+    paths
 }
 
 #[cfg(test)]

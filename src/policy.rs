@@ -73,14 +73,22 @@ pub enum Permission {
     /// Fraud review, VIP, churn risk, beta access.
     ReadInternalFlags,
     WriteInternalFlags,
+    /// Replies, internal notes, status, priority and assignee of tickets.
     WriteTickets,
+    /// Marking paid, voiding, credit notes.
     WriteInvoices,
     BulkOrganizations,
     ReadAuditLog,
+    /// One organization's status.
+    WriteOrganizations,
+    /// Trial extensions.
+    WriteTrials,
+    /// Plan and seats of a subscription.
+    WriteSubscriptions,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadCustomers,
         Permission::ReadBilling,
         Permission::ReadCostData,
@@ -90,6 +98,9 @@ impl Permission {
         Permission::WriteInvoices,
         Permission::BulkOrganizations,
         Permission::ReadAuditLog,
+        Permission::WriteOrganizations,
+        Permission::WriteTrials,
+        Permission::WriteSubscriptions,
     ];
 
     /// The stable name: `viewer.permissions` and service scopes use it.
@@ -104,6 +115,9 @@ impl Permission {
             Permission::WriteInvoices => "write:invoices",
             Permission::BulkOrganizations => "bulk:organizations",
             Permission::ReadAuditLog => "read:audit_log",
+            Permission::WriteOrganizations => "write:organizations",
+            Permission::WriteTrials => "write:trials",
+            Permission::WriteSubscriptions => "write:subscriptions",
         }
     }
 
@@ -116,14 +130,20 @@ impl Permission {
 pub fn grants(role: Role) -> &'static [Permission] {
     use Permission::*;
     match role {
-        Role::Support => &[ReadCustomers, ReadBilling, WriteTickets],
-        Role::Billing => &[ReadCustomers, ReadBilling, WriteInvoices],
+        Role::Support => &[ReadCustomers, ReadBilling, WriteTickets, WriteTrials],
+        Role::Billing => &[
+            ReadCustomers,
+            ReadBilling,
+            WriteInvoices,
+            WriteSubscriptions,
+        ],
         Role::Finance => &[ReadCustomers, ReadBilling, ReadCostData],
         Role::Ops => &[
             ReadCustomers,
             ReadInternalFlags,
             WriteInternalFlags,
             BulkOrganizations,
+            WriteOrganizations,
         ],
         Role::Admin => &[
             ReadCustomers,
@@ -135,6 +155,9 @@ pub fn grants(role: Role) -> &'static [Permission] {
             WriteInvoices,
             BulkOrganizations,
             ReadAuditLog,
+            WriteOrganizations,
+            WriteTrials,
+            WriteSubscriptions,
         ],
         Role::Auditor => &[ReadAuditLog],
     }
@@ -162,6 +185,28 @@ pub const GUARDED_FIELDS: &[(&str, &str, Permission)] = &[
     ),
     ("Mutation", "bulkAssignTickets", Permission::WriteTickets),
     ("Mutation", "bulkVoidInvoices", Permission::WriteInvoices),
+    (
+        "Mutation",
+        "setOrganizationStatus",
+        Permission::WriteOrganizations,
+    ),
+    (
+        "Mutation",
+        "setOrganizationFlag",
+        Permission::WriteInternalFlags,
+    ),
+    ("Mutation", "extendTrial", Permission::WriteTrials),
+    (
+        "Mutation",
+        "changeSubscription",
+        Permission::WriteSubscriptions,
+    ),
+    ("Mutation", "markInvoicePaid", Permission::WriteInvoices),
+    ("Mutation", "voidInvoice", Permission::WriteInvoices),
+    ("Mutation", "issueCreditNote", Permission::WriteInvoices),
+    ("Mutation", "replyToTicket", Permission::WriteTickets),
+    ("Mutation", "addInternalNote", Permission::WriteTickets),
+    ("Mutation", "updateTicket", Permission::WriteTickets),
 ];
 
 /// The permissions that change data: a caller with none of them has no
@@ -171,6 +216,9 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
     Permission::WriteInternalFlags,
     Permission::WriteTickets,
     Permission::WriteInvoices,
+    Permission::WriteOrganizations,
+    Permission::WriteTrials,
+    Permission::WriteSubscriptions,
 ];
 
 /// Types every writer shares (the mutation root, bulk results): visible with any
@@ -191,6 +239,30 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
     ("InternalFlag", Permission::WriteInternalFlags),
     ("BulkTicketAssignmentInput", Permission::WriteTickets),
     ("BulkInvoiceVoidInput", Permission::WriteInvoices),
+    ("Change", Permission::ReadCustomers),
+    ("ChangeConnection", Permission::ReadCustomers),
+    ("ChangeEdge", Permission::ReadCustomers),
+    ("FieldChange", Permission::ReadCustomers),
+    ("SetOrganizationStatusInput", Permission::WriteOrganizations),
+    ("SetOrganizationStatusPayload", Permission::WriteOrganizations),
+    ("SetOrganizationFlagInput", Permission::WriteInternalFlags),
+    ("SetOrganizationFlagPayload", Permission::WriteInternalFlags),
+    ("ExtendTrialInput", Permission::WriteTrials),
+    ("ExtendTrialPayload", Permission::WriteTrials),
+    ("ChangeSubscriptionInput", Permission::WriteSubscriptions),
+    ("ChangeSubscriptionPayload", Permission::WriteSubscriptions),
+    ("MarkInvoicePaidInput", Permission::WriteInvoices),
+    ("MarkInvoicePaidPayload", Permission::WriteInvoices),
+    ("VoidInvoiceInput", Permission::WriteInvoices),
+    ("VoidInvoicePayload", Permission::WriteInvoices),
+    ("IssueCreditNoteInput", Permission::WriteInvoices),
+    ("IssueCreditNotePayload", Permission::WriteInvoices),
+    ("ReplyToTicketInput", Permission::WriteTickets),
+    ("ReplyToTicketPayload", Permission::WriteTickets),
+    ("AddInternalNoteInput", Permission::WriteTickets),
+    ("AddInternalNotePayload", Permission::WriteTickets),
+    ("UpdateTicketInput", Permission::WriteTickets),
+    ("UpdateTicketPayload", Permission::WriteTickets),
 ];
 
 /// Every schema field that needs more than its type does, catalog fields
@@ -275,8 +347,8 @@ pub fn requires(permission: Permission) -> &'static [Permission] {
     use Permission::*;
     match permission {
         WriteInternalFlags => &[ReadCustomers, ReadInternalFlags],
-        WriteTickets | BulkOrganizations => &[ReadCustomers],
-        WriteInvoices => &[ReadCustomers, ReadBilling],
+        WriteTickets | BulkOrganizations | WriteOrganizations | WriteTrials => &[ReadCustomers],
+        WriteInvoices | WriteSubscriptions => &[ReadCustomers, ReadBilling],
         ReadCostData | ReadInternalFlags | ReadBilling => &[ReadCustomers],
         ReadCustomers | ReadAuditLog => &[],
     }

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_idempotency;
 mod m20261123_000003_audit_chain_links;
+mod m20261202_000004_business_operations;
 
 /// Runs the migrations in order; `backplane migrate` and every start-up call it.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_idempotency::Migration),
             Box::new(m20261123_000003_audit_chain_links::Migration),
+            Box::new(m20261202_000004_business_operations::Migration),
         ]
     }
 }

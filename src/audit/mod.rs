@@ -142,6 +142,15 @@ impl OperationAudit {
     }
 }
 
+/// A change's audit event: the request's record (or a blank one, outside a
+/// request) with the change's details.
+pub fn change_event(operation: Option<&OperationAudit>, details: Value) -> NewAuditEvent {
+    match operation {
+        Some(o) => o.event(Outcome::Ok, Some(details)),
+        None => OperationAudit::default().event(Outcome::Ok, Some(details)),
+    }
+}
+
 /// The audit record of the operation a resolver runs in.
 pub fn operation<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Arc<OperationAudit>> {
     ctx.data_opt::<Arc<OperationAudit>>()

@@ -22,7 +22,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::DomainError;
-use crate::store::audit::{NewAuditEvent, append};
+use super::change::{FieldChange, RecordChange};
+use crate::store::audit::NewAuditEvent;
+use crate::store::changes::{Touched, append_change};
 use crate::store::{Store, bulk as sql};
 
 /// What to do when some items fail.
@@ -76,6 +78,14 @@ pub trait BulkOperation: Send + Sync {
     fn describe(&self) -> serde_json::Value;
     /// What a malformed id is called in a failure ("not an organization id").
     fn malformed(&self) -> &'static str;
+    /// The catalog entity changed (its records' histories list the change).
+    fn entity(&self) -> &'static str;
+    /// The changed field's path from the record, as a history names it.
+    fn field(&self) -> String;
+    /// The field's value before, as JSON, from the state `state_expr` read.
+    fn before(&self, state: &str) -> serde_json::Value;
+    /// The field's value after, as JSON.
+    fn after(&self) -> serde_json::Value;
 }
 
 /// A failed item.
@@ -233,6 +243,31 @@ pub async fn run(
         failed,
         replayed: false,
     };
+    let changes: Vec<RecordChange> = if apply {
+        let field = op.field();
+        let after = op.after();
+        ids.iter()
+            .map(|id| RecordChange {
+                entity: op.entity().to_owned(),
+                record: *id,
+                fields: vec![FieldChange {
+                    field: field.clone(),
+                    before: states.get(id).map(|s| op.before(s)).unwrap_or_default(),
+                    after: after.clone(),
+                }],
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let touched: Vec<Touched> = changes
+        .iter()
+        .flat_map(|c| {
+            c.fields
+                .iter()
+                .map(|f| (op.entity(), c.record, f.field.clone()))
+        })
+        .collect();
     let details = json!({
         "mutation": op.name(),
         "change": op.describe(),
@@ -245,8 +280,9 @@ pub async fn run(
         "changed": outcome.changed,
         "unchanged": outcome.unchanged,
         "failed": outcome.failed,
+        "changes": changes,
     });
-    append(&txn, &[audit(details)]).await?;
+    append_change(&txn, audit(details), &touched).await?;
     if let (Some(key), false) = (key, input.dry_run) {
         let result = serde_json::to_string(&outcome).map_err(|e| DomainError::Invalid {
             field: "idempotencyKey",

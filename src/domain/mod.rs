@@ -1,8 +1,14 @@
-//! Business operations, with no GraphQL in them: the bulk engine and the
+//! Business operations, with no GraphQL in them: the rules of every change
+//! live here once. The single-record engine (`change`) and its operations
+//! (`organizations`, `billing`, `tickets`); the bulk engine and the bulk
 //! operations it runs (status transitions, flags, assignments, voiding).
 
+pub mod billing;
 pub mod bulk;
+pub mod change;
 pub mod operations;
+pub mod organizations;
+pub mod tickets;
 
 /// Why a business operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +27,18 @@ pub enum DomainError {
         "idempotencyKey {0:?} was already used with a different input; use a new key for a new change"
     )]
     KeyReused(String),
+    /// No record with the given id.
+    #[error("{field}: no such {what}")]
+    NotFound {
+        field: &'static str,
+        what: &'static str,
+    },
+    /// `expectedVersion` is not the record's current version: somebody
+    /// changed it since the caller read it.
+    #[error(
+        "the record changed since you read it (it is at version {current}); read it again and retry"
+    )]
+    StaleVersion { current: i64 },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

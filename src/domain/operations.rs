@@ -65,6 +65,18 @@ impl BulkOperation for OrganizationStatusChange {
     fn malformed(&self) -> &'static str {
         "not an organization id"
     }
+    fn entity(&self) -> &'static str {
+        "Organization"
+    }
+    fn field(&self) -> String {
+        "status".into()
+    }
+    fn before(&self, state: &str) -> serde_json::Value {
+        json!(state)
+    }
+    fn after(&self) -> serde_json::Value {
+        json!(self.to.to_value())
+    }
 }
 
 /// An internal flag of an organization.
@@ -77,6 +89,12 @@ pub enum Flag {
 }
 
 impl Flag {
+    /// Its path from an organization, as a change names it
+    /// (`internalFlags.vip`).
+    pub fn path(self) -> String {
+        format!("internalFlags.{}", self.field())
+    }
+
     /// Its field of the catalog's `InternalFlags`.
     fn field(self) -> &'static str {
         match self {
@@ -131,6 +149,18 @@ impl BulkOperation for OrganizationFlagChange {
     fn malformed(&self) -> &'static str {
         "not an organization id"
     }
+    fn entity(&self) -> &'static str {
+        "Organization"
+    }
+    fn field(&self) -> String {
+        self.flag.path()
+    }
+    fn before(&self, state: &str) -> serde_json::Value {
+        json!(state == "true")
+    }
+    fn after(&self) -> serde_json::Value {
+        json!(self.value)
+    }
 }
 
 /// Assigns tickets to a staff member (or unassigns them).
@@ -175,6 +205,26 @@ impl BulkOperation for TicketAssignment {
     fn malformed(&self) -> &'static str {
         "not a ticket id"
     }
+    fn entity(&self) -> &'static str {
+        "SupportTicket"
+    }
+    fn field(&self) -> String {
+        "assignee".into()
+    }
+    fn before(&self, state: &str) -> serde_json::Value {
+        json!(
+            state
+                .parse::<i64>()
+                .ok()
+                .map(|id| catalog::public_id("StaffMember", id))
+        )
+    }
+    fn after(&self) -> serde_json::Value {
+        json!(
+            self.assignee
+                .map(|id| catalog::public_id("StaffMember", id))
+        )
+    }
 }
 
 /// Voids invoices. Paid invoices are refunded, not voided.
@@ -214,6 +264,18 @@ impl BulkOperation for InvoiceVoiding {
     }
     fn malformed(&self) -> &'static str {
         "not an invoice id"
+    }
+    fn entity(&self) -> &'static str {
+        "Invoice"
+    }
+    fn field(&self) -> String {
+        "status".into()
+    }
+    fn before(&self, state: &str) -> serde_json::Value {
+        json!(state)
+    }
+    fn after(&self) -> serde_json::Value {
+        json!(InvoiceStatus::Void.to_value())
     }
 }
 

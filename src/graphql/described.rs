@@ -360,6 +360,9 @@ fn visible_fn(need: Option<Need>) -> Option<fn(&Context<'_>) -> bool> {
             Permission::WriteTickets => visible::write_tickets,
             Permission::WriteInvoices => visible::write_invoices,
             Permission::BulkOrganizations => visible::bulk_organizations,
+            Permission::WriteOrganizations => visible::write_organizations,
+            Permission::WriteTrials => visible::write_trials,
+            Permission::WriteSubscriptions => visible::write_subscriptions,
         },
     })
 }

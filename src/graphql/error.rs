@@ -135,8 +135,19 @@ pub enum ApiError {
     },
     /// The caller may not do this. Becomes `FORBIDDEN`.
     Forbidden(&'static str),
+    /// No record with the id given in `field`. Becomes `NOT_FOUND`.
+    NotFound {
+        field: &'static str,
+        message: String,
+    },
     /// A conflict with existing data. Becomes `CONFLICT`.
     Conflict(String),
+    /// `expectedVersion` is stale. Becomes `CONFLICT`, with the record's
+    /// version now in `extensions.currentVersion`.
+    StaleVersion {
+        message: String,
+        current: i64,
+    },
     /// Over a configured limit. Becomes `LIMIT_EXCEEDED`.
     LimitExceeded(String),
     /// The database cannot be reached. Becomes `UNAVAILABLE`; details are logged.
@@ -162,7 +173,8 @@ impl ApiError {
         match self {
             ApiError::BadInput { argument, message } => format!("{argument}: {message}"),
             ApiError::Forbidden(what) => format!("you are not allowed to {what}"),
-            ApiError::Conflict(message) => message.clone(),
+            ApiError::NotFound { field, message } => format!("{field}: {message}"),
+            ApiError::Conflict(message) | ApiError::StaleVersion { message, .. } => message.clone(),
             ApiError::LimitExceeded(message) => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
             ApiError::Internal(_) | ApiError::MissingContext(_) => INTERNAL_MESSAGE.into(),
@@ -173,7 +185,8 @@ impl ApiError {
         match self {
             ApiError::BadInput { .. } => Code::BadUserInput,
             ApiError::Forbidden(_) => Code::Forbidden,
-            ApiError::Conflict(_) => Code::Conflict,
+            ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::Conflict(_) | ApiError::StaleVersion { .. } => Code::Conflict,
             ApiError::LimitExceeded(_) => Code::LimitExceeded,
             ApiError::Unavailable => Code::Unavailable,
             ApiError::Internal(_) | ApiError::MissingContext(_) => Code::Internal,
@@ -236,6 +249,13 @@ impl From<ApiError> for async_graphql::Error {
                 // that read that key.
                 e.set("argument", *argument);
                 e.set("field", *argument);
+            }
+            if let ApiError::NotFound { field, .. } = &err {
+                e.set("field", *field);
+            }
+            if let ApiError::StaleVersion { current, .. } = &err {
+                e.set("field", "expectedVersion");
+                e.set("currentVersion", *current);
             }
         })
     }

@@ -74,6 +74,18 @@ pub mod visible {
         can(ctx, Permission::WriteInvoices)
     }
 
+    pub fn write_organizations(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteOrganizations)
+    }
+
+    pub fn write_trials(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteTrials)
+    }
+
+    pub fn write_subscriptions(ctx: &Context<'_>) -> bool {
+        can(ctx, Permission::WriteSubscriptions)
+    }
+
     /// Every permission there is (an unclassified catalog field: admin).
     pub fn everything(ctx: &Context<'_>) -> bool {
         Permission::ALL.into_iter().all(|p| can(ctx, p))

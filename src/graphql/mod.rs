@@ -10,6 +10,7 @@ pub mod guard;
 pub mod ids;
 pub mod limits;
 pub mod mutation;
+pub mod operations;
 pub mod pagination;
 pub mod query;
 pub mod role_schema;

@@ -1,14 +1,17 @@
-//! The root mutation: bulk changes for operations work, on one engine
-//! (`domain::bulk`). Each validates every item first, applies set-based in one
-//! transaction together with its audit event, and answers item by item.
-
+//! The root mutation. Bulk changes for operations work run on one engine
+//! (`domain::bulk`): each validates every item first, applies set-based in
+//! one transaction together with its audit event, and answers item by item.
+//! Single-record business operations (`operations`) run on the other
+//! (`domain::change`): rules, versions, idempotency, one transaction with the
+//! audit event that records every changed field's before and after.
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::error::ApiError;
 use super::guard::Need;
 use super::ids::{self, Kind};
+use super::operations;
 use super::types::organization::OrganizationStatus;
-use crate::audit::{self, Outcome};
+use crate::audit;
 use crate::domain::DomainError;
 use crate::domain::bulk::{self, BulkInput, BulkLimits, BulkOperation, BulkOutcome, Item};
 use crate::domain::operations::{
@@ -110,6 +113,17 @@ pub enum InternalFlag {
     Vip,
     ChurnRisk,
     BetaAccess,
+}
+
+impl From<InternalFlag> for Flag {
+    fn from(flag: InternalFlag) -> Self {
+        match flag {
+            InternalFlag::FraudReview => Flag::FraudReview,
+            InternalFlag::Vip => Flag::Vip,
+            InternalFlag::ChurnRisk => Flag::ChurnRisk,
+            InternalFlag::BetaAccess => Flag::BetaAccess,
+        }
+    }
 }
 
 /// Set or clear one internal flag on many organizations.
@@ -214,20 +228,11 @@ async fn run(
         idempotency_key: common.idempotency_key.cloned(),
     };
     let operation = audit::operation(ctx).cloned();
-    let outcome =
-        bulk::run(
-            store,
-            op,
-            &input,
-            &principal.subject,
-            limits,
-            |details| match &operation {
-                Some(o) => o.event(Outcome::Ok, Some(details)),
-                None => crate::audit::OperationAudit::default().event(Outcome::Ok, Some(details)),
-            },
-        )
-        .await
-        .map_err(domain_error)?;
+    let outcome = bulk::run(store, op, &input, &principal.subject, limits, |details| {
+        audit::change_event(operation.as_deref(), details)
+    })
+    .await
+    .map_err(domain_error)?;
     if let Some(o) = &operation
         && !outcome.replayed
     {
@@ -236,11 +241,19 @@ async fn run(
     Ok(outcome.into())
 }
 
-fn domain_error(err: DomainError) -> ApiError {
+pub(crate) fn domain_error(err: DomainError) -> ApiError {
     match err {
         DomainError::TooManyItems { .. } => ApiError::LimitExceeded(err.to_string()),
         DomainError::Invalid { field, message } => ApiError::bad_input(field, message),
         DomainError::KeyReused(_) => ApiError::Conflict(err.to_string()),
+        DomainError::NotFound { field, what } => ApiError::NotFound {
+            field,
+            message: format!("no such {what}"),
+        },
+        DomainError::StaleVersion { current } => ApiError::StaleVersion {
+            message: err.to_string(),
+            current,
+        },
         DomainError::Store(e) => ApiError::from(e),
     }
 }
@@ -277,12 +290,7 @@ impl Mutation {
         input: BulkOrganizationFlagInput,
     ) -> async_graphql::Result<BulkResult> {
         let op = OrganizationFlagChange {
-            flag: match input.flag {
-                InternalFlag::FraudReview => Flag::FraudReview,
-                InternalFlag::Vip => Flag::Vip,
-                InternalFlag::ChurnRisk => Flag::ChurnRisk,
-                InternalFlag::BetaAccess => Flag::BetaAccess,
-            },
+            flag: input.flag.into(),
             value: input.value,
         };
         run(ctx, &op, Kind::Organization, input.common()).await
@@ -332,5 +340,135 @@ impl Mutation {
         input: BulkInvoiceVoidInput,
     ) -> async_graphql::Result<BulkResult> {
         run(ctx, &InvoiceVoiding, Kind::Invoice, input.common()).await
+    }
+
+    /// Set one organization's status (the transitions of `bulkUpdateOrganizationStatus`), if it is still at `expectedVersion`.
+    #[graphql(
+        guard = "Need(Permission::WriteOrganizations)",
+        visible = "crate::graphql::guard::visible::write_organizations"
+    )]
+    async fn set_organization_status(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::SetOrganizationStatusInput,
+    ) -> async_graphql::Result<operations::SetOrganizationStatusPayload> {
+        operations::set_organization_status(ctx, input).await
+    }
+
+    /// Set or clear one internal flag of one organization, if it is still at `expectedVersion`.
+    #[graphql(
+        guard = "Need(Permission::WriteInternalFlags)",
+        visible = "crate::graphql::guard::visible::write_internal_flags"
+    )]
+    async fn set_organization_flag(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::SetOrganizationFlagInput,
+    ) -> async_graphql::Result<operations::SetOrganizationFlagPayload> {
+        operations::set_organization_flag(ctx, input).await
+    }
+
+    /// Extend a TRIAL account's trial by 1 to 30 days (at most 90 days in all since it began).
+    #[graphql(
+        guard = "Need(Permission::WriteTrials)",
+        visible = "crate::graphql::guard::visible::write_trials"
+    )]
+    async fn extend_trial(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::ExtendTrialInput,
+    ) -> async_graphql::Result<operations::ExtendTrialPayload> {
+        operations::extend_trial(ctx, input).await
+    }
+
+    /// Change an organization's plan or seats (not below its active users; not on a canceled subscription), if the subscription is still at `expectedVersion`.
+    #[graphql(
+        guard = "Need(Permission::WriteSubscriptions)",
+        visible = "crate::graphql::guard::visible::write_subscriptions"
+    )]
+    async fn change_subscription(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::ChangeSubscriptionInput,
+    ) -> async_graphql::Result<operations::ChangeSubscriptionPayload> {
+        operations::change_subscription(ctx, input).await
+    }
+
+    /// Record the payment of an OPEN invoice, if it is still at `expectedVersion`.
+    #[graphql(
+        guard = "Need(Permission::WriteInvoices)",
+        visible = "crate::graphql::guard::visible::write_invoices"
+    )]
+    async fn mark_invoice_paid(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::MarkInvoicePaidInput,
+    ) -> async_graphql::Result<operations::MarkInvoicePaidPayload> {
+        operations::mark_invoice_paid(ctx, input).await
+    }
+
+    /// Void a DRAFT or OPEN invoice (a PAID one is credited instead), if it is still at `expectedVersion`.
+    #[graphql(
+        guard = "Need(Permission::WriteInvoices)",
+        visible = "crate::graphql::guard::visible::write_invoices"
+    )]
+    async fn void_invoice(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::VoidInvoiceInput,
+    ) -> async_graphql::Result<operations::VoidInvoicePayload> {
+        operations::void_invoice(ctx, input).await
+    }
+
+    /// Give money back on a PAID invoice; its credit notes together never exceed its amount.
+    #[graphql(
+        guard = "Need(Permission::WriteInvoices)",
+        visible = "crate::graphql::guard::visible::write_invoices"
+    )]
+    async fn issue_credit_note(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::IssueCreditNoteInput,
+    ) -> async_graphql::Result<operations::IssueCreditNotePayload> {
+        operations::issue_credit_note(ctx, input).await
+    }
+
+    /// Answer a ticket with a message the customer sees (not on a CLOSED ticket).
+    #[graphql(
+        guard = "Need(Permission::WriteTickets)",
+        visible = "crate::graphql::guard::visible::write_tickets"
+    )]
+    async fn reply_to_ticket(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::ReplyToTicketInput,
+    ) -> async_graphql::Result<operations::ReplyToTicketPayload> {
+        operations::reply_to_ticket(ctx, input).await
+    }
+
+    /// Add a note between staff to a ticket (`internal: true`), never shown to the customer.
+    #[graphql(
+        guard = "Need(Permission::WriteTickets)",
+        visible = "crate::graphql::guard::visible::write_tickets"
+    )]
+    async fn add_internal_note(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::AddInternalNoteInput,
+    ) -> async_graphql::Result<operations::AddInternalNotePayload> {
+        operations::add_internal_note(ctx, input).await
+    }
+
+    /// Change a ticket's status, priority or assignee, if it is still at `expectedVersion`; reopening a CLOSED ticket needs a reason.
+    #[graphql(
+        guard = "Need(Permission::WriteTickets)",
+        visible = "crate::graphql::guard::visible::write_tickets"
+    )]
+    async fn update_ticket(
+        &self,
+        ctx: &Context<'_>,
+        input: operations::UpdateTicketInput,
+    ) -> async_graphql::Result<operations::UpdateTicketPayload> {
+        operations::update_ticket(ctx, input).await
     }
 }

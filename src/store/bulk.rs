@@ -66,7 +66,8 @@ pub async fn lock_states(
     Ok(out)
 }
 
-/// Sets `column = value` (and `updated_at`, when the table has it) on `ids`.
+/// Sets `column = value` (and `updated_at`, when the table has it) on `ids`,
+/// raising each row's `version` (every changeable table has one).
 pub async fn set_column(
     txn: &DatabaseTransaction,
     table: &str,
@@ -83,7 +84,8 @@ pub async fn set_column(
         }
         let mut sql = Sql::default();
         sql.push(&format!("UPDATE \"{table}\" SET \"{column}\" = "))
-            .bind(value.clone());
+            .bind(value.clone())
+            .push(", \"version\" = \"version\" + 1");
         if let Some(at) = updated_at {
             sql.push(", \"updated_at\" = ").bind(at);
         }

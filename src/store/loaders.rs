@@ -17,7 +17,8 @@ use async_graphql::dataloader::Loader;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 
 use super::entities::{
-    invoice, invoice_line, organization, plan, staff_member, subscription, support_ticket,
+    credit_note, invoice, invoice_line, organization, plan, staff_member, subscription,
+    support_ticket,
     ticket_message, user,
 };
 use super::page::{Keyset, Page, PageRequest, child_pages};
@@ -289,7 +290,97 @@ child_relation!(/// The tickets assigned to a staff member.
     TicketsOfAssignee, support_ticket, "StaffMember", "assignedTickets");
 child_relation!(/// An invoice's lines.
     LinesOfInvoice, invoice_line, "Invoice", "lines");
+child_relation!(/// An invoice's credit notes.
+    CreditNotesOfInvoice, credit_note, "Invoice", "creditNotes");
 child_relation!(/// A ticket's messages.
     MessagesOfTicket, ticket_message, "SupportTicket", "messages");
 child_relation!(/// The subscriptions on a plan.
     SubscriptionsOfPlan, subscription, "Plan", "subscriptions");
+
+/// One record's page of its history, as one caller may see it: the fields
+/// it may read (the same for every key of a request), newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryOf {
+    pub entity: &'static str,
+    pub record: i64,
+    /// The event id of the cursor: continue with older events.
+    pub before: Option<i64>,
+    pub first: u64,
+    pub with_total: bool,
+    pub fields: Arc<Vec<String>>,
+}
+
+/// A page of a record's history: its audit events, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryRows {
+    pub events: Vec<super::entities::audit_event::Model>,
+    pub has_next_page: bool,
+    pub total: Option<i64>,
+}
+
+impl Loader<HistoryOf> for StoreLoader {
+    type Value = HistoryRows;
+    type Error = LoadError;
+
+    /// Every record of a level in one statement (two with totals), then
+    /// their events in one more.
+    async fn load(&self, keys: &[HistoryOf]) -> Result<HashMap<HistoryOf, HistoryRows>, LoadError> {
+        type Group = (&'static str, Option<i64>, u64, bool, Arc<Vec<String>>);
+        let mut groups: HashMap<Group, Vec<i64>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.entity, k.before, k.first, k.with_total, k.fields.clone()))
+                .or_default()
+                .push(k.record);
+        }
+        let mut pages = Vec::new();
+        for ((entity, before, first, with_total, fields), records) in groups {
+            let found = super::changes::history_pages(
+                &self.store,
+                entity,
+                &records,
+                before,
+                &fields,
+                first,
+                with_total,
+            )
+            .await
+            .map_err(Arc::new)?;
+            pages.push((entity, before, first, with_total, fields, records, found));
+        }
+        let ids: Vec<i64> = pages
+            .iter()
+            .flat_map(|p| p.6.values().flat_map(|page| page.events.iter().copied()))
+            .collect();
+        let events = super::changes::events(&self.store, &ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut out = HashMap::with_capacity(keys.len());
+        for (entity, before, first, with_total, fields, records, mut found) in pages {
+            for record in records {
+                let page = found.remove(&record).unwrap_or_default();
+                let key = HistoryOf {
+                    entity,
+                    record,
+                    before,
+                    first,
+                    with_total,
+                    fields: fields.clone(),
+                };
+                out.insert(
+                    key,
+                    HistoryRows {
+                        events: page
+                            .events
+                            .iter()
+                            .filter_map(|id| events.get(id).cloned())
+                            .collect(),
+                        has_next_page: page.has_next_page,
+                        total: page.total.or(with_total.then_some(0)),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+}

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod batch;
 pub mod bulk;
+pub mod changes;
 pub mod entities;
 pub mod loaders;
 pub mod organizations;

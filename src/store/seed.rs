@@ -484,6 +484,12 @@ impl Generator {
             beta_access: self.chance(15),
             created_at,
             updated_at: created_at + Duration::days(self.rng.gen_range(0..20)),
+            // A trial in progress, ending within two weeks (from the id, so
+            // that the rest of the seed stays as it was).
+            trial_ends_at: (status == OrganizationStatus::Trial)
+                .then(|| self.now + Duration::days(1 + org_id % 14)),
+            trial_extension_days: 0,
+            version: 1,
         });
 
         self.next.subscription += 1;
@@ -503,6 +509,7 @@ impl Generator {
             current_period_end: period_start + Duration::days(30),
             discount_percent: discount,
             created_at,
+            version: 1,
         });
 
         let first_user = self.next.user + 1;
@@ -596,6 +603,10 @@ impl Generator {
                         .then(|| issued_at + Duration::days(self.rng.gen_range(0..14))),
                     processing_fee_cents: amount * 29 / 1000 + 30,
                     created_at: issued_at,
+                    payment_reference: (status == invoice::InvoiceStatus::Paid)
+                        .then(|| format!("pay_{invoice_id:08}")),
+                    credited_cents: 0,
+                    version: 1,
                 });
             }
         }
@@ -633,6 +644,7 @@ impl Generator {
                     .then(|| "Customer is evaluating a competitor; handle with care.".to_owned()),
                 created_at: opened,
                 updated_at: opened + Duration::hours(self.rng.gen_range(0..48)),
+                version: 1,
             });
             for k in 0..self.rng.gen_range(1..=4i64) {
                 self.next.message += 1;

@@ -8,9 +8,9 @@ use super::{child_page, mirror_enum, to_one};
 use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{Ordering, connection, cursors};
-use crate::store::entities::{invoice, invoice_line, plan, subscription};
+use crate::store::entities::{credit_note, invoice, invoice_line, plan, subscription};
 use crate::store::loaders::{
-    InvoiceId, LinesOfInvoice, OrganizationId, PlanId, SubscriptionsOfPlan,
+    CreditNotesOfInvoice, InvoiceId, LinesOfInvoice, OrganizationId, PlanId, SubscriptionsOfPlan,
 };
 use crate::store::people::InvoiceQuery;
 
@@ -134,6 +134,30 @@ impl Invoice {
         let (page, ordering) = child_page::<LinesOfInvoice>(ctx, self.0.id, first, after).await?;
         Ok(InvoiceLineConnection::of(cursors(ctx)?, page, &ordering))
     }
+
+    #[graphql(guard = "FromCatalog(\"Invoice\")")]
+    async fn credit_notes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CreditNoteConnection> {
+        let (page, ordering) =
+            child_page::<CreditNotesOfInvoice>(ctx, self.0.id, first, after).await?;
+        Ok(CreditNoteConnection::of(cursors(ctx)?, page, &ordering))
+    }
+
+    /// Every change to this invoice, newest first, bulk ones included, read
+    /// from the audit log; a field's change is listed only to callers who may
+    /// read the field.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<super::history::ChangeConnection> {
+        super::history::of(ctx, "Invoice", self.0.id, first, after).await
+    }
 }
 
 connection!(InvoiceConnection, InvoiceEdge, Invoice, "an invoice",);
@@ -162,6 +186,32 @@ connection!(
     InvoiceLineEdge,
     InvoiceLine,
     "an invoice line",
+);
+
+/// Money given back on a paid invoice.
+#[derive(Clone)]
+pub struct CreditNote(pub credit_note::Model);
+
+described!(CreditNote, "CreditNote", credit_note::Model);
+
+#[Object]
+impl CreditNote {
+    #[graphql(flatten)]
+    async fn columns(&self) -> Columns<'_, Self> {
+        Columns(self)
+    }
+
+    #[graphql(guard = "FromCatalog(\"CreditNote\")")]
+    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
+        to_one::<_, InvoiceId, _, _>(ctx, self).await
+    }
+}
+
+connection!(
+    CreditNoteConnection,
+    CreditNoteEdge,
+    CreditNote,
+    "a credit note",
 );
 
 /// Which invoices to list; every given condition must hold.

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod history;
 pub mod organization;
 pub mod staff;
 pub mod support;

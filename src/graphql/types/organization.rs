@@ -104,6 +104,18 @@ impl Organization {
         Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 
+    /// Every change to this account, newest first, bulk ones included, read
+    /// from the audit log; a field's change is listed only to callers who may
+    /// read the field.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<super::history::ChangeConnection> {
+        super::history::of(ctx, "Organization", self.0.id, first, after).await
+    }
+
     #[graphql(guard = "FromCatalog(\"Organization\")")]
     async fn internal_flags(&self) -> Option<InternalFlags> {
         Some(InternalFlags(self.0.clone()))

@@ -83,6 +83,18 @@ impl SupportTicket {
         let (page, ordering) = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after).await?;
         Ok(TicketMessageConnection::of(cursors(ctx)?, page, &ordering))
     }
+
+    /// Every change to this ticket, newest first, bulk ones included, read
+    /// from the audit log; a field's change is listed only to callers who may
+    /// read the field.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<super::history::ChangeConnection> {
+        super::history::of(ctx, "SupportTicket", self.0.id, first, after).await
+    }
 }
 
 connection!(

@@ -36,6 +36,21 @@ pub struct Model {
     pub processing_fee_cents: i64,
     #[catalog(skip)]
     pub created_at: DateTimeUtc,
+    #[catalog(
+        Public,
+        "The payment's reference at the processor or bank; null unless paid."
+    )]
+    pub payment_reference: Option<String>,
+    #[catalog(
+        Public,
+        "What credit notes have given back of this invoice, in all, in minor units of `currency`."
+    )]
+    pub credited_cents: i64,
+    #[catalog(
+        Public,
+        "Raised by every change, bulk ones included; pass it back as `expectedVersion` to change the record only if nobody changed it since you read it."
+    )]
+    pub version: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]

@@ -50,6 +50,21 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     #[catalog(Public, "When the account last changed.")]
     pub updated_at: DateTimeUtc,
+    #[catalog(
+        Public,
+        "When the trial ends; null unless the account is a `TRIAL`."
+    )]
+    pub trial_ends_at: Option<DateTimeUtc>,
+    #[catalog(
+        Public,
+        "Days the trial was extended by since it began, in all (at most 90)."
+    )]
+    pub trial_extension_days: i64,
+    #[catalog(
+        Public,
+        "Raised by every change, bulk ones included; pass it back as `expectedVersion` to change the record only if nobody changed it since you read it."
+    )]
+    pub version: i64,
 }
 
 /// Lifecycle of a customer account.

@@ -30,6 +30,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     #[catalog(Public, "When the ticket last changed.")]
     pub updated_at: DateTimeUtc,
+    #[catalog(
+        Public,
+        "Raised by every change, bulk ones included; pass it back as `expectedVersion` to change the record only if nobody changed it since you read it."
+    )]
+    pub version: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]

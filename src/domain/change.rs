@@ -1,0 +1,343 @@
+//! The engine of single-record changes: each business operation (in
+//! `organizations`, `billing`, `tickets`) states its rules and what it
+//! changes; this runs it in one transaction with its audit event, which
+//! records every changed field's before and after and is indexed for the
+//! record's history, and keeps its idempotency key.
+//!
+//! - **Versions.** An operation that takes `expectedVersion` changes nothing
+//!   unless it is the record's current version ([`expect_version`]); every
+//!   change raises it. The row is read locked (PostgreSQL) or inside the one
+//!   writer's transaction (SQLite), so of two changes from the same version
+//!   exactly one wins and the other gets [`DomainError::StaleVersion`].
+//! - **Idempotency.** A replay with the same caller, key and input changes
+//!   nothing and answers the first call's record and change; the same key
+//!   with another input is refused.
+//! - **Nothing partial.** A refused rule rolls the whole transaction back;
+//!   the change never commits without its audit event.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::DomainError;
+use crate::store::audit::NewAuditEvent;
+use crate::store::changes::{Touched, append_change};
+use crate::store::{Store, bulk as keys};
+
+/// One field's change: its path in the catalog (`status`,
+/// `internalFlags.vip`, `subscription.seats`) and its values as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// What a change did to one record of a catalog entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub entity: String,
+    /// The row id.
+    pub record: i64,
+    pub fields: Vec<FieldChange>,
+}
+
+impl RecordChange {
+    pub fn new(entity: &str, record: i64) -> Self {
+        RecordChange {
+            entity: entity.to_owned(),
+            record,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds `field`'s change when `before` and `after` differ.
+    pub fn field(mut self, field: &str, before: impl Serialize, after: impl Serialize) -> Self {
+        let before = serde_json::to_value(before).unwrap_or(Value::Null);
+        let after = serde_json::to_value(after).unwrap_or(Value::Null);
+        if before != after {
+            self.fields.push(FieldChange {
+                field: field.to_owned(),
+                before,
+                after,
+            });
+        }
+        self
+    }
+
+    /// Adds a field's change even when the values are alike (a new message).
+    pub fn added(mut self, field: &str, after: impl Serialize) -> Self {
+        self.fields.push(FieldChange {
+            field: field.to_owned(),
+            before: Value::Null,
+            after: serde_json::to_value(after).unwrap_or(Value::Null),
+        });
+        self
+    }
+
+    fn touched(&self, entity: &'static str) -> impl Iterator<Item = Touched> + '_ {
+        self.fields
+            .iter()
+            .map(move |f| (entity, self.record, f.field.clone()))
+    }
+}
+
+/// The entities whose records keep a history (their `history` field).
+pub const WITH_HISTORY: [&str; 3] = ["Organization", "Invoice", "SupportTicket"];
+
+/// The `&'static` name of an entity with a history.
+fn history_entity(name: &str) -> Option<&'static str> {
+    WITH_HISTORY.into_iter().find(|e| *e == name)
+}
+
+/// Who is changing something, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    pub subject: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// What an operation did: the row id of the object it answers with, and
+/// its changes.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub object: i64,
+    pub changes: Vec<RecordChange>,
+}
+
+/// One business operation with its rules.
+pub trait Operation: Sync {
+    /// The mutation's name (the audit log's, the history's, the key's).
+    const NAME: &'static str;
+    /// The reason the caller gave, if the operation takes one.
+    fn reason(&self) -> Option<&str>;
+    fn idempotency_key(&self) -> Option<&str>;
+    /// The input as JSON, for the idempotency key's hash.
+    fn canonical(&self) -> Value;
+    /// Checks the rules against the rows as they are and changes them, in
+    /// `txn`.
+    fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> impl Future<Output = Result<Applied, DomainError>> + Send;
+}
+
+/// What a run answers: the object's row id, the change's audit event id,
+/// and whether this is the stored answer to an earlier call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub object: i64,
+    pub event: i64,
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// Refuses a stale `expectedVersion`.
+pub fn expect_version(current: i64, expected: i64) -> Result<(), DomainError> {
+    if current == expected {
+        Ok(())
+    } else {
+        Err(DomainError::StaleVersion { current })
+    }
+}
+
+/// A required reason: trimmed, not empty, at most 2,000 characters.
+pub fn required_reason(reason: Option<&str>) -> Result<String, DomainError> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(DomainError::Invalid {
+            field: "reason",
+            message: "say why (it goes to the audit log and the history)".into(),
+        });
+    }
+    text_within("reason", reason, 2_000)
+}
+
+/// `text` when it has at most `max` characters.
+pub fn text_within(field: &'static str, text: &str, max: usize) -> Result<String, DomainError> {
+    if text.chars().count() > max {
+        return Err(DomainError::Invalid {
+            field,
+            message: format!("at most {max} characters"),
+        });
+    }
+    Ok(text.to_owned())
+}
+
+fn request_hash<O: Operation>(op: &O) -> String {
+    let canonical = json!({ "operation": O::NAME, "input": op.canonical() });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Runs `op` as `subject`; `audit` builds the change's audit event from
+/// its details (written in the transaction).
+pub async fn run<O: Operation>(
+    store: &Store,
+    op: &O,
+    subject: &str,
+    idempotency_ttl: Duration,
+    audit: impl FnOnce(Value) -> NewAuditEvent,
+) -> Result<Done, DomainError> {
+    let now = Utc::now();
+    let hash = request_hash(op);
+    let key = op
+        .idempotency_key()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    if let Some(key) = key {
+        if key.len() > 200 {
+            return Err(DomainError::Invalid {
+                field: "idempotencyKey",
+                message: "at most 200 characters".into(),
+            });
+        }
+        if let Some(stored) = keys::find_idempotent(store, subject, key, now).await? {
+            if stored.request_hash != hash || stored.operation != O::NAME {
+                return Err(DomainError::KeyReused(key.to_owned()));
+            }
+            let mut done: Done =
+                serde_json::from_str(&stored.result).map_err(|e| DomainError::Invalid {
+                    field: "idempotencyKey",
+                    message: format!("the stored result is unreadable: {e}"),
+                })?;
+            done.replayed = true;
+            return Ok(done);
+        }
+    }
+
+    let txn = store.begin_write().await?;
+    let applied = op.apply(&txn, Actor { subject, now }).await?;
+    let mut touched = Vec::new();
+    for change in &applied.changes {
+        if let Some(entity) = history_entity(&change.entity) {
+            touched.extend(change.touched(entity));
+        }
+    }
+    let details = json!({
+        "mutation": O::NAME,
+        "reason": op.reason(),
+        "changes": applied.changes,
+    });
+    let event = append_change(&txn, audit(details), &touched).await?;
+    let done = Done {
+        object: applied.object,
+        event,
+        replayed: false,
+    };
+    if let Some(key) = key {
+        let result = serde_json::to_string(&done).map_err(|e| DomainError::Invalid {
+            field: "idempotencyKey",
+            message: e.to_string(),
+        })?;
+        let ttl =
+            chrono::Duration::from_std(idempotency_ttl).unwrap_or_else(|_| chrono::Duration::hours(24));
+        keys::store_idempotent(&txn, subject, key, O::NAME, &hash, &result, now, now + ttl).await?;
+    }
+    txn.commit().await.map_err(crate::store::StoreError::from)?;
+    metrics::counter!("backplane_changes_total", "mutation" => O::NAME).increment(1);
+    Ok(done)
+}
+
+/// The field changes an audit event's details record for one record.
+pub fn changes_in(details: &str, entity: &str, record: i64) -> Vec<FieldChange> {
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        changes: Vec<RecordChange>,
+    }
+    serde_json::from_str::<Details>(details)
+        .map(|d| {
+            d.changes
+                .into_iter()
+                .filter(|c| c.entity == entity && c.record == record)
+                .flat_map(|c| c.fields)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every field change an audit event's details record, with its entity.
+pub fn all_changes_in(details: &str) -> Vec<(String, FieldChange)> {
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        changes: Vec<RecordChange>,
+    }
+    serde_json::from_str::<Details>(details)
+        .map(|d| {
+            d.changes
+                .into_iter()
+                .flat_map(|c| {
+                    let entity = c.entity;
+                    c.fields.into_iter().map(move |f| (entity.clone(), f))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The reason an audit event's details record.
+pub fn reason_in(details: &str) -> Option<String> {
+    serde_json::from_str::<Value>(details)
+        .ok()?
+        .get("reason")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The mutation an audit event's details record.
+pub fn mutation_in(details: &str) -> Option<String> {
+    serde_json::from_str::<Value>(details)
+        .ok()?
+        .get("mutation")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_whose_value_stays_is_not_a_change() {
+        let c = RecordChange::new("Organization", 1)
+            .field("status", "ACTIVE", "ACTIVE")
+            .field("internalFlags.vip", false, true);
+        assert_eq!(
+            c.fields,
+            vec![FieldChange {
+                field: "internalFlags.vip".into(),
+                before: json!(false),
+                after: json!(true),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_records_changes_are_read_back_from_the_details() {
+        let details = json!({
+            "mutation": "bulkUpdateOrganizationStatus",
+            "reason": "fraud",
+            "changes": [
+                RecordChange::new("Organization", 1).field("status", "ACTIVE", "SUSPENDED"),
+                RecordChange::new("Organization", 2).field("status", "TRIAL", "SUSPENDED"),
+            ],
+        })
+        .to_string();
+        let two = changes_in(&details, "Organization", 2);
+        assert_eq!(two.len(), 1);
+        assert_eq!(two[0].before, json!("TRIAL"));
+        assert!(changes_in(&details, "Invoice", 2).is_empty());
+        assert_eq!(reason_in(&details).as_deref(), Some("fraud"));
+        assert_eq!(
+            mutation_in(&details).as_deref(),
+            Some("bulkUpdateOrganizationStatus")
+        );
+    }
+}

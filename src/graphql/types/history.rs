@@ -1,0 +1,151 @@
+//! A record's history, read from the audit log: every change to it, bulk
+//! ones included, newest first. A field's change is listed only to callers
+//! who may read that field (by the catalog: `path_needs`), and a change of
+//! which they may read no field is not listed at all: support sees that an
+//! account's status changed, never that its cost data or flags did.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{self, Ordering, Sort};
+use crate::domain::change::{self as domain, FieldChange as DomainFieldChange};
+use crate::graphql::guard::can;
+use crate::graphql::ids::{self, Kind};
+use crate::graphql::pagination::{connection, cursors, page_request};
+use crate::store::entities::audit_event;
+use crate::store::loaders::HistoryOf;
+use crate::store::page::{Keyset, Page, SortValue};
+
+/// Histories are newest first; a cursor holds the event it follows.
+pub const HISTORY_NEWEST_FIRST: Ordering = Ordering::new(
+    "chg:newest",
+    Sort {
+        column: None,
+        descending: true,
+    },
+);
+
+/// One field's change.
+#[derive(SimpleObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
+pub struct FieldChange {
+    /// The field's path from the record (`status`, `internalFlags.vip`,
+    /// `subscription.seats`).
+    pub field: String,
+    /// Its value before, as JSON (null when it had none).
+    pub before: Json<serde_json::Value>,
+    /// Its value after, as JSON.
+    pub after: Json<serde_json::Value>,
+}
+
+/// One change to a record: who made it, when, with which operation and
+/// why, and what it changed (the fields the caller may read).
+#[derive(SimpleObject, Clone)]
+#[graphql(visible = "crate::graphql::guard::visible::customers")]
+pub struct Change {
+    /// The audit event's id (`auditEvents` lists it, for those who read the
+    /// audit log).
+    pub id: ID,
+    pub occurred_at: DateTime<Utc>,
+    /// Who made it: the identity provider's subject.
+    pub actor_subject: String,
+    /// The mutation (`setOrganizationStatus`, `bulkUpdateOrganizationStatus`).
+    pub operation_name: String,
+    /// Why, as the caller said; null when the operation takes no reason.
+    pub reason: Option<String>,
+    /// What changed, before and after.
+    pub fields: Vec<FieldChange>,
+}
+
+connection!(
+    ChangeConnection,
+    ChangeEdge,
+    Change,
+    "a change",
+    "crate::graphql::guard::visible::customers"
+);
+
+/// Whether the caller may read the field at `path` of `entity`.
+fn readable(ctx: &Context<'_>, entity: &str, path: &str) -> bool {
+    catalog::path_needs(entity, path)
+        .is_some_and(|needs| needs.iter().all(|n| n.met_by(|p| can(ctx, p))))
+}
+
+/// The change an audit event records, with the fields the caller may read
+/// (of one record, or of every record it changed).
+pub fn change_of(
+    ctx: &Context<'_>,
+    event: &audit_event::Model,
+    record: Option<(&str, i64)>,
+) -> Change {
+    let details = event.details.as_deref().unwrap_or("{}");
+    let fields: Vec<(String, DomainFieldChange)> = match record {
+        Some((entity, row)) => domain::changes_in(details, entity, row)
+            .into_iter()
+            .map(|f| (entity.to_owned(), f))
+            .collect(),
+        None => domain::all_changes_in(details),
+    };
+    Change {
+        id: ids::encode(Kind::AuditEvent, event.id),
+        occurred_at: event.occurred_at,
+        actor_subject: event.actor_subject.clone(),
+        operation_name: domain::mutation_in(details)
+            .or_else(|| event.operation_name.clone())
+            .unwrap_or_default(),
+        reason: domain::reason_in(details),
+        fields: fields
+            .into_iter()
+            .filter(|(entity, f)| readable(ctx, entity, &f.field))
+            .map(|(_, f)| FieldChange {
+                field: f.field,
+                before: Json(f.before),
+                after: Json(f.after),
+            })
+            .collect(),
+    }
+}
+
+/// The `history(first, after)` of one record.
+pub async fn of(
+    ctx: &Context<'_>,
+    entity: &'static str,
+    record: i64,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<ChangeConnection> {
+    let req = page_request(ctx, first, after.as_deref(), &HISTORY_NEWEST_FIRST)?;
+    let fields: Vec<String> = catalog::field_paths(entity)
+        .into_iter()
+        .filter(|p| readable(ctx, entity, p))
+        .collect();
+    let key = HistoryOf {
+        entity,
+        record,
+        before: req.after.as_ref().map(|k| k.id),
+        first: req.first,
+        with_total: req.with_total,
+        fields: Arc::new(fields),
+    };
+    let rows = super::load_one(ctx, key).await?;
+    let page = match rows {
+        Some(rows) => Page {
+            items: rows.events,
+            has_next_page: rows.has_next_page,
+            total: rows.total,
+        },
+        None => Page::empty(req.with_total),
+    };
+    Ok(ChangeConnection::from_page(
+        cursors(ctx)?,
+        page,
+        &HISTORY_NEWEST_FIRST,
+        |e: &audit_event::Model| Keyset {
+            value: SortValue::None,
+            id: e.id,
+        },
+        |e| change_of(ctx, &e, Some((entity, record))),
+    ))
+}
