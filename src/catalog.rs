@@ -257,6 +257,9 @@ pub struct Entity {
     /// Its orderings, by the GraphQL value of its order enum, the default
     /// first; empty when its lists have one order only.
     pub orderings: &'static [(&'static str, Ordering)],
+    /// Whether its records keep a history: a `history(first, after)` field
+    /// read from the audit log (not a column, so not among `fields`).
+    pub history: bool,
 }
 
 /// How a root field finds its rows.
@@ -417,6 +420,7 @@ pub const ENTITIES: &[Entity] = &[
                 Ordering::new("org:name_desc", Sort::by("name", true)),
             ),
         ],
+        history: true,
     },
     Entity {
         name: "InternalFlags",
@@ -428,6 +432,7 @@ pub const ENTITIES: &[Entity] = &[
         columns: organization::Model::CATALOG,
         relations: &[],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "Plan",
@@ -444,6 +449,7 @@ pub const ENTITIES: &[Entity] = &[
             paged!("Subscriptions on this plan, oldest first."),
         )],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "Subscription",
@@ -468,6 +474,7 @@ pub const ENTITIES: &[Entity] = &[
             ),
         ],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "Invoice",
@@ -504,6 +511,7 @@ pub const ENTITIES: &[Entity] = &[
                 Ordering::new("inv:issued_asc", Sort::by("issued_at", false)),
             ),
         ],
+        history: true,
     },
     Entity {
         name: "InvoiceLine",
@@ -520,6 +528,7 @@ pub const ENTITIES: &[Entity] = &[
             "The invoice this line belongs to.",
         )],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "CreditNote",
@@ -536,6 +545,7 @@ pub const ENTITIES: &[Entity] = &[
             "The invoice credited.",
         )],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "User",
@@ -573,6 +583,7 @@ pub const ENTITIES: &[Entity] = &[
                 Ordering::new("usr:email_asc", Sort::by("email", false)),
             ),
         ],
+        history: false,
     },
     Entity {
         name: "SupportTicket",
@@ -615,6 +626,7 @@ pub const ENTITIES: &[Entity] = &[
                 Ordering::new("tkt:created_asc", Sort::by("created_at", false)),
             ),
         ],
+        history: true,
     },
     Entity {
         name: "TicketMessage",
@@ -645,6 +657,7 @@ pub const ENTITIES: &[Entity] = &[
             ),
         ],
         orderings: &[],
+        history: false,
     },
     Entity {
         name: "StaffMember",
@@ -661,6 +674,7 @@ pub const ENTITIES: &[Entity] = &[
             paged!("Tickets assigned to this person, newest first."),
         )],
         orderings: &[],
+        history: false,
     },
 ];
 

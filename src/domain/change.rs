@@ -87,12 +87,11 @@ impl RecordChange {
     }
 }
 
-/// The entities whose records keep a history (their `history` field).
-pub const WITH_HISTORY: [&str; 3] = ["Organization", "Invoice", "SupportTicket"];
-
-/// The `&'static` name of an entity with a history.
+/// The `&'static` name of an entity whose records keep a history.
 fn history_entity(name: &str) -> Option<&'static str> {
-    WITH_HISTORY.into_iter().find(|e| *e == name)
+    crate::catalog::entity(name)
+        .filter(|e| e.history)
+        .map(|e| e.name)
 }
 
 /// Who is changing something, and when.

@@ -2,7 +2,7 @@
 //! its trial. The rules are the bulk changes' (`operations`) where there is
 //! one.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveEnum, ActiveValue::Set, DatabaseTransaction, IntoActiveModel};
 use serde_json::{Value, json};
 
@@ -21,9 +21,9 @@ pub const MAX_EXTENSION_DAYS: i64 = 30;
 /// Most days all extensions of one trial add together.
 pub const MAX_EXTENSION_DAYS_IN_ALL: i64 = 90;
 
-/// An instant as the API shows it.
+/// An instant as the API shows it (as async-graphql formats a `DateTime`).
 pub fn instant(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    at.to_rfc3339()
 }
 
 async fn organization(

@@ -478,13 +478,22 @@ mod tests {
             }
             // Nothing of a catalog type escapes the catalog.
             for (ty, field) in types.keys() {
-                if ty == entity.name {
+                if ty == entity.name && !(entity.history && field == "history") {
                     assert!(
                         entity.field(field).is_some(),
                         "{ty}.{field} is not in the catalog"
                     );
                 }
             }
+        }
+        // The entities that keep a history have one, and no other.
+        for entity in catalog::ENTITIES {
+            assert_eq!(
+                types.get(&(entity.name.to_owned(), "history".to_owned())),
+                entity.history.then(|| "ChangeConnection!".to_owned()).as_ref(),
+                "{}.history",
+                entity.name
+            );
         }
         for root in catalog::ROOTS {
             assert!(

@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod authentication;
 mod bulk;
+mod business;
 mod catalog;
 mod compiled;
 mod errors;

@@ -255,7 +255,7 @@ async fn a_person_who_asks_for_scopes_gets_only_what_their_roles_grant(backend: 
             "subject": "alice",
             "kind": "STAFF",
             "roles": ["support"],
-            "permissions": ["read:customers", "read:billing", "write:tickets"],
+            "permissions": ["read:customers", "read:billing", "write:tickets", "write:trials"],
         })
     );
     // What support may read works; what only the scopes named does not exist.
@@ -298,7 +298,7 @@ async fn a_persons_token_with_scopes_and_no_email_gets_a_persons_limits(backend:
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["data"]["viewer"],
-        json!({ "kind": "STAFF", "permissions": ["read:customers", "read:billing", "write:tickets"] })
+        json!({ "kind": "STAFF", "permissions": ["read:customers", "read:billing", "write:tickets", "write:trials"] })
     );
     let (status, body) = app
         .graphql_as(

@@ -31,8 +31,8 @@ pub const HISTORY_NEWEST_FIRST: Ordering = Ordering::new(
 #[derive(SimpleObject, Clone)]
 #[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct FieldChange {
-    /// The field's path from the record (`status`, `internalFlags.vip`,
-    /// `subscription.seats`).
+    /// The field's path from the record, dot-separated where it is a field
+    /// of a related object (`status`, `assignee`).
     pub field: String,
     /// Its value before, as JSON (null when it had none).
     pub before: Json<serde_json::Value>,
@@ -45,13 +45,12 @@ pub struct FieldChange {
 #[derive(SimpleObject, Clone)]
 #[graphql(visible = "crate::graphql::guard::visible::customers")]
 pub struct Change {
-    /// The audit event's id (`auditEvents` lists it, for those who read the
-    /// audit log).
+    /// The audit event's id: the audit log's entry for this change.
     pub id: ID,
     pub occurred_at: DateTime<Utc>,
     /// Who made it: the identity provider's subject.
     pub actor_subject: String,
-    /// The mutation (`setOrganizationStatus`, `bulkUpdateOrganizationStatus`).
+    /// The mutation that made it.
     pub operation_name: String,
     /// Why, as the caller said; null when the operation takes no reason.
     pub reason: Option<String>,
