@@ -155,6 +155,100 @@
         ''
       ].join('\n'),
       variables: { slug: 'cyberdyne-labs-1' }
+    },
+    reply: {
+      query: [
+        '# Answer a customer: a message they see on the ticket',
+        '# (not on a CLOSED ticket). The answer shows the',
+        '# message, the ticket, and the change as the ticket\'s',
+        '# history keeps it.',
+        'mutation Reply($ticketId: ID!, $body: String!) {',
+        '  replyToTicket(input: { ticketId: $ticketId, body: $body }) {',
+        '    message {',
+        '      id',
+        '      body',
+        '      internal',
+        '      createdAt',
+        '    }',
+        '    ticket {',
+        '      id',
+        '      subject',
+        '      status',
+        '    }',
+        '    change {',
+        '      id',
+        '      occurredAt',
+        '      actorSubject',
+        '      fields {',
+        '        field',
+        '        after',
+        '      }',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: {
+        ticketId: 'tkt_1',
+        body: 'Thanks for the details. We found the cause and are fixing it now.'
+      }
+    },
+    note: {
+      query: [
+        '# Note something for your colleagues: an internal',
+        '# message (internal: true), never shown to the customer.',
+        'mutation Note($ticketId: ID!, $body: String!) {',
+        '  addInternalNote(input: { ticketId: $ticketId, body: $body }) {',
+        '    message {',
+        '      id',
+        '      body',
+        '      internal',
+        '    }',
+        '    change {',
+        '      id',
+        '      occurredAt',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: {
+        ticketId: 'tkt_1',
+        body: 'Customer is on an old client version; asked them to update.'
+      }
+    },
+    reassign: {
+      query: [
+        '# Hand a ticket to a colleague who holds the support or',
+        '# admin role. expectedVersion is the version you read',
+        '# (ticket(id:) { version }): if somebody changed the',
+        '# ticket since, nothing changes and the error (CONFLICT)',
+        '# says the current version in extensions.currentVersion.',
+        '# Omit assigneeId to keep it; null unassigns.',
+        'mutation Reassign($id: ID!, $assigneeId: ID, $expectedVersion: Int!) {',
+        '  updateTicket(',
+        '    input: { id: $id, assigneeId: $assigneeId, expectedVersion: $expectedVersion }',
+        '  ) {',
+        '    ticket {',
+        '      id',
+        '      status',
+        '      version',
+        '      assignee {',
+        '        name',
+        '      }',
+        '    }',
+        '    change {',
+        '      fields {',
+        '        field',
+        '        before',
+        '        after',
+        '      }',
+        '    }',
+        '  }',
+        '}',
+        ''
+      ].join('\n'),
+      variables: { id: 'tkt_1', assigneeId: 'stf_3', expectedVersion: 1 }
     }
   };
 
@@ -392,7 +486,7 @@
     }
     // GraphiQL learns the operation's name from an edit 100 ms later; a run
     // before that would send the previous tab's name.
-    var named = /^\s*query\s+([_A-Za-z][_0-9A-Za-z]*)/m.exec(example.query);
+    var named = /^\s*(?:query|mutation)\s+([_A-Za-z][_0-9A-Za-z]*)/m.exec(example.query);
     if (named && typeof editors.setOperationName === 'function') {
       editors.setOperationName(named[1]);
     }

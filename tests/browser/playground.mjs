@@ -267,6 +267,38 @@ async function run(opts) {
     const nullFields = Object.keys(result.data).filter((k) => result.data[k] === null);
     check(nullFields.length === 0, `the lookup example found nothing for: ${nullFields.join(', ')} (is the demo data seeded?)`);
 
+    // 4b. The support examples that change something: a reply, run for real.
+    let reply = 'skipped';
+    if (['support', 'admin'].includes(opts.role)) {
+      for (const name of ['reply', 'note', 'reassign']) {
+        const available = await page.getAttribute(`[data-example="${name}"]`, 'data-available');
+        check(available === 'true', `the ${name} example is not available to the role ${opts.role}`);
+      }
+      await step('load the "reply" example', async () => {
+        await page.click('[data-example="reply"]', { timeout: t });
+        await page.waitForFunction(
+          (sel) => {
+            const el = document.querySelector(sel);
+            return !!(el && el.CodeMirror && el.CodeMirror.getValue().includes('replyToTicket'));
+          },
+          QUERY_EDITOR,
+          { timeout: t },
+        );
+      });
+      const replyText = await execute(page, t, 'the reply example');
+      let replied;
+      try {
+        replied = JSON.parse(replyText);
+      } catch {
+        throw new StepError(`the response editor does not hold JSON:\n${replyText}`);
+      }
+      check(!('errors' in replied), `the reply example answered with errors:\n${replyText}`);
+      const payload = replied.data && replied.data.replyToTicket;
+      check(payload && payload.message && payload.message.internal === false, `the reply is not a customer-visible message:\n${replyText}`);
+      check(payload.change && payload.change.fields[0].field === 'messages', `the reply's change does not name the messages:\n${replyText}`);
+      reply = 'reply example posted a message';
+    }
+
     // 5. The screenshot, with the result showing.
     if (opts.screenshot) {
       await step('screenshot', () => page.screenshot({ path: opts.screenshot, timeout: t }));
@@ -334,7 +366,7 @@ async function run(opts) {
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `ok: signed in as ${opts.staff} (${opts.role}); header shows ${identity}; lookup example returned data; ` +
+      `ok: signed in as ${opts.staff} (${opts.role}); header shows ${identity}; lookup example returned data; ${reply}; ` +
         `${sessionEnd}; ${requests.length} requests, all to ${opts.origin}` +
         `${opts.screenshot ? `; screenshot ${opts.screenshot}` : ''}; ${seconds}s`,
     );
