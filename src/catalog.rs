@@ -1112,7 +1112,11 @@ pub fn field_paths(entity_name: &str) -> Vec<String> {
         if let (Source::Embedded(_) | Source::ToOne { .. }, Some(target)) =
             (&field.source, field.target())
         {
-            paths.extend(target.fields().map(|f| format!("{}.{}", field.name, f.name)));
+            paths.extend(
+                target
+                    .fields()
+                    .map(|f| format!("{}.{}", field.name, f.name)),
+            );
         }
     }
     paths
@@ -1273,6 +1277,7 @@ mod tests {
             }],
             relations: &[],
             orderings: &[],
+            history: false,
         };
         let need = needs_of(&entity, &SECRET);
         for role in Role::ALL {
@@ -1361,6 +1366,7 @@ mod tests {
             columns: Probe::CATALOG,
             relations: &[],
             orderings: &[],
+            history: false,
         };
         assert_eq!(needs_of(&entity, &forgotten.field), Need::Everything);
     }

@@ -244,7 +244,10 @@ pub const GUARDED_TYPES: &[(&str, Permission)] = &[
     ("ChangeEdge", Permission::ReadCustomers),
     ("FieldChange", Permission::ReadCustomers),
     ("SetOrganizationStatusInput", Permission::WriteOrganizations),
-    ("SetOrganizationStatusPayload", Permission::WriteOrganizations),
+    (
+        "SetOrganizationStatusPayload",
+        Permission::WriteOrganizations,
+    ),
     ("SetOrganizationFlagInput", Permission::WriteInternalFlags),
     ("SetOrganizationFlagPayload", Permission::WriteInternalFlags),
     ("ExtendTrialInput", Permission::WriteTrials),

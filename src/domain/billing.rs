@@ -52,7 +52,11 @@ impl Operation for ChangeSubscription {
         ])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, _actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        _actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         required_reason(self.reason())?;
         if let Some(seats) = self.seats
             && seats < 1
@@ -86,12 +90,16 @@ impl Operation for ChangeSubscription {
         }
         let current = plan(txn, sub.plan_id).await?;
         let new_plan = match self.plan_code.as_deref().map(str::trim) {
-            Some(code) => Some(plan_by_code(txn, code).await?.ok_or_else(|| {
-                DomainError::Invalid {
-                    field: "planCode",
-                    message: format!("there is no plan with code {code:?}"),
-                }
-            })?),
+            Some(code) => {
+                Some(
+                    plan_by_code(txn, code)
+                        .await?
+                        .ok_or_else(|| DomainError::Invalid {
+                            field: "planCode",
+                            message: format!("there is no plan with code {code:?}"),
+                        })?,
+                )
+            }
             None => None,
         };
         let seats = self.seats.unwrap_or(sub.seats);
@@ -188,7 +196,11 @@ impl Operation for MarkPaid {
         ])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         let reference = self.payment_reference.trim();
         if reference.is_empty() {
             return Err(DomainError::Invalid {
@@ -224,7 +236,11 @@ impl Operation for MarkPaid {
             });
         }
         let change = RecordChange::new("Invoice", inv.id)
-            .field("status", inv.status.to_value(), InvoiceStatus::Paid.to_value())
+            .field(
+                "status",
+                inv.status.to_value(),
+                InvoiceStatus::Paid.to_value(),
+            )
             .field("paidAt", inv.paid_at.map(instant), instant(self.paid_at))
             .field("paymentReference", &inv.payment_reference, &reference);
         let id = inv.id;
@@ -263,7 +279,11 @@ impl Operation for Void {
         json!([self.id, self.reason, self.expected_version])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, _actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        _actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         required_reason(self.reason())?;
         let inv = invoice(txn, self.id, "id").await?;
         expect_version(inv.version, self.expected_version)?;
@@ -291,10 +311,7 @@ impl Operation for Void {
             InvoiceStatus::Void.to_value(),
         );
         let id = inv.id;
-        save(txn, inv, |row| {
-            row.status = Set(InvoiceStatus::Void)
-        })
-        .await?;
+        save(txn, inv, |row| row.status = Set(InvoiceStatus::Void)).await?;
         Ok(Applied {
             object: id,
             changes: vec![change],
@@ -324,7 +341,11 @@ impl Operation for IssueCreditNote {
         json!([self.invoice_id, self.amount_cents, self.reason])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         let reason = required_reason(self.reason())?;
         if self.amount_cents < 1 {
             return Err(DomainError::Invalid {
@@ -371,10 +392,7 @@ impl Operation for IssueCreditNote {
                 "creditNotes",
                 json!({ "id": public_id("CreditNote", note.id), "amountCents": note.amount_cents }),
             );
-        save(txn, inv, |row| {
-            row.credited_cents = Set(credited)
-        })
-        .await?;
+        save(txn, inv, |row| row.credited_cents = Set(credited)).await?;
         Ok(Applied {
             object: note.id,
             changes: vec![invoice_change],

@@ -234,8 +234,8 @@ pub async fn run<O: Operation>(
             field: "idempotencyKey",
             message: e.to_string(),
         })?;
-        let ttl =
-            chrono::Duration::from_std(idempotency_ttl).unwrap_or_else(|_| chrono::Duration::hours(24));
+        let ttl = chrono::Duration::from_std(idempotency_ttl)
+            .unwrap_or_else(|_| chrono::Duration::hours(24));
         keys::store_idempotent(&txn, subject, key, O::NAME, &hash, &result, now, now + ttl).await?;
     }
     txn.commit().await.map_err(crate::store::StoreError::from)?;

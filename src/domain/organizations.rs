@@ -7,9 +7,7 @@ use sea_orm::{ActiveEnum, ActiveValue::Set, DatabaseTransaction, IntoActiveModel
 use serde_json::{Value, json};
 
 use super::DomainError;
-use super::change::{
-    Actor, Applied, Operation, RecordChange, expect_version, required_reason,
-};
+use super::change::{Actor, Applied, Operation, RecordChange, expect_version, required_reason};
 use super::operations::{Flag, organization_transition_allowed};
 use crate::store::changes::{locked, update};
 use crate::store::entities::organization::{self, OrganizationStatus};
@@ -85,10 +83,19 @@ impl Operation for SetStatus {
         self.idempotency_key.as_deref()
     }
     fn canonical(&self) -> Value {
-        json!([self.id, self.status.to_value(), self.reason, self.expected_version])
+        json!([
+            self.id,
+            self.status.to_value(),
+            self.reason,
+            self.expected_version
+        ])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         required_reason(self.reason())?;
         let org = organization(txn, self.id).await?;
         expect_version(org.version, self.expected_version)?;
@@ -141,10 +148,20 @@ impl Operation for SetFlag {
         self.idempotency_key.as_deref()
     }
     fn canonical(&self) -> Value {
-        json!([self.id, self.flag.path(), self.value, self.reason, self.expected_version])
+        json!([
+            self.id,
+            self.flag.path(),
+            self.value,
+            self.reason,
+            self.expected_version
+        ])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         required_reason(self.reason())?;
         let org = organization(txn, self.id).await?;
         expect_version(org.version, self.expected_version)?;
@@ -193,7 +210,11 @@ impl Operation for ExtendTrial {
         json!([self.id, self.days, self.reason])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         if !(1..=MAX_EXTENSION_DAYS).contains(&self.days) {
             return Err(DomainError::Invalid {
                 field: "days",

@@ -71,7 +71,11 @@ async fn add_message(
         },
     )
     .await?;
-    let field = if internal { "internalNotes" } else { "messages" };
+    let field = if internal {
+        "internalNotes"
+    } else {
+        "messages"
+    };
     let change = RecordChange::new("SupportTicket", ticket.id).added(
         field,
         json!({ "id": public_id("TicketMessage", message.id) }),
@@ -105,7 +109,11 @@ impl Operation for Reply {
         json!([self.ticket_id, self.body])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         let body = body_of(&self.body)?;
         let ticket = ticket(txn, self.ticket_id, "ticketId").await?;
         if ticket.status == TicketStatus::Closed {
@@ -140,7 +148,11 @@ impl Operation for AddInternalNote {
         json!([self.ticket_id, self.body])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         let body = body_of(&self.body)?;
         let ticket = ticket(txn, self.ticket_id, "ticketId").await?;
         add_message(txn, ticket, body, true, actor).await
@@ -180,7 +192,11 @@ impl Operation for UpdateTicket {
         ])
     }
 
-    async fn apply(&self, txn: &DatabaseTransaction, actor: Actor<'_>) -> Result<Applied, DomainError> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: Actor<'_>,
+    ) -> Result<Applied, DomainError> {
         let reason = self
             .reason
             .as_deref()
@@ -199,10 +215,12 @@ impl Operation for UpdateTicket {
             None => ticket.assignee_id,
             Some(None) => None,
             Some(Some(staff)) => {
-                let member = staff_member(txn, staff).await?.ok_or(DomainError::Invalid {
-                    field: "assigneeId",
-                    message: "no such staff member".into(),
-                })?;
+                let member = staff_member(txn, staff)
+                    .await?
+                    .ok_or(DomainError::Invalid {
+                        field: "assigneeId",
+                        message: "no such staff member".into(),
+                    })?;
                 let holds = member
                     .roles
                     .split(',')

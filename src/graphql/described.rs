@@ -490,7 +490,10 @@ mod tests {
         for entity in catalog::ENTITIES {
             assert_eq!(
                 types.get(&(entity.name.to_owned(), "history".to_owned())),
-                entity.history.then(|| "ChangeConnection!".to_owned()).as_ref(),
+                entity
+                    .history
+                    .then(|| "ChangeConnection!".to_owned())
+                    .as_ref(),
                 "{}.history",
                 entity.name
             );

@@ -144,10 +144,7 @@ pub enum ApiError {
     Conflict(String),
     /// `expectedVersion` is stale. Becomes `CONFLICT`, with the record's
     /// version now in `extensions.currentVersion`.
-    StaleVersion {
-        message: String,
-        current: i64,
-    },
+    StaleVersion { message: String, current: i64 },
     /// Over a configured limit. Becomes `LIMIT_EXCEEDED`.
     LimitExceeded(String),
     /// The database cannot be reached. Becomes `UNAVAILABLE`; details are logged.

@@ -490,7 +490,9 @@ pub async fn update_ticket(
     };
     let done = run(ctx, &op).await?;
     Ok(UpdateTicketPayload {
-        ticket: row::<support_ticket::Entity>(ctx, done.object).await?.into(),
+        ticket: row::<support_ticket::Entity>(ctx, done.object)
+            .await?
+            .into(),
         change: change_done(ctx, &done).await?,
     })
 }

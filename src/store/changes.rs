@@ -237,7 +237,9 @@ pub async fn plan(
     txn: &DatabaseTransaction,
     id: i64,
 ) -> Result<Option<super::entities::plan::Model>, StoreError> {
-    Ok(super::entities::plan::Entity::find_by_id(id).one(txn).await?)
+    Ok(super::entities::plan::Entity::find_by_id(id)
+        .one(txn)
+        .await?)
 }
 
 /// How many of an organization's users are active.

@@ -18,8 +18,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 
 use super::entities::{
     credit_note, invoice, invoice_line, organization, plan, staff_member, subscription,
-    support_ticket,
-    ticket_message, user,
+    support_ticket, ticket_message, user,
 };
 use super::page::{Keyset, Page, PageRequest, child_pages};
 use super::sql::Sql;

@@ -11,7 +11,10 @@ pub struct Model {
     pub id: i64,
     #[catalog(skip)]
     pub invoice_id: i64,
-    #[catalog(Public, "What is given back, in minor units of the invoice's currency.")]
+    #[catalog(
+        Public,
+        "What is given back, in minor units of the invoice's currency."
+    )]
     pub amount_cents: i64,
     #[catalog(Public, "Why, as the issuer said.")]
     pub reason: String,

@@ -50,10 +50,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     #[catalog(Public, "When the account last changed.")]
     pub updated_at: DateTimeUtc,
-    #[catalog(
-        Public,
-        "When the trial ends; null unless the account is a `TRIAL`."
-    )]
+    #[catalog(Public, "When the trial ends; null unless the account is a `TRIAL`.")]
     pub trial_ends_at: Option<DateTimeUtc>,
     #[catalog(
         Public,
