@@ -959,7 +959,18 @@ async fn an_idempotent_replay_answers_the_first_result_and_changes_nothing(backe
             json!({ "id": id, "flag": "CHURN_RISK", "value": value, "reason": "model says so", "expectedVersion": v, "idempotencyKey": "job-7" }),
         )
     };
+    let changes = || async {
+        let text = app.metrics().await;
+        text.lines()
+            .find(|l| l.starts_with("backplane_changes_total{mutation=\"setOrganizationFlag\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let counted = changes().await;
     let first = flag(true).await;
+    // Other tests change flags at the same time (metrics are the process's):
+    // at least this change is counted.
+    assert!(changes().await > counted, "a change is counted");
     let again = flag(true).await;
     assert_eq!(
         ok(&first, "setOrganizationFlag")["change"],
