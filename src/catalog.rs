@@ -1128,6 +1128,25 @@ mod tests {
 
     use super::*;
 
+    /// An internal message (`addInternalNote`) is an internal note in a
+    /// ticket's conversation: reading one needs what reading the ticket's
+    /// internal notes needs, and is audited as theirs is. The messages
+    /// relation has no row filter: should internal notes ever need more than
+    /// their message does, this fails and the relation needs one.
+    #[test]
+    fn reading_a_message_needs_what_reading_internal_notes_does() {
+        assert_eq!(
+            needs("TicketMessage", "body"),
+            needs("SupportTicket", "internalNotes")
+        );
+        assert_eq!(
+            needs("SupportTicket", "messages"),
+            needs("SupportTicket", "internalNotes")
+        );
+        assert!(is_audited("TicketMessage", "body"));
+        assert!(is_audited("SupportTicket", "internalNotes"));
+    }
+
     #[test]
     fn every_reference_names_an_entity_of_the_catalog() {
         for e in ENTITIES {

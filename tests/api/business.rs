@@ -945,6 +945,155 @@ async fn of_two_changes_from_one_version_exactly_one_wins(backend: Backend) {
 }
 on_both_databases!(of_two_changes_from_one_version_exactly_one_wins);
 
+/// Runs `inputs` of `mutation` at once, as `role`; the answers in order.
+async fn at_once(
+    app: &TestApp,
+    role: &str,
+    mutation: &str,
+    input_type: &str,
+    inputs: Vec<Value>,
+) -> Vec<Value> {
+    let roles = [role];
+    futures::future::join_all(inputs.into_iter().map(|input| {
+        call(
+            app,
+            "racer-1",
+            &roles,
+            mutation,
+            input_type,
+            "change { id }",
+            input,
+        )
+    }))
+    .await
+}
+
+/// The answers that worked, and the codes of the others.
+fn outcomes(answers: &[Value]) -> (usize, Vec<String>) {
+    let won = answers.iter().filter(|b| b.get("errors").is_none()).count();
+    let lost = answers
+        .iter()
+        .filter_map(|b| {
+            b["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    (won, lost)
+}
+
+async fn every_versioned_operation_lets_one_of_two_racing_changes_win(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, v) = orgs(&app, "ACTIVE", 1).await.remove(0);
+    let sub = org(&app, &id, "subscription { version seats }").await["subscription"].clone();
+    let (sv, seats) = (sub["version"].clone(), sub["seats"].as_i64().unwrap_or(1));
+    let open = invoice_in(&app, "OPEN").await;
+    let races = [
+        (
+            "ops",
+            "setOrganizationStatus",
+            "SetOrganizationStatusInput",
+            vec![
+                json!({ "id": id, "status": "SUSPENDED", "reason": "a", "expectedVersion": v }),
+                json!({ "id": id, "status": "CHURNED", "reason": "b", "expectedVersion": v }),
+            ],
+        ),
+        (
+            "ops",
+            "setOrganizationFlag",
+            "SetOrganizationFlagInput",
+            vec![
+                json!({ "id": id, "flag": "VIP", "value": true, "reason": "a", "expectedVersion": v + 1 }),
+                json!({ "id": id, "flag": "CHURN_RISK", "value": true, "reason": "b", "expectedVersion": v + 1 }),
+            ],
+        ),
+        (
+            "billing",
+            "changeSubscription",
+            "ChangeSubscriptionInput",
+            vec![
+                json!({ "organizationId": id, "seats": seats + 1, "reason": "a", "expectedVersion": sv }),
+                json!({ "organizationId": id, "seats": seats + 2, "reason": "b", "expectedVersion": sv }),
+            ],
+        ),
+        (
+            "billing",
+            "markInvoicePaid",
+            "MarkInvoicePaidInput",
+            vec![
+                json!({ "id": open["id"], "paidAt": open["issuedAt"], "paymentReference": "a", "expectedVersion": open["version"] }),
+                json!({ "id": open["id"], "paidAt": open["issuedAt"], "paymentReference": "b", "expectedVersion": open["version"] }),
+            ],
+        ),
+    ];
+    for (role, mutation, input_type, inputs) in races {
+        let answers = at_once(&app, role, mutation, input_type, inputs).await;
+        assert_eq!(
+            outcomes(&answers),
+            (1, vec!["CONFLICT".to_owned()]),
+            "{mutation}: {answers:?}"
+        );
+    }
+    let other = invoice_in(&app, "OPEN").await;
+    let answers = at_once(
+        &app,
+        "billing",
+        "voidInvoice",
+        "VoidInvoiceInput",
+        vec![
+            json!({ "id": other["id"], "reason": "a", "expectedVersion": other["version"] }),
+            json!({ "id": other["id"], "reason": "b", "expectedVersion": other["version"] }),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcomes(&answers),
+        (1, vec!["CONFLICT".to_owned()]),
+        "voidInvoice: {answers:?}"
+    );
+
+    // Without versions, the rules still hold under a race: two credit notes
+    // of 60 % each on one invoice, and four trial extensions of 30 days.
+    let amount = open["amountCents"].as_i64().expect("amount");
+    let answers = at_once(
+        &app,
+        "billing",
+        "issueCreditNote",
+        "IssueCreditNoteInput",
+        vec![
+            json!({ "invoiceId": open["id"], "amountCents": amount * 6 / 10, "reason": "a" }),
+            json!({ "invoiceId": open["id"], "amountCents": amount * 6 / 10, "reason": "b" }),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcomes(&answers),
+        (1, vec!["BAD_USER_INPUT".to_owned()]),
+        "issueCreditNote: {answers:?}"
+    );
+    let (trial, _) = orgs(&app, "TRIAL", 1).await.remove(0);
+    let answers = at_once(
+        &app,
+        "support",
+        "extendTrial",
+        "ExtendTrialInput",
+        (0..4)
+            .map(|i| json!({ "id": trial, "days": 30, "reason": format!("race {i}") }))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&answers),
+        (3, vec!["BAD_USER_INPUT".to_owned()]),
+        "extendTrial: {answers:?}"
+    );
+    assert_eq!(
+        org(&app, &trial, "trialExtensionDays").await["trialExtensionDays"],
+        90
+    );
+}
+on_both_databases!(every_versioned_operation_lets_one_of_two_racing_changes_win);
+
 async fn an_idempotent_replay_answers_the_first_result_and_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let (id, v) = orgs(&app, "ACTIVE", 1).await.remove(0);

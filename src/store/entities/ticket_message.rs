@@ -15,7 +15,11 @@ pub struct Model {
     pub author_user_id: Option<i64>,
     #[catalog(skip)]
     pub author_staff_id: Option<i64>,
-    #[catalog(Public, "The message's text.")]
+    /// A customer's words, or staff's; an internal note's when `internal`.
+    #[catalog(
+        PersonalData,
+        "The message's text: a customer's words or staff's (a note between staff when `internal`). Every read is audited."
+    )]
     pub body: String,
     /// An internal note between staff, never shown to the customer.
     #[catalog(
