@@ -26,26 +26,9 @@ use sha2::{Digest, Sha256};
 
 use super::DomainError;
 use crate::store::audit::NewAuditEvent;
+pub use crate::store::changes::{FieldChange, RecordChange};
 use crate::store::changes::{Touched, append_change};
 use crate::store::{Store, bulk as keys};
-
-/// One field's change: its path in the catalog (`status`,
-/// `internalFlags.vip`, `subscription.seats`) and its values as JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldChange {
-    pub field: String,
-    pub before: Value,
-    pub after: Value,
-}
-
-/// What a change did to one record of a catalog entity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordChange {
-    pub entity: String,
-    /// The row id.
-    pub record: i64,
-    pub fields: Vec<FieldChange>,
-}
 
 impl RecordChange {
     pub fn new(entity: &str, record: i64) -> Self {
@@ -243,62 +226,6 @@ pub async fn run<O: Operation>(
     Ok(done)
 }
 
-/// The field changes an audit event's details record for one record.
-pub fn changes_in(details: &str, entity: &str, record: i64) -> Vec<FieldChange> {
-    #[derive(Deserialize)]
-    struct Details {
-        #[serde(default)]
-        changes: Vec<RecordChange>,
-    }
-    serde_json::from_str::<Details>(details)
-        .map(|d| {
-            d.changes
-                .into_iter()
-                .filter(|c| c.entity == entity && c.record == record)
-                .flat_map(|c| c.fields)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Every field change an audit event's details record, with its entity.
-pub fn all_changes_in(details: &str) -> Vec<(String, FieldChange)> {
-    #[derive(Deserialize)]
-    struct Details {
-        #[serde(default)]
-        changes: Vec<RecordChange>,
-    }
-    serde_json::from_str::<Details>(details)
-        .map(|d| {
-            d.changes
-                .into_iter()
-                .flat_map(|c| {
-                    let entity = c.entity;
-                    c.fields.into_iter().map(move |f| (entity.clone(), f))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The reason an audit event's details record.
-pub fn reason_in(details: &str) -> Option<String> {
-    serde_json::from_str::<Value>(details)
-        .ok()?
-        .get("reason")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// The mutation an audit event's details record.
-pub fn mutation_in(details: &str) -> Option<String> {
-    serde_json::from_str::<Value>(details)
-        .ok()?
-        .get("mutation")?
-        .as_str()
-        .map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,28 +242,6 @@ mod tests {
                 before: json!(false),
                 after: json!(true),
             }]
-        );
-    }
-
-    #[test]
-    fn a_records_changes_are_read_back_from_the_details() {
-        let details = json!({
-            "mutation": "bulkUpdateOrganizationStatus",
-            "reason": "fraud",
-            "changes": [
-                RecordChange::new("Organization", 1).field("status", "ACTIVE", "SUSPENDED"),
-                RecordChange::new("Organization", 2).field("status", "TRIAL", "SUSPENDED"),
-            ],
-        })
-        .to_string();
-        let two = changes_in(&details, "Organization", 2);
-        assert_eq!(two.len(), 1);
-        assert_eq!(two[0].before, json!("TRIAL"));
-        assert!(changes_in(&details, "Invoice", 2).is_empty());
-        assert_eq!(reason_in(&details).as_deref(), Some("fraud"));
-        assert_eq!(
-            mutation_in(&details).as_deref(),
-            Some("bulkUpdateOrganizationStatus")
         );
     }
 }

@@ -74,7 +74,7 @@ async fn change_done(ctx: &Context<'_>, done: &Done) -> async_graphql::Result<Ch
             field: "id",
             message: "the change's audit event is gone".into(),
         })?;
-    Ok(change_of(ctx, &e, None))
+    Ok(change_of(ctx, &e))
 }
 
 /// Set one organization's status.

@@ -21,6 +21,58 @@ use super::{Store, StoreError};
 /// at most 32,766 per statement).
 const INSERT_CHUNK: usize = 5_000;
 
+/// One field's change: its path in the catalog (`status`,
+/// `internalFlags.vip`, `subscription.seats`) and its values as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// What a change did to one record of a catalog entity.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordChange {
+    pub entity: String,
+    /// The row id.
+    pub record: i64,
+    pub fields: Vec<FieldChange>,
+}
+
+/// What a change's audit event says it did (its `details`): the mutation,
+/// the reason, and each record's field changes.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ChangeDetails {
+    #[serde(default)]
+    pub mutation: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub changes: Vec<RecordChange>,
+}
+
+impl ChangeDetails {
+    /// The details of an event (its `details` column); empty when it
+    /// records no change.
+    pub fn of(details: Option<&str>) -> Self {
+        details
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default()
+    }
+
+    /// The field changes it records for one record.
+    pub fn fields_of<'a>(
+        &'a self,
+        entity: &'a str,
+        record: i64,
+    ) -> impl Iterator<Item = &'a FieldChange> + 'a {
+        self.changes
+            .iter()
+            .filter(move |c| c.entity == entity && c.record == record)
+            .flat_map(|c| c.fields.iter())
+    }
+}
+
 /// One touched field of one record: `(entity, record id, field path)`.
 pub type Touched = (&'static str, i64, String);
 
@@ -145,6 +197,7 @@ pub async fn history_pages(
     }
     Ok(out)
 }
+
 
 /// The audit events with these ids.
 pub async fn events(
@@ -283,4 +336,44 @@ where
     <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<i64>,
 {
     Ok(E::find_by_id(id).one(store.db()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_records_changes_are_read_back_from_the_details() {
+        let event = json!({
+                    "mutation": "bulkUpdateOrganizationStatus",
+                    "reason": "fraud",
+                    "changes": [
+                        { "entity": "Organization", "record": 1, "fields": [{ "field": "status", "before": "ACTIVE", "after": "SUSPENDED" }] },
+                        { "entity": "Organization", "record": 2, "fields": [{ "field": "status", "before": "TRIAL", "after": "SUSPENDED" }] },
+                    ],
+        })
+        .to_string();
+        let details = ChangeDetails::of(Some(&event));
+        let two: Vec<_> = details.fields_of("Organization", 2).collect();
+        assert_eq!(two.len(), 1);
+        assert_eq!(two[0].before, json!("TRIAL"));
+        assert_eq!(details.fields_of("Invoice", 2).count(), 0);
+        assert_eq!(details.reason.as_deref(), Some("fraud"));
+        assert_eq!(
+            details.mutation.as_deref(),
+            Some("bulkUpdateOrganizationStatus")
+        );
+        // An event that records no change (a read, an older bulk change).
+        assert_eq!(
+            ChangeDetails::of(None).fields_of("Organization", 1).count(),
+            0
+        );
+        assert_eq!(
+            ChangeDetails::of(Some("{\"mutation\":\"x\"}"))
+                .changes
+                .len(),
+            0
+        );
+    }
 }

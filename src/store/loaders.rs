@@ -309,10 +309,24 @@ pub struct HistoryOf {
     pub fields: Arc<Vec<String>>,
 }
 
-/// A page of a record's history: its audit events, newest first.
+/// One change in a record's history, read from its audit event.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    /// The audit event's id.
+    pub event: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor_subject: String,
+    /// The mutation that made it.
+    pub mutation: String,
+    pub reason: Option<String>,
+    /// The record's field changes among the fields asked for.
+    pub fields: Vec<super::changes::FieldChange>,
+}
+
+/// A page of a record's history, newest first.
 #[derive(Clone, Debug)]
 pub struct HistoryRows {
-    pub events: Vec<super::entities::audit_event::Model>,
+    pub entries: Vec<HistoryEntry>,
     pub has_next_page: bool,
     pub total: Option<i64>,
 }
@@ -351,9 +365,24 @@ impl Loader<HistoryOf> for StoreLoader {
             .iter()
             .flat_map(|p| p.6.values().flat_map(|page| page.events.iter().copied()))
             .collect();
-        let events = super::changes::events(&self.store, &ids)
+        // Each event's details parsed once (a bulk change's hold every record
+        // it changed), whatever the number of records on the page.
+        let events: HashMap<
+            i64,
+            (
+                super::entities::audit_event::Model,
+                super::changes::ChangeDetails,
+            ),
+        > = super::changes::events(&self.store, &ids)
             .await
-            .map_err(Arc::new)?;
+            .map_err(Arc::new)?
+            .into_iter()
+            .map(|(id, mut e)| {
+                let details = super::changes::ChangeDetails::of(e.details.as_deref());
+                e.details = None;
+                (id, (e, details))
+            })
+            .collect();
         let mut out = HashMap::with_capacity(keys.len());
         for (entity, before, first, with_total, fields, records, mut found) in pages {
             for record in records {
@@ -369,10 +398,26 @@ impl Loader<HistoryOf> for StoreLoader {
                 out.insert(
                     key,
                     HistoryRows {
-                        events: page
+                        entries: page
                             .events
                             .iter()
-                            .filter_map(|id| events.get(id).cloned())
+                            .filter_map(|id| events.get(id))
+                            .map(|(e, details)| HistoryEntry {
+                                event: e.id,
+                                occurred_at: e.occurred_at,
+                                actor_subject: e.actor_subject.clone(),
+                                mutation: details
+                                    .mutation
+                                    .clone()
+                                    .or_else(|| e.operation_name.clone())
+                                    .unwrap_or_default(),
+                                reason: details.reason.clone(),
+                                fields: details
+                                    .fields_of(entity, record)
+                                    .filter(|f| fields.contains(&f.field))
+                                    .cloned()
+                                    .collect(),
+                            })
                             .collect(),
                         has_next_page: page.has_next_page,
                         total: page.total.or(with_total.then_some(0)),

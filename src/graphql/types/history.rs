@@ -10,12 +10,12 @@ use async_graphql::{Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{self, Ordering, Sort};
-use crate::domain::change::{self as domain, FieldChange as DomainFieldChange};
 use crate::graphql::guard::can;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::{connection, cursors, page_request};
+use crate::store::changes::{ChangeDetails, FieldChange as DomainFieldChange};
 use crate::store::entities::audit_event;
-use crate::store::loaders::HistoryOf;
+use crate::store::loaders::{HistoryEntry, HistoryOf};
 use crate::store::page::{Keyset, Page, SortValue};
 
 /// Histories are newest first; a cursor holds the event it follows.
@@ -73,37 +73,50 @@ fn readable(ctx: &Context<'_>, entity: &str, path: &str) -> bool {
 }
 
 /// The change an audit event records, with the fields the caller may read
-/// (of one record, or of every record it changed).
-pub fn change_of(
-    ctx: &Context<'_>,
-    event: &audit_event::Model,
-    record: Option<(&str, i64)>,
-) -> Change {
-    let details = event.details.as_deref().unwrap_or("{}");
-    let fields: Vec<(String, DomainFieldChange)> = match record {
-        Some((entity, row)) => domain::changes_in(details, entity, row)
-            .into_iter()
-            .map(|f| (entity.to_owned(), f))
-            .collect(),
-        None => domain::all_changes_in(details),
-    };
+/// of every record it changed (a mutation's payload).
+pub fn change_of(ctx: &Context<'_>, event: &audit_event::Model) -> Change {
+    let details = ChangeDetails::of(event.details.as_deref());
+    let fields: Vec<DomainFieldChange> = details
+        .changes
+        .iter()
+        .flat_map(|c| c.fields.iter().map(move |f| (c.entity.as_str(), f)))
+        .filter(|(entity, f)| readable(ctx, entity, &f.field))
+        .map(|(_, f)| f.clone())
+        .collect();
     Change {
         id: ids::encode(Kind::AuditEvent, event.id),
         occurred_at: event.occurred_at,
         actor_subject: event.actor_subject.clone(),
-        operation_name: domain::mutation_in(details)
+        operation_name: details
+            .mutation
+            .clone()
             .or_else(|| event.operation_name.clone())
             .unwrap_or_default(),
-        reason: domain::reason_in(details),
-        fields: fields
-            .into_iter()
-            .filter(|(entity, f)| readable(ctx, entity, &f.field))
-            .map(|(_, f)| FieldChange {
-                field: f.field,
-                before: Json(f.before),
-                after: Json(f.after),
-            })
-            .collect(),
+        reason: details.reason.clone(),
+        fields: fields.into_iter().map(FieldChange::from).collect(),
+    }
+}
+
+impl From<DomainFieldChange> for FieldChange {
+    fn from(f: DomainFieldChange) -> Self {
+        FieldChange {
+            field: f.field,
+            before: Json(f.before),
+            after: Json(f.after),
+        }
+    }
+}
+
+impl From<HistoryEntry> for Change {
+    fn from(e: HistoryEntry) -> Self {
+        Change {
+            id: ids::encode(Kind::AuditEvent, e.event),
+            occurred_at: e.occurred_at,
+            actor_subject: e.actor_subject,
+            operation_name: e.mutation,
+            reason: e.reason,
+            fields: e.fields.into_iter().map(FieldChange::from).collect(),
+        }
     }
 }
 
@@ -131,7 +144,7 @@ pub async fn of(
     let rows = super::load_one(ctx, key).await?;
     let page = match rows {
         Some(rows) => Page {
-            items: rows.events,
+            items: rows.entries,
             has_next_page: rows.has_next_page,
             total: rows.total,
         },
@@ -141,10 +154,10 @@ pub async fn of(
         cursors(ctx)?,
         page,
         &HISTORY_NEWEST_FIRST,
-        |e: &audit_event::Model| Keyset {
+        |e: &HistoryEntry| Keyset {
             value: SortValue::None,
-            id: e.id,
+            id: e.event,
         },
-        |e| change_of(ctx, &e, Some((entity, record))),
+        Change::from,
     ))
 }
