@@ -198,7 +198,6 @@ pub async fn history_pages(
     Ok(out)
 }
 
-
 /// The audit events with these ids.
 pub async fn events(
     store: &Store,
