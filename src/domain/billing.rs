@@ -6,11 +6,12 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     DatabaseTransaction, IntoActiveModel,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::DomainError;
 use super::change::{
-    Actor, Applied, Operation, RecordChange, expect_version, required_reason, text_within,
+    Actor, Applied, Asked, Operation, RecordChange, expect_version, required_reason, text_within,
 };
 use super::organizations::instant;
 use crate::catalog::public_id;
@@ -24,32 +25,22 @@ use crate::store::entities::{credit_note, organization};
 /// `changeSubscription`: the plan exists; seats ≥ 1 and not below the
 /// account's active users; a canceled subscription cannot change.
 /// `expectedVersion` is the subscription's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChangeSubscription {
     pub organization_id: i64,
     pub plan_code: Option<String>,
     pub seats: Option<i64>,
-    pub reason: Option<String>,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for ChangeSubscription {
     const NAME: &'static str = "changeSubscription";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([
-            self.organization_id,
-            self.plan_code,
-            self.seats,
-            self.reason,
-            self.expected_version
-        ])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -57,7 +48,7 @@ impl Operation for ChangeSubscription {
         txn: &DatabaseTransaction,
         _actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
-        required_reason(self.reason())?;
+        required_reason(self.asked.reason.as_deref())?;
         if let Some(seats) = self.seats
             && seats < 1
         {
@@ -170,30 +161,22 @@ async fn save(
 
 /// `markInvoicePaid`: only an OPEN invoice; `paidAt` neither in the future
 /// nor before the invoice was issued.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MarkPaid {
     pub id: i64,
     pub paid_at: chrono::DateTime<chrono::Utc>,
     pub payment_reference: String,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for MarkPaid {
     const NAME: &'static str = "markInvoicePaid";
 
-    fn reason(&self) -> Option<&str> {
-        None
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([
-            self.id,
-            instant(self.paid_at),
-            self.payment_reference,
-            self.expected_version
-        ])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -259,24 +242,20 @@ impl Operation for MarkPaid {
 }
 
 /// `voidInvoice`: a DRAFT or OPEN invoice only; a PAID one is credited.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Void {
     pub id: i64,
-    pub reason: Option<String>,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for Void {
     const NAME: &'static str = "voidInvoice";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([self.id, self.reason, self.expected_version])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -284,7 +263,7 @@ impl Operation for Void {
         txn: &DatabaseTransaction,
         _actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
-        required_reason(self.reason())?;
+        required_reason(self.asked.reason.as_deref())?;
         let inv = invoice(txn, self.id, "id").await?;
         expect_version(inv.version, self.expected_version)?;
         match inv.status {
@@ -321,24 +300,20 @@ impl Operation for Void {
 
 /// `issueCreditNote`: only on a PAID invoice; all its credits together at
 /// most its amount.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IssueCreditNote {
     pub invoice_id: i64,
     pub amount_cents: i64,
-    pub reason: Option<String>,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for IssueCreditNote {
     const NAME: &'static str = "issueCreditNote";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([self.invoice_id, self.amount_cents, self.reason])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -346,7 +321,7 @@ impl Operation for IssueCreditNote {
         txn: &DatabaseTransaction,
         actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
-        let reason = required_reason(self.reason())?;
+        let reason = required_reason(self.asked.reason.as_deref())?;
         if self.amount_cents < 1 {
             return Err(DomainError::Invalid {
                 field: "amountCents",

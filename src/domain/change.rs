@@ -92,15 +92,32 @@ pub struct Applied {
     pub changes: Vec<RecordChange>,
 }
 
-/// One business operation with its rules.
-pub trait Operation: Sync {
+/// What every change takes besides its own input: why (for those that take
+/// a reason), and the idempotency key (which is not part of the input the
+/// key stands for).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Asked {
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+impl Asked {
+    pub fn new(reason: Option<String>, idempotency_key: Option<String>) -> Self {
+        Asked {
+            reason,
+            idempotency_key,
+        }
+    }
+}
+
+/// One business operation with its rules. It serializes to its input (for
+/// the idempotency key's hash).
+pub trait Operation: Serialize + Sync {
     /// The mutation's name (the audit log's, the history's, the key's).
     const NAME: &'static str;
-    /// The reason the caller gave, if the operation takes one.
-    fn reason(&self) -> Option<&str>;
-    fn idempotency_key(&self) -> Option<&str>;
-    /// The input as JSON, for the idempotency key's hash.
-    fn canonical(&self) -> Value;
+    /// The reason and the idempotency key.
+    fn asked(&self) -> &Asked;
     /// Checks the rules against the rows as they are and changes them, in
     /// `txn`.
     fn apply(
@@ -153,7 +170,8 @@ pub fn text_within(field: &'static str, text: &str, max: usize) -> Result<String
 }
 
 fn request_hash<O: Operation>(op: &O) -> String {
-    let canonical = json!({ "operation": O::NAME, "input": op.canonical() });
+    let input = serde_json::to_value(op).unwrap_or(Value::Null);
+    let canonical = json!({ "operation": O::NAME, "input": input });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -169,7 +187,9 @@ pub async fn run<O: Operation>(
     let now = Utc::now();
     let hash = request_hash(op);
     let key = op
-        .idempotency_key()
+        .asked()
+        .idempotency_key
+        .as_deref()
         .map(str::trim)
         .filter(|k| !k.is_empty());
     if let Some(key) = key {
@@ -203,7 +223,7 @@ pub async fn run<O: Operation>(
     }
     let details = json!({
         "mutation": O::NAME,
-        "reason": op.reason(),
+        "reason": op.asked().reason,
         "changes": applied.changes,
     });
     let event = append_change(&txn, audit(details), &touched).await?;

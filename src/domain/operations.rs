@@ -80,7 +80,7 @@ impl BulkOperation for OrganizationStatusChange {
 }
 
 /// An internal flag of an organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Flag {
     FraudReview,
     Vip,

@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveEnum, ActiveValue::Set, DatabaseTransaction, IntoActiveModel};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::DomainError;
-use super::change::{Actor, Applied, Operation, RecordChange, expect_version, required_reason};
+use super::change::{
+    Actor, Applied, Asked, Operation, RecordChange, expect_version, required_reason,
+};
 use super::operations::{Flag, organization_transition_allowed};
 use crate::store::changes::{locked, update};
 use crate::store::entities::organization::{self, OrganizationStatus};
@@ -65,30 +67,21 @@ async fn save(
 }
 
 /// `setOrganizationStatus`: the bulk change's transitions, one account.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SetStatus {
     pub id: i64,
     pub status: OrganizationStatus,
-    pub reason: Option<String>,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for SetStatus {
     const NAME: &'static str = "setOrganizationStatus";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([
-            self.id,
-            self.status.to_value(),
-            self.reason,
-            self.expected_version
-        ])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -96,7 +89,7 @@ impl Operation for SetStatus {
         txn: &DatabaseTransaction,
         actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
-        required_reason(self.reason())?;
+        required_reason(self.asked.reason.as_deref())?;
         let org = organization(txn, self.id).await?;
         expect_version(org.version, self.expected_version)?;
         if org.status != self.status && !organization_transition_allowed(org.status, self.status) {
@@ -120,13 +113,15 @@ impl Operation for SetStatus {
 }
 
 /// `setOrganizationFlag`: sets or clears one internal flag of one account.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SetFlag {
     pub id: i64,
     pub flag: Flag,
     pub value: bool,
-    pub reason: Option<String>,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 fn flag_of(org: &organization::Model, flag: Flag) -> bool {
@@ -141,20 +136,8 @@ fn flag_of(org: &organization::Model, flag: Flag) -> bool {
 impl Operation for SetFlag {
     const NAME: &'static str = "setOrganizationFlag";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([
-            self.id,
-            self.flag.path(),
-            self.value,
-            self.reason,
-            self.expected_version
-        ])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -162,7 +145,7 @@ impl Operation for SetFlag {
         txn: &DatabaseTransaction,
         actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
-        required_reason(self.reason())?;
+        required_reason(self.asked.reason.as_deref())?;
         let org = organization(txn, self.id).await?;
         expect_version(org.version, self.expected_version)?;
         let change = RecordChange::new("Organization", org.id).field(
@@ -183,11 +166,13 @@ impl Operation for SetFlag {
 
 /// `extendTrial`: only a TRIAL account; 1–30 days at a time, at most 90
 /// days of extensions in all since the trial began.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExtendTrial {
     pub id: i64,
     pub days: i64,
-    pub reason: Option<String>,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 /// When a trial ends: as recorded, or its standard length after the
@@ -200,14 +185,8 @@ pub fn trial_end(org: &organization::Model) -> DateTime<Utc> {
 impl Operation for ExtendTrial {
     const NAME: &'static str = "extendTrial";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([self.id, self.days, self.reason])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -221,7 +200,7 @@ impl Operation for ExtendTrial {
                 message: format!("a trial is extended by 1 to {MAX_EXTENSION_DAYS} days at a time"),
             });
         }
-        required_reason(self.reason())?;
+        required_reason(self.asked.reason.as_deref())?;
         let org = organization(txn, self.id).await?;
         if org.status != OrganizationStatus::Trial {
             return Err(DomainError::Invalid {

@@ -6,11 +6,12 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     DatabaseTransaction, IntoActiveModel,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::DomainError;
 use super::change::{
-    Actor, Applied, Operation, RecordChange, expect_version, required_reason, text_within,
+    Actor, Applied, Asked, Operation, RecordChange, expect_version, required_reason, text_within,
 };
 use crate::catalog::public_id;
 use crate::store::changes::{insert, locked, staff_member, staff_with_subject, update};
@@ -90,23 +91,20 @@ async fn add_message(
 }
 
 /// `replyToTicket`: a message the customer sees; not on a CLOSED ticket.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Reply {
     pub ticket_id: i64,
     pub body: String,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for Reply {
     const NAME: &'static str = "replyToTicket";
 
-    fn reason(&self) -> Option<&str> {
-        None
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([self.ticket_id, self.body])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -129,23 +127,20 @@ impl Operation for Reply {
 
 /// `addInternalNote`: a note between staff (`internal: true`), never shown
 /// to the customer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AddInternalNote {
     pub ticket_id: i64,
     pub body: String,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for AddInternalNote {
     const NAME: &'static str = "addInternalNote";
 
-    fn reason(&self) -> Option<&str> {
-        None
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([self.ticket_id, self.body])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -161,35 +156,24 @@ impl Operation for AddInternalNote {
 
 /// `updateTicket`: status, priority, assignee. The assignee must hold the
 /// support or admin role; reopening a CLOSED ticket needs a reason.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateTicket {
     pub id: i64,
     pub status: Option<TicketStatus>,
     pub priority: Option<TicketPriority>,
     /// `None`: keep; `Some(None)`: unassign; `Some(Some(staff))`: assign.
     pub assignee: Option<Option<i64>>,
-    pub reason: Option<String>,
     pub expected_version: i64,
-    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub asked: Asked,
 }
 
 impl Operation for UpdateTicket {
     const NAME: &'static str = "updateTicket";
 
-    fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-    fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
-    fn canonical(&self) -> Value {
-        json!([
-            self.id,
-            self.status.map(|s| s.to_value()),
-            self.priority.map(|p| p.to_value()),
-            self.assignee,
-            self.reason,
-            self.expected_version
-        ])
+    fn asked(&self) -> &Asked {
+        &self.asked
     }
 
     async fn apply(
@@ -198,6 +182,7 @@ impl Operation for UpdateTicket {
         actor: Actor<'_>,
     ) -> Result<Applied, DomainError> {
         let reason = self
+            .asked
             .reason
             .as_deref()
             .map(|r| text_within("reason", r.trim(), 2_000))

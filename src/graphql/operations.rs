@@ -16,7 +16,7 @@ use super::types::organization::{Organization, OrganizationStatus};
 use super::types::support::{SupportTicket, TicketMessage, TicketPriority, TicketStatus};
 use crate::audit;
 use crate::domain::bulk::BulkLimits;
-use crate::domain::change::{self, Done, Operation};
+use crate::domain::change::{self, Asked, Done, Operation};
 use crate::domain::operations::Flag;
 use crate::domain::{billing, organizations, tickets};
 use crate::store::changes::{event, find};
@@ -300,9 +300,8 @@ pub async fn set_organization_status(
     let op = organizations::SetStatus {
         id: ids::decode(Kind::Organization, &input.id, "id")?,
         status: input.status.into(),
-        reason: Some(input.reason),
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(SetOrganizationStatusPayload {
@@ -319,9 +318,8 @@ pub async fn set_organization_flag(
         id: ids::decode(Kind::Organization, &input.id, "id")?,
         flag: Flag::from(input.flag),
         value: input.value,
-        reason: Some(input.reason),
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(SetOrganizationFlagPayload {
@@ -337,8 +335,7 @@ pub async fn extend_trial(
     let op = organizations::ExtendTrial {
         id: ids::decode(Kind::Organization, &input.id, "id")?,
         days: input.days,
-        reason: Some(input.reason),
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(ExtendTrialPayload {
@@ -355,9 +352,8 @@ pub async fn change_subscription(
         organization_id: ids::decode(Kind::Organization, &input.organization_id, "organizationId")?,
         plan_code: input.plan_code,
         seats: input.seats,
-        reason: Some(input.reason),
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     let subscription = row::<subscription::Entity>(ctx, done.object).await?;
@@ -378,7 +374,7 @@ pub async fn mark_invoice_paid(
         paid_at: input.paid_at,
         payment_reference: input.payment_reference,
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(None, input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(MarkInvoicePaidPayload {
@@ -393,9 +389,8 @@ pub async fn void_invoice(
 ) -> async_graphql::Result<VoidInvoicePayload> {
     let op = billing::Void {
         id: ids::decode(Kind::Invoice, &input.id, "id")?,
-        reason: Some(input.reason),
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(VoidInvoicePayload {
@@ -411,8 +406,7 @@ pub async fn issue_credit_note(
     let op = billing::IssueCreditNote {
         invoice_id: ids::decode(Kind::Invoice, &input.invoice_id, "invoiceId")?,
         amount_cents: input.amount_cents,
-        reason: Some(input.reason),
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(Some(input.reason), input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     let note = row::<credit_note::Entity>(ctx, done.object).await?;
@@ -441,7 +435,7 @@ pub async fn reply_to_ticket(
     let op = tickets::Reply {
         ticket_id: ids::decode(Kind::Ticket, &input.ticket_id, "ticketId")?,
         body: input.body,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(None, input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     let (message, ticket) = message_and_ticket(ctx, &done).await?;
@@ -459,7 +453,7 @@ pub async fn add_internal_note(
     let op = tickets::AddInternalNote {
         ticket_id: ids::decode(Kind::Ticket, &input.ticket_id, "ticketId")?,
         body: input.body,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(None, input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     let (message, ticket) = message_and_ticket(ctx, &done).await?;
@@ -484,9 +478,8 @@ pub async fn update_ticket(
         status: input.status.map(Into::into),
         priority: input.priority.map(Into::into),
         assignee,
-        reason: input.reason,
         expected_version: input.expected_version,
-        idempotency_key: input.idempotency_key,
+        asked: Asked::new(input.reason, input.idempotency_key),
     };
     let done = run(ctx, &op).await?;
     Ok(UpdateTicketPayload {

@@ -65,7 +65,7 @@ pub struct Model {
 }
 
 /// Lifecycle of a customer account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum OrganizationStatus {
     #[sea_orm(string_value = "TRIAL")]
