@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::DomainError;
 use super::change::{FieldChange, RecordChange};
+use super::idempotency::Idempotency;
 use crate::store::audit::NewAuditEvent;
 use crate::store::changes::{Touched, append_change};
 use crate::store::{Store, bulk as sql};
@@ -159,30 +160,17 @@ pub async fn run(
     }
     let now = Utc::now();
     let hash = request_hash(op, input);
-    let key = input
-        .idempotency_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    if let Some(key) = key {
-        if key.len() > 200 {
-            return Err(DomainError::Invalid {
-                field: "idempotencyKey",
-                message: "at most 200 characters".into(),
-            });
-        }
-        if let Some(stored) = sql::find_idempotent(store, principal, key, now).await? {
-            if stored.request_hash != hash || stored.operation != op.name() {
-                return Err(DomainError::KeyReused(key.to_owned()));
-            }
-            let mut outcome: BulkOutcome =
-                serde_json::from_str(&stored.result).map_err(|e| DomainError::Invalid {
-                    field: "idempotencyKey",
-                    message: format!("the stored result is unreadable: {e}"),
-                })?;
-            outcome.replayed = true;
-            return Ok(outcome);
-        }
+    let key = Idempotency::of(
+        principal,
+        input.idempotency_key.as_deref(),
+        op.name(),
+        &hash,
+    )?;
+    if let Some(key) = &key
+        && let Some(mut outcome) = key.replayed::<BulkOutcome>(store, now).await?
+    {
+        outcome.replayed = true;
+        return Ok(outcome);
     }
 
     // Validate every item against the rows as they are, locked.
@@ -283,24 +271,9 @@ pub async fn run(
         "changes": changes,
     });
     append_change(&txn, audit(details), &touched).await?;
-    if let (Some(key), false) = (key, input.dry_run) {
-        let result = serde_json::to_string(&outcome).map_err(|e| DomainError::Invalid {
-            field: "idempotencyKey",
-            message: e.to_string(),
-        })?;
-        let ttl = chrono::Duration::from_std(limits.idempotency_ttl)
-            .unwrap_or_else(|_| chrono::Duration::hours(24));
-        sql::store_idempotent(
-            &txn,
-            principal,
-            key,
-            op.name(),
-            &hash,
-            &result,
-            now,
-            now + ttl,
-        )
-        .await?;
+    if let (Some(key), false) = (&key, input.dry_run) {
+        key.remember(&txn, &outcome, now, limits.idempotency_ttl)
+            .await?;
     }
     txn.commit().await.map_err(crate::store::StoreError::from)?;
     if !input.dry_run {

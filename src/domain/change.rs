@@ -25,10 +25,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::DomainError;
+use super::idempotency::Idempotency;
+use crate::store::Store;
 use crate::store::audit::NewAuditEvent;
 pub use crate::store::changes::{FieldChange, RecordChange};
 use crate::store::changes::{Touched, append_change};
-use crate::store::{Store, bulk as keys};
 
 impl RecordChange {
     pub fn new(entity: &str, record: i64) -> Self {
@@ -186,31 +187,17 @@ pub async fn run<O: Operation>(
 ) -> Result<Done, DomainError> {
     let now = Utc::now();
     let hash = request_hash(op);
-    let key = op
-        .asked()
-        .idempotency_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    if let Some(key) = key {
-        if key.len() > 200 {
-            return Err(DomainError::Invalid {
-                field: "idempotencyKey",
-                message: "at most 200 characters".into(),
-            });
-        }
-        if let Some(stored) = keys::find_idempotent(store, subject, key, now).await? {
-            if stored.request_hash != hash || stored.operation != O::NAME {
-                return Err(DomainError::KeyReused(key.to_owned()));
-            }
-            let mut done: Done =
-                serde_json::from_str(&stored.result).map_err(|e| DomainError::Invalid {
-                    field: "idempotencyKey",
-                    message: format!("the stored result is unreadable: {e}"),
-                })?;
-            done.replayed = true;
-            return Ok(done);
-        }
+    let key = Idempotency::of(
+        subject,
+        op.asked().idempotency_key.as_deref(),
+        O::NAME,
+        &hash,
+    )?;
+    if let Some(key) = &key
+        && let Some(mut done) = key.replayed::<Done>(store, now).await?
+    {
+        done.replayed = true;
+        return Ok(done);
     }
 
     let txn = store.begin_write().await?;
@@ -232,14 +219,8 @@ pub async fn run<O: Operation>(
         event,
         replayed: false,
     };
-    if let Some(key) = key {
-        let result = serde_json::to_string(&done).map_err(|e| DomainError::Invalid {
-            field: "idempotencyKey",
-            message: e.to_string(),
-        })?;
-        let ttl = chrono::Duration::from_std(idempotency_ttl)
-            .unwrap_or_else(|_| chrono::Duration::hours(24));
-        keys::store_idempotent(&txn, subject, key, O::NAME, &hash, &result, now, now + ttl).await?;
+    if let Some(key) = &key {
+        key.remember(&txn, &done, now, idempotency_ttl).await?;
     }
     txn.commit().await.map_err(crate::store::StoreError::from)?;
     metrics::counter!("backplane_changes_total", "mutation" => O::NAME).increment(1);

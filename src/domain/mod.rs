@@ -6,6 +6,7 @@
 pub mod billing;
 pub mod bulk;
 pub mod change;
+pub mod idempotency;
 pub mod operations;
 pub mod organizations;
 pub mod tickets;
