@@ -175,6 +175,18 @@ async fn organization_operations_follow_their_rules(backend: Backend) {
         org(&app, &id, "status version").await,
         json!({ "status": "SUSPENDED", "version": version + 1 })
     );
+    // Each refusal is in the audit log, as a failed operation of its caller.
+    let failed = app
+        .query(
+            r#"{ auditEvents(filter: {actor: "ops-1", outcome: "error"}) { totalCount nodes { operationType operationName } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(failed["auditEvents"]["totalCount"], 4, "{failed}");
+    assert_eq!(
+        failed["auditEvents"]["nodes"][0]["operationType"],
+        "mutation"
+    );
 
     // A flag.
     let body = call(&app, "ops-1", &ops, "setOrganizationFlag", "SetOrganizationFlagInput", ORG_CHANGE,
