@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 /// Business operations: the bulk engine and its rules.
 pub mod domain;
+pub mod export;
 /// The GraphQL schema: types, loaders wiring, errors, pagination.
 pub mod graphql;
 /// The Router and its layers: /graphql, /playground, health.
