@@ -152,6 +152,7 @@ impl Application {
             sessions,
             sign_in,
             audit: Some(audit),
+            exports: crate::export::Slots::new(config.export),
         };
         Ok(Self {
             listener,

@@ -205,6 +205,26 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
 
+    /// Most rows one export of a person may hold (`POST /export`).
+    #[arg(long, env = "BACKPLANE_EXPORT_MAX_ROWS", default_value_t = 1_000_000)]
+    pub export_max_rows: u64,
+
+    /// Most rows one export of a service identity may hold.
+    #[arg(
+        long,
+        env = "BACKPLANE_SERVICE_EXPORT_MAX_ROWS",
+        default_value_t = 10_000_000
+    )]
+    pub service_export_max_rows: u64,
+
+    /// Exports one caller may run at once.
+    #[arg(long, env = "BACKPLANE_EXPORTS_PER_CALLER", default_value_t = 2)]
+    pub exports_per_caller: usize,
+
+    /// Exports running at once in all.
+    #[arg(long, env = "BACKPLANE_EXPORTS_AT_ONCE", default_value_t = 8)]
+    pub exports_at_once: usize,
+
     /// Most ids one bulk mutation may carry.
     #[arg(long, env = "BACKPLANE_BULK_MAX_ITEMS", default_value_t = 10_000)]
     pub bulk_max_items: usize,
@@ -477,6 +497,12 @@ fn server_config(
     config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
     config.audit_queue = server.audit_queue.max(1);
     config.max_batch = server.max_batch.max(1);
+    config.export = crate::export::Settings {
+        max_rows_people: server.export_max_rows,
+        max_rows_services: server.service_export_max_rows,
+        per_principal: server.exports_per_caller.max(1),
+        in_all: server.exports_at_once.max(1),
+    };
     config.limits = server.limits.limits();
     config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));
     config.max_concurrent_requests = server.max_concurrent_requests.max(1);

@@ -51,6 +51,8 @@ pub struct Config {
     pub bulk: BulkLimits,
     /// Most operations one batch request (a JSON array) may carry.
     pub max_batch: usize,
+    /// Rows per export and exports at once.
+    pub export: crate::export::Settings,
     /// Document limits of people and of service identities.
     pub limits: crate::graphql::limits::Limits,
     /// Most operation cost executing at once (see `graphql::admission`).
@@ -155,6 +157,7 @@ impl Config {
             audit_queue: 1024,
             bulk: BulkLimits::default(),
             max_batch: 10,
+            export: Default::default(),
             limits: Default::default(),
             max_cost_in_flight: 32_000,
             max_cost_share_percent: 50,

@@ -28,6 +28,20 @@ pub enum AuditError {
 
 type Job = (NewAuditEvent, oneshot::Sender<Result<(), AuditError>>);
 
+/// A place held in the writer's queue ([`AuditWriter::reserve`]).
+pub struct Reserved {
+    permit: mpsc::OwnedPermit<Job>,
+}
+
+impl Reserved {
+    /// Records `event` in the place held, and waits until it is committed.
+    pub async fn record(self, event: NewAuditEvent) -> Result<(), AuditError> {
+        let (ack, done) = oneshot::channel();
+        self.permit.send((event, ack));
+        done.await.unwrap_or(Err(AuditError::WriteFailed))
+    }
+}
+
 /// A handle to the writer task. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
@@ -67,6 +81,16 @@ impl AuditWriter {
             tracing::info!("audit writer drained and stopped");
         });
         (Self { queue }, task)
+    }
+
+    /// A place in the queue, held for an event to come (an export's, written
+    /// when it ends): refused when the writer cannot take one now.
+    pub fn reserve(&self) -> Result<Reserved, AuditError> {
+        self.queue
+            .clone()
+            .try_reserve_owned()
+            .map(|permit| Reserved { permit })
+            .map_err(|_| AuditError::Overloaded)
     }
 
     /// Records `event` and waits until it is committed.

@@ -79,7 +79,10 @@ mod tests {
             row(&[json!("x,y"), json!("say \"hi\""), json!("two\nlines")]),
             "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
         );
-        assert_eq!(row(&[json!(-42), json!(true), json!(1.5)]), "-42,true,1.5\r\n");
+        assert_eq!(
+            row(&[json!(-42), json!(true), json!(1.5)]),
+            "-42,true,1.5\r\n"
+        );
     }
 
     #[test]

@@ -14,12 +14,100 @@ pub mod csv;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use async_graphql_value::Value;
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
+use async_graphql_value::Value;
 
 use crate::catalog::{self, Lookup, Source};
+
+/// Rows a page of an export reads at once.
+pub const PAGE_SIZE: i32 = 1_000;
+
+/// How much exporting a deployment allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Most rows one export of a person may hold.
+    pub max_rows_people: u64,
+    /// Most rows one export of a service identity may hold.
+    pub max_rows_services: u64,
+    /// Exports one principal may run at once.
+    pub per_principal: usize,
+    /// Exports running at once in all.
+    pub in_all: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_rows_people: 1_000_000,
+            max_rows_services: 10_000_000,
+            per_principal: 2,
+            in_all: 8,
+        }
+    }
+}
+
+/// The exports running, by principal.
+#[derive(Debug, Default)]
+pub struct Slots {
+    settings: Settings,
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One running export's slot, given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    slots: std::sync::Arc<Slots>,
+    principal: String,
+}
+
+impl Slots {
+    pub fn new(settings: Settings) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Slots {
+            settings,
+            running: Default::default(),
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// A slot for `principal`, or why there is none.
+    pub fn start(self: &std::sync::Arc<Self>, principal: &str) -> Result<Slot, String> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let all: usize = running.values().sum();
+        if all >= self.settings.in_all {
+            return Err(format!(
+                "{all} exports are running, the most at once; try again shortly"
+            ));
+        }
+        let mine = running.entry(principal.to_owned()).or_default();
+        if *mine >= self.settings.per_principal {
+            return Err(format!(
+                "you are running {mine} exports, the most one caller may run at once; wait for one to end"
+            ));
+        }
+        *mine += 1;
+        Ok(Slot {
+            slots: self.clone(),
+            principal: principal.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self.slots.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.principal);
+            }
+        }
+    }
+}
 
 /// The two formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,13 +120,13 @@ impl Format {
     /// The format `Accept` asks for, if it names one.
     pub fn negotiate(accept: Option<&str>) -> Option<Format> {
         let accept = accept.unwrap_or_default();
-        accept.split(',').find_map(|part| {
-            match part.split(';').next().unwrap_or_default().trim() {
+        accept.split(',').find_map(
+            |part| match part.split(';').next().unwrap_or_default().trim() {
                 "text/csv" => Some(Format::Csv),
                 "application/x-ndjson" | "application/ndjson" => Some(Format::Ndjson),
                 _ => None,
-            }
-        })
+            },
+        )
     }
 
     pub fn content_type(self) -> &'static str {
@@ -232,7 +320,11 @@ pub fn plan(
     let mut fragments = String::new();
     for name in &used_fragments {
         if let Some(f) = document.fragments.get(&async_graphql::Name::new(name)) {
-            let _ = write!(fragments, " fragment {} on {}", name, f.node.type_condition.node.on.node);
+            let _ = write!(
+                fragments,
+                " fragment {} on {}",
+                name, f.node.type_condition.node.on.node
+            );
             print_directives(&mut fragments, &f.node.directives);
             fragments.push(' ');
             print_selection_set(&mut fragments, &f.node.selection_set.node);
@@ -274,15 +366,30 @@ fn node_selection(list: &SelectionSet) -> Result<&SelectionSet, Refusal> {
         let set = match f.node.name.node.as_str() {
             "nodes" => &f.node.selection_set.node,
             "edges" => {
-                let node = f.node.selection_set.node.items.iter().find_map(|s| match &s.node {
-                    Selection::Field(n) if n.node.name.node == "node" => Some(&n.node.selection_set.node),
-                    _ => None,
-                });
-                node.ok_or_else(|| refuse("query", "select `edges { node { … } }` or `nodes { … }`"))?
+                let node = f
+                    .node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .find_map(|s| match &s.node {
+                        Selection::Field(n) if n.node.name.node == "node" => {
+                            Some(&n.node.selection_set.node)
+                        }
+                        _ => None,
+                    });
+                node.ok_or_else(|| {
+                    refuse("query", "select `edges { node { … } }` or `nodes { … }`")
+                })?
             }
             // Every row is exported: a count or a page's end says nothing more.
             "totalCount" | "pageInfo" | "__typename" => continue,
-            other => return Err(refuse("query", format!("`{other}` is not part of an export"))),
+            other => {
+                return Err(refuse(
+                    "query",
+                    format!("`{other}` is not part of an export"),
+                ));
+            }
         };
         if found.replace(set).is_some() {
             return Err(refuse("query", "select the nodes once"));
@@ -331,17 +438,38 @@ fn columns_of(
                                 ),
                             )
                         })?;
-                    columns_of(document, &f.node.selection_set.node, target, path, out, depth + 1)?;
+                    columns_of(
+                        document,
+                        &f.node.selection_set.node,
+                        target,
+                        path,
+                        out,
+                        depth + 1,
+                    )?;
                 }
                 path.pop();
             }
             Selection::FragmentSpread(s) => {
                 if let Some(f) = document.fragments.get(&s.node.fragment_name.node) {
-                    columns_of(document, &f.node.selection_set.node, entity, path, out, depth + 1)?;
+                    columns_of(
+                        document,
+                        &f.node.selection_set.node,
+                        entity,
+                        path,
+                        out,
+                        depth + 1,
+                    )?;
                 }
             }
             Selection::InlineFragment(i) => {
-                columns_of(document, &i.node.selection_set.node, entity, path, out, depth + 1)?;
+                columns_of(
+                    document,
+                    &i.node.selection_set.node,
+                    entity,
+                    path,
+                    out,
+                    depth + 1,
+                )?;
             }
         }
     }
@@ -360,7 +488,9 @@ fn fragments_used(document: &ExecutableDocument, set: &SelectionSet, out: &mut B
                     fragments_used(document, &f.node.selection_set.node, out);
                 }
             }
-            Selection::InlineFragment(i) => fragments_used(document, &i.node.selection_set.node, out),
+            Selection::InlineFragment(i) => {
+                fragments_used(document, &i.node.selection_set.node, out)
+            }
         }
     }
 }
@@ -418,7 +548,10 @@ fn print_directives(
 
 fn print_arguments(
     out: &mut String,
-    arguments: &[(async_graphql::Positioned<async_graphql::Name>, async_graphql::Positioned<Value>)],
+    arguments: &[(
+        async_graphql::Positioned<async_graphql::Name>,
+        async_graphql::Positioned<Value>,
+    )],
 ) {
     if arguments.is_empty() {
         return;
@@ -498,25 +631,63 @@ mod tests {
             "query BackplaneExport($s: [UserStatus!], $backplaneExportFirst: Int!, $backplaneExportAfter: String) { export: users(filter: {status: $s}, orderBy: EMAIL_ASC, first: $backplaneExportFirst, after: $backplaneExportAfter) { pageInfo { hasNextPage endCursor } nodes { email name organization { slug plan { code } } } } }"
         );
         let headers: Vec<String> = p.columns.iter().map(|c| c.join(".")).collect();
-        assert_eq!(headers, ["email", "name", "organization.slug", "organization.plan.code"]);
+        assert_eq!(
+            headers,
+            [
+                "email",
+                "name",
+                "organization.slug",
+                "organization.plan.code"
+            ]
+        );
         assert_eq!(p.after, Start::Beginning);
     }
 
     #[test]
     fn what_cannot_be_exported_is_refused_with_its_reason() {
         for (query, field, says) in [
-            ("{ users(first: 10) { nodes { email } } }", "first", "leave `first` out"),
-            ("{ users { nodes { email } } organizations { nodes { id } } }", "query", "exactly one root list"),
-            ("{ organization(id: \"org_1\") { id } }", "query", "not a list"),
-            ("{ organizations { nodes { id users { nodes { email } } } } }", "query", "`users` is a list"),
-            ("mutation { bulkVoidInvoices(input: {ids: [], reason: \"x\"}) { changed } }", "query", "not a mutation"),
+            (
+                "{ users(first: 10) { nodes { email } } }",
+                "first",
+                "leave `first` out",
+            ),
+            (
+                "{ users { nodes { email } } organizations { nodes { id } } }",
+                "query",
+                "exactly one root list",
+            ),
+            (
+                "{ organization(id: \"org_1\") { id } }",
+                "query",
+                "not a list",
+            ),
+            (
+                "{ organizations { nodes { id users { nodes { email } } } } }",
+                "query",
+                "`users` is a list",
+            ),
+            (
+                "mutation { bulkVoidInvoices(input: {ids: [], reason: \"x\"}) { changed } }",
+                "query",
+                "not a mutation",
+            ),
         ] {
             let refusal = plan_of(query, Format::Csv).expect_err(query);
             assert_eq!(refusal.field, field, "{query}");
-            assert!(refusal.message.contains(says), "{query}: {}", refusal.message);
+            assert!(
+                refusal.message.contains(says),
+                "{query}: {}",
+                refusal.message
+            );
         }
         // NDJSON keeps nested pages.
-        assert!(plan_of("{ organizations { nodes { id users(first: 5) { nodes { email } } } } }", Format::Ndjson).is_ok());
+        assert!(
+            plan_of(
+                "{ organizations { nodes { id users(first: 5) { nodes { email } } } } }",
+                Format::Ndjson
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -530,13 +701,47 @@ mod tests {
         assert!(p.page_query.contains("$n: Int"), "{}", p.page_query);
         assert!(!p.page_query.contains("$x"), "{}", p.page_query);
         assert!(!p.page_query.contains("$after:"), "{}", p.page_query);
-        assert!(p.page_query.ends_with("fragment U on User { email tickets(first: $n) { nodes { id } } }"), "{}", p.page_query);
+        assert!(
+            p.page_query
+                .ends_with("fragment U on User { email tickets(first: $n) { nodes { id } } }"),
+            "{}",
+            p.page_query
+        );
+    }
+
+    #[test]
+    fn exports_at_once_are_bounded_per_caller_and_in_all() {
+        let slots = Slots::new(Settings {
+            per_principal: 2,
+            in_all: 3,
+            ..Settings::default()
+        });
+        let a1 = slots.start("a").expect("a's first");
+        let _a2 = slots.start("a").expect("a's second");
+        assert!(
+            slots
+                .start("a")
+                .expect_err("a third")
+                .contains("most one caller")
+        );
+        let _b1 = slots.start("b").expect("b's first");
+        assert!(
+            slots
+                .start("c")
+                .expect_err("a fourth")
+                .contains("most at once")
+        );
+        drop(a1);
+        assert!(slots.start("c").is_ok());
     }
 
     #[test]
     fn accept_names_the_format() {
         assert_eq!(Format::negotiate(Some("text/csv")), Some(Format::Csv));
-        assert_eq!(Format::negotiate(Some("application/x-ndjson; q=1")), Some(Format::Ndjson));
+        assert_eq!(
+            Format::negotiate(Some("application/x-ndjson; q=1")),
+            Some(Format::Ndjson)
+        );
         assert_eq!(Format::negotiate(Some("application/json")), None);
         assert_eq!(Format::negotiate(None), None);
     }

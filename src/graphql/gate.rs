@@ -31,7 +31,7 @@ use super::BackplaneSchema;
 use super::admission::Admission;
 use super::compiled::CompiledReads;
 use super::error::{Code, or_code, with_code};
-use super::limits::{self, Limits};
+use super::limits::{self, DocumentLimits, Limits};
 use super::role_schema::RoleSchemas;
 use super::visibility::{self, TypeMap};
 use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
@@ -112,8 +112,9 @@ impl Gate {
         identity: RequestIdentity,
     ) -> Answer {
         let operation = Arc::new(OperationAudit::begin(identity, &request));
+        let limits = self.limits.of(Some(principal));
         let answer = match self
-            .admit(schema, &mut request, principal, &operation)
+            .admit(schema, &mut request, principal, limits, &operation)
             .await
         {
             Ok(cost) => {
@@ -159,6 +160,86 @@ impl Gate {
         }
     }
 
+    /// The audit writer, when operations are audited.
+    pub fn audit(&self) -> Option<&AuditWriter> {
+        self.audit.as_ref()
+    }
+
+    /// Admits an export's document as a query is admitted (its length,
+    /// limits, the caller's visibility, its variables) and returns it parsed,
+    /// with its cost. Records nothing: the export writes its one event.
+    pub async fn admit_export(
+        &self,
+        schema: &BackplaneSchema,
+        request: &mut Request,
+        principal: &Principal,
+        operation: &OperationAudit,
+    ) -> Result<(ExecutableDocument, u64), Vec<ServerError>> {
+        let limits = self.limits.of(Some(principal));
+        let cost = self
+            .admit(schema, request, principal, limits, operation)
+            .await?;
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;
+        Ok((document, cost))
+    }
+
+    /// Runs one page of an export (a query the export's plan wrote from an
+    /// admitted document) with pages of up to `page_size`, as a query runs
+    /// (compiled on PostgreSQL), its sensitive fields noted in `operation`
+    /// but no event recorded. Returns the answer's `data` as JSON.
+    pub async fn run_export_page(
+        &self,
+        schema: &BackplaneSchema,
+        mut request: Request,
+        principal: &Principal,
+        operation: &Arc<OperationAudit>,
+        page_size: i32,
+        cost: u64,
+    ) -> Result<serde_json::Value, Vec<ServerError>> {
+        let page_limits = DocumentLimits {
+            max_page_size: page_size,
+            max_complexity: u64::MAX,
+            ..*self.limits.of(Some(principal))
+        };
+        // The export's record keeps the name and hash of the document the
+        // caller sent; a page's are the plan's.
+        self.admit(
+            schema,
+            &mut request,
+            principal,
+            &page_limits,
+            &OperationAudit::default(),
+        )
+        .await?;
+        let _turn = self.in_flight.acquire(&principal.subject, cost).await;
+        if let Some(reads) = &self.reads
+            && let Some(data) = reads
+                .run(&mut request, principal, page_size, operation)
+                .await
+        {
+            metrics::counter!("backplane_graphql_answered_total", "by" => "compiled").increment(1);
+            return serde_json::from_str(&data).map_err(|err| {
+                tracing::error!(error = %err, "a compiled answer is not JSON");
+                vec![super::error::internal_error()]
+            });
+        }
+        metrics::counter!("backplane_graphql_answered_total", "by" => "executor").increment(1);
+        // The resolvers read the page limit from the request's data first.
+        let request = request.data(Limits {
+            people: page_limits,
+            services: page_limits,
+        });
+        let response = self.run_executor(schema, request, operation).await;
+        if !response.errors.is_empty() {
+            return Err(response.errors);
+        }
+        serde_json::to_value(&response.data).map_err(|err| {
+            tracing::error!(error = %err, "an answer is not JSON");
+            vec![super::error::internal_error()]
+        })
+    }
+
     /// async-graphql's executor, the reference for every operation; a document
     /// it ran without a request error may be compiled next time.
     async fn run_executor(
@@ -199,9 +280,9 @@ impl Gate {
         schema: &BackplaneSchema,
         request: &mut Request,
         principal: &Principal,
+        limits: &DocumentLimits,
         operation: &OperationAudit,
     ) -> Result<u64, Vec<ServerError>> {
-        let limits = self.limits.of(Some(principal));
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;

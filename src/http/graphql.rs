@@ -138,7 +138,7 @@ fn bad_parameters(media: Media, message: &str) -> Response {
 }
 
 /// Reads one request's parameters from a JSON object.
-fn request_from_json(value: Value) -> Result<GqlRequest, &'static str> {
+pub(crate) fn request_from_json(value: Value) -> Result<GqlRequest, &'static str> {
     let Value::Object(mut fields) = value else {
         return Err("a GraphQL request is a JSON object");
     };
@@ -235,7 +235,7 @@ fn leading_operation_name(query: &str) -> Option<&str> {
 }
 
 /// Whether a `Content-Type` is JSON in UTF-8 (the charset may be omitted).
-fn is_json_utf8(content_type: &str) -> bool {
+pub(crate) fn is_json_utf8(content_type: &str) -> bool {
     let mut parts = content_type.split(';');
     let essence = parts.next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("application/json") {

@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod error;
+mod export;
 pub mod graphql;
 mod health;
 mod loopback;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub sign_in: session::SignIn,
     /// The audit writer, for its queue depth in `/metrics`.
     pub audit: Option<crate::audit::AuditWriter>,
+    /// The exports running.
+    pub exports: Arc<crate::export::Slots>,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.
@@ -58,6 +61,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, config: &Config) -> Router {
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::handle).post(graphql::handle))
+        .route("/export", axum::routing::post(export::handle))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -11,6 +11,7 @@ mod business;
 mod catalog;
 mod compiled;
 mod errors;
+mod exports;
 mod failures;
 mod hidden_schema;
 mod http;

@@ -1,0 +1,336 @@
+//! `POST /export`: every node of one root list, streamed as CSV or NDJSON,
+//! behind the same gate as a query, with one audit event per export.
+
+use std::time::Duration;
+
+use backplane::config::Mode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_configured};
+use crate::on_both_databases;
+
+/// POSTs an export as `roles`; status, content type and body.
+async fn export(
+    app: &TestApp,
+    roles: &[&str],
+    accept: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, String, String) {
+    let token = app.issuer.token("exporter-1", roles);
+    let resp = app
+        .client
+        .post(app.url("/export"))
+        .bearer_auth(token)
+        .header("accept", accept)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, resp.text().await.unwrap_or_default())
+}
+
+const USERS: &str = "query ExportUsers($s: [UserStatus!]) { users(filter: {status: $s}, orderBy: EMAIL_ASC) { nodes { id email name status organization { slug plan { code } } } } }";
+const USERS_PAGE: &str = "query($s: [UserStatus!], $after: String) { users(first: 100, after: $after, filter: {status: $s}, orderBy: EMAIL_ASC) { nodes { id email name status organization { slug plan { code } } } pageInfo { hasNextPage endCursor } } }";
+
+/// Every node of the users query, paged through `/graphql`.
+async fn paged_users(app: &TestApp) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..200 {
+        let data = app
+            .query(USERS_PAGE, json!({ "s": ["ACTIVE"], "after": after }))
+            .await;
+        nodes.extend(
+            data["users"]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .cloned(),
+        );
+        if data["users"]["pageInfo"]["hasNextPage"] != true {
+            return nodes;
+        }
+        after = data["users"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+    }
+    panic!("more than 200 pages");
+}
+
+async fn the_export_event(app: &TestApp, operation: &str) -> Value {
+    for _ in 0..100 {
+        let data = app
+            .query(
+                "query($o: String) { auditEvents(first: 5, filter: {operationName: $o}) { nodes { outcome sensitiveFields details } } }",
+                json!({ "o": operation }),
+            )
+            .await;
+        if let Some(event) = data["auditEvents"]["nodes"]
+            .as_array()
+            .and_then(|n| n.first())
+        {
+            return event.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no audit event for {operation}");
+}
+
+async fn an_export_is_every_row_of_the_list_in_its_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let paged = paged_users(&app).await;
+    assert!(
+        paged.len() > 1_000,
+        "more than one export page: {}",
+        paged.len()
+    );
+
+    let (status, content_type, body) = export(
+        &app,
+        &["admin"],
+        "application/x-ndjson",
+        USERS,
+        json!({ "s": ["ACTIVE"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "application/x-ndjson");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines, paged, "NDJSON: row for row what paging gives");
+
+    let (status, content_type, body) = export(
+        &app,
+        &["admin"],
+        "text/csv",
+        USERS,
+        json!({ "s": ["ACTIVE"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let rows: Vec<&str> = body.split("\r\n").filter(|r| !r.is_empty()).collect();
+    assert_eq!(
+        rows[0],
+        "id,email,name,status,organization.slug,organization.plan.code"
+    );
+    assert_eq!(rows.len(), paged.len() + 1);
+    let first = &paged[0];
+    assert_eq!(
+        rows[1],
+        format!(
+            "{},{},{},{},{},{}",
+            first["id"].as_str().unwrap_or_default(),
+            first["email"].as_str().unwrap_or_default(),
+            first["name"].as_str().unwrap_or_default(),
+            first["status"].as_str().unwrap_or_default(),
+            first["organization"]["slug"].as_str().unwrap_or_default(),
+            first["organization"]["plan"]["code"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+    );
+
+    // One event for the export: what it read, how much, that it completed.
+    let event = the_export_event(&app, "ExportUsers").await;
+    assert_eq!(event["outcome"], "ok", "{event}");
+    let details: Value =
+        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
+    let counts = &details["export"];
+    assert_eq!(counts["rows"], paged.len(), "{details}");
+    assert_eq!(counts["completed"], true);
+    assert!(
+        counts["arguments"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("status"),
+        "{details}"
+    );
+    assert!(
+        event["sensitiveFields"]
+            .as_array()
+            .expect("fields")
+            .contains(&json!("User.email")),
+        "{event}"
+    );
+    let exports = app
+        .query(
+            r#"{ auditEvents(filter: {operationName: "ExportUsers"}) { totalCount } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exports["auditEvents"]["totalCount"], 2,
+        "one event per export"
+    );
+}
+on_both_databases!(an_export_is_every_row_of_the_list_in_its_order);
+
+async fn an_export_is_refused_as_a_query_would_be(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Support may not read cost data: the same answer as the query gets.
+    let query = "query Costs { organizations { nodes { id monthlyCostCents } } }";
+    let (status, _, body) = export(&app, &["support"], "text/csv", query, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let exported: Value = serde_json::from_str(&body).expect("JSON");
+    let token = app.issuer.token("exporter-1", &["support"]);
+    let (_, queried) = app.graphql_as(Some(&token), query, json!({})).await;
+    assert_eq!(
+        exported["errors"], queried["errors"],
+        "the export's refusal is the query's"
+    );
+    assert_eq!(
+        exported["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert!(!body.contains("Did you mean"), "{body}");
+    let event = the_export_event(&app, "Costs").await;
+    assert_eq!(event["outcome"], "denied", "{event}");
+
+    for (query, field, says) in [
+        (
+            "{ users(first: 10) { nodes { email } } }",
+            "first",
+            "leave `first` out",
+        ),
+        (
+            "{ organizations { nodes { id users { nodes { email } } } } }",
+            "query",
+            "is a list",
+        ),
+        (
+            "{ organization(id: \"org_1\") { id } }",
+            "query",
+            "not a list",
+        ),
+    ] {
+        let (status, _, body) = export(&app, &["admin"], "text/csv", query, json!({})).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let body: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{query}: {body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{query}: {body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{query}: {body}"
+        );
+    }
+    let (status, _, body) = export(&app, &["admin"], "application/json", USERS, json!({})).await;
+    assert_eq!(status, 406, "{body}");
+}
+on_both_databases!(an_export_is_refused_as_a_query_would_be);
+
+async fn csv_cells_are_quoted_and_formulas_neutralised(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let data = app
+        .query("{ invoices(first: 2, filter: {status: [OPEN]}) { nodes { id version issuedAt organization { id } } } }", json!({}))
+        .await;
+    let invoice = data["invoices"]["nodes"][0].clone();
+    let token = app.issuer.token("billing-1", &["billing"]);
+    let (_, body) = app
+        .graphql_as(
+            Some(&token),
+            "mutation($input: MarkInvoicePaidInput!) { markInvoicePaid(input: $input) { invoice { id } } }",
+            json!({ "input": { "id": invoice["id"], "paidAt": invoice["issuedAt"], "paymentReference": "=HYPERLINK(\"http://evil\",\"x\"), paid", "expectedVersion": invoice["version"] } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let (status, _, csv) = export(
+        &app,
+        &["admin"],
+        "text/csv",
+        "query($o: ID) { invoices(filter: {organizationId: $o, status: [PAID]}) { nodes { id paymentReference amountCents } } }",
+        json!({ "o": invoice["organization"]["id"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{csv}");
+    let row = csv
+        .split("\r\n")
+        .find(|r| r.starts_with(&format!("{},", invoice["id"].as_str().unwrap_or_default())))
+        .unwrap_or_else(|| panic!("the invoice's row: {csv}"));
+    assert!(
+        row.contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\"), paid\","),
+        "quoted, quotes doubled, the formula neutralised: {row}"
+    );
+}
+on_both_databases!(csv_cells_are_quoted_and_formulas_neutralised);
+
+async fn a_client_that_goes_away_stops_the_export_and_its_event_says_so(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Rows of several KiB each (every user with 100 colleagues): far more than
+    // the sockets hold.
+    let query = "query ExportWide { users { nodes { email organization { users(first: 100) { nodes { email name } } } } } }";
+    let token = app.issuer.token("exporter-1", &["admin"]);
+    let mut resp = app
+        .client
+        .post(app.url("/export"))
+        .bearer_auth(token)
+        .header("accept", "application/x-ndjson")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let chunk = resp.chunk().await.expect("a chunk").expect("some bytes");
+    assert!(!chunk.is_empty());
+    drop(resp);
+    let event = the_export_event(&app, "ExportWide").await;
+    assert_eq!(event["outcome"], "partial", "{event}");
+    let details: Value =
+        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
+    assert_eq!(details["export"]["completed"], false, "{details}");
+    assert_eq!(
+        details["export"]["cutShort"], "the client went away",
+        "{details}"
+    );
+    let total = app.query("{ users { totalCount } }", json!({})).await["users"]["totalCount"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        details["export"]["rows"].as_u64().unwrap_or(u64::MAX) < total,
+        "{details}"
+    );
+}
+on_both_databases!(a_client_that_goes_away_stops_the_export_and_its_event_says_so);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_over_the_row_limit_does_not_start() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
+        c.export.max_rows_people = 10;
+    })
+    .await;
+    let (status, _, body) = export(&app, &["admin"], "text/csv", USERS, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{body}"
+    );
+    let (status, _, _) = export(
+        &app,
+        &["admin"],
+        "text/csv",
+        "{ users(filter: {search: \"zzzz-nobody\"}) { nodes { email } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "a short list exports");
+}
