@@ -431,6 +431,7 @@
     signOut.href = session.logoutUrl || '/auth/logout';
     signOut.hidden = false;
     header.querySelector('.bp-examples').hidden = false;
+    byId('bp-export').hidden = false;
     header.setAttribute('data-state', 'signed-in');
   }
 
@@ -450,6 +451,75 @@
       return editors.variableEditor.getValue();
     }
     return state.variables || '';
+  }
+
+  // ---- Export ------------------------------------------------------------
+
+  /**
+   * Exports every row of the editor's query (one root list) as CSV: POSTs it
+   * to /export with the session cookie and saves the answer as a file. A
+   * refusal (a hidden field, a nested list, no list at all) shows its message.
+   */
+  function exportCsv() {
+    var button = byId('bp-export');
+    var variables = null;
+    var text = currentVariables().trim();
+    if (text !== '') {
+      try {
+        variables = JSON.parse(text);
+      } catch (e) {
+        showError('Export: the variables are not JSON.');
+        return Promise.resolve();
+      }
+    }
+    button.disabled = true;
+    button.textContent = 'Exporting…';
+    byId('bp-error').hidden = true;
+    return fetch('/export', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'text/csv' },
+      body: JSON.stringify({ query: currentQuery(), variables: variables })
+    })
+      .then(function (res) {
+        if (!res.ok) {
+          return res.text().then(function (body) {
+            var message = 'HTTP ' + res.status;
+            try {
+              var parsed = JSON.parse(body);
+              if (parsed && parsed.errors && parsed.errors[0]) {
+                message = parsed.errors[0].message;
+              }
+            } catch (e) {
+              // not JSON: the status says it
+            }
+            if (res.status === 401) {
+              showSessionEnded();
+            }
+            showError('Export refused: ' + message);
+          });
+        }
+        var disposition = res.headers.get('Content-Disposition') || '';
+        var named = /filename="([^"]+)"/.exec(disposition);
+        return res.blob().then(function (blob) {
+          var link = document.createElement('a');
+          link.href = URL.createObjectURL(blob);
+          link.download = named ? named[1] : 'export.csv';
+          document.body.appendChild(link);
+          link.click();
+          link.remove();
+          setTimeout(function () {
+            URL.revokeObjectURL(link.href);
+          }, 10000);
+        });
+      })
+      .catch(function () {
+        showError('Export failed: the transfer was cut short (the file would be incomplete).');
+      })
+      .then(function () {
+        button.disabled = false;
+        button.textContent = 'Export CSV';
+      });
   }
 
   function isReplaceable(text) {
@@ -730,6 +800,7 @@
 
   function start() {
     byId('bp-sign-in-again').addEventListener('click', signInAgain);
+    byId('bp-export').addEventListener('click', exportCsv);
     Array.prototype.forEach.call(document.querySelectorAll('[data-example]'), function (button) {
       button.addEventListener('click', function () {
         openExample(button.getAttribute('data-example'));

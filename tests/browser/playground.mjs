@@ -11,6 +11,7 @@
 // Needs a server started with `backplane dev` (the dev sign-in page) and
 // `npm ci` in tests/browser. Exits 0 with a one-line summary, or 1 saying what failed.
 
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const USAGE =
@@ -304,6 +305,28 @@ async function run(opts) {
       await step('screenshot', () => page.screenshot({ path: opts.screenshot, timeout: t }));
     }
 
+    // 5b. "Export CSV" saves every row of the editor's list as a file.
+    const EXPORT_QUERY = 'query Staff { tickets(filter: { status: [OPEN] }) { nodes { id subject status priority } } }';
+    await step('put an exportable query in the editor', async () => {
+      const ok = await page.evaluate(setEditorText, [QUERY_EDITOR, EXPORT_QUERY]);
+      check(ok, 'no query editor');
+      await page.evaluate(setEditorText, [VARIABLES_EDITOR, '']);
+    });
+    const download = await step('click "Export CSV" and get the file', async () => {
+      const [file] = await Promise.all([
+        page.waitForEvent('download', { timeout: t }),
+        page.click('#bp-export', { timeout: t }),
+      ]);
+      return file;
+    });
+    const csvPath = await step('the file is saved', () => download.path());
+    const csv = readFileSync(csvPath, 'utf8');
+    const csvRows = csv.split('\r\n').filter((r) => r !== '');
+    check(csvRows[0] === 'id,subject,status,priority', `the export's header is ${JSON.stringify(csvRows[0])}`);
+    check(csvRows.length > 1 && csvRows.slice(1).every((r) => r.includes(',OPEN,')), `the export's rows are not the open tickets:\n${csv.slice(0, 500)}`);
+    check(/^tickets-\d{4}-\d{2}-\d{2}\.csv$/.test(download.suggestedFilename()), `the file is named ${download.suggestedFilename()}`);
+    const exported = `export saved ${csvRows.length - 1} rows`;
+
     // 6. Headers are never stored.
     const stored = await page.evaluate(() => {
       const all = [];
@@ -366,7 +389,7 @@ async function run(opts) {
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `ok: signed in as ${opts.staff} (${opts.role}); header shows ${identity}; lookup example returned data; ${reply}; ` +
+      `ok: signed in as ${opts.staff} (${opts.role}); header shows ${identity}; lookup example returned data; ${reply}; ${exported}; ` +
         `${sessionEnd}; ${requests.length} requests, all to ${opts.origin}` +
         `${opts.screenshot ? `; screenshot ${opts.screenshot}` : ''}; ${seconds}s`,
     );
