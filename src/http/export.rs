@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::HttpError;
 use super::network::ClientAddr;
-use crate::audit::{OperationAudit, Outcome, RequestIdentity};
+use crate::audit::{OperationAudit, Outcome};
 use crate::export::{
     self, AFTER_VARIABLE, FIRST_VARIABLE, Format, LIST_KEY, PAGE_SIZE, Plan, Start,
 };
@@ -106,17 +106,7 @@ pub async fn handle(
         .get(super::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let identity = RequestIdentity {
-        subject: principal.subject.clone(),
-        roles: principal
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),
-        request_id,
-    };
+    let identity = super::graphql::identity_of(&principal, client, request_id);
     let operation = Arc::new(OperationAudit::begin(identity, &request));
     // The export's event has its place before anything is read.
     let reserved = match state.gate.audit().map(|w| w.reserve()) {

@@ -370,17 +370,7 @@ pub async fn handle(
         .get(super::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let identity = RequestIdentity {
-        subject: principal.subject.clone(),
-        roles: principal
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),
-        request_id: request_id.clone(),
-    };
+    let identity = identity_of(&principal, client, request_id.clone());
     let (principal, loader) = request_data(&state.store, principal);
     // Unconstrained: tokio's cooperative budget would make a ready future return
     // `Pending` at random points of a large level, and the batcher would see the
@@ -410,6 +400,26 @@ pub async fn handle(
         .await;
     record(&operation, started.elapsed(), statements, &executed);
     respond(media, executed, request_id.as_deref())
+}
+
+/// Who asks, from where, under which request id: what the audit log records
+/// of the caller.
+pub(crate) fn identity_of(
+    principal: &Principal,
+    client: Option<Extension<ClientAddr>>,
+    request_id: Option<String>,
+) -> RequestIdentity {
+    RequestIdentity {
+        subject: principal.subject.clone(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),
+        request_id,
+    }
 }
 
 /// What ran: one operation's answer, or a batch's responses.
