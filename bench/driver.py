@@ -471,6 +471,53 @@ def run_bulk(results):
     log(f"  raw {mr:.1f} ms, Backplane {ma:.1f} ms: {ma / mr:.2f}x")
 
 
+EXPORT_QUERY = ("{ users { nodes { email name status organization { slug plan { code } } } } }")
+EXPORT_FLOOR = ("\\copy (SELECT u.email, u.name, u.status, o.slug, p.code FROM users u "
+                "JOIN organizations o ON o.id = u.organization_id "
+                "LEFT JOIN subscriptions s ON s.organization_id = o.id "
+                "LEFT JOIN plans p ON p.id = s.plan_id "
+                "ORDER BY u.created_at, u.id) TO STDOUT WITH CSV")
+EXPORT_ROUNDS = int(ENV.get("BENCH_EXPORT_ROUNDS", "3"))
+
+
+def run_export(results):
+    users = int(psql("SELECT count(*) FROM users")[0][0])
+    log(f"workload 6: {users:,} users exported as CSV, Backplane against psql's \\copy, {EXPORT_ROUNDS} rounds")
+    url = SERVERS["backplane"]["url"].rsplit("/graphql", 1)[0] + "/export"
+    pid = SERVERS["backplane"]["pid"]
+    db = ENV["BENCH_BP_DB"]
+    raw, api, peak, rows_seen, size = [], [], 0, 0, 0
+    for _ in range(EXPORT_ROUNDS):
+        started = time.monotonic()
+        out = subprocess.run(["psql", "-qAtX", db, "-c", EXPORT_FLOOR], check=True,
+                             capture_output=True)
+        raw.append((time.monotonic() - started) * 1000)
+        floor_rows = out.stdout.count(b"\n")
+        rss_reset(pid)
+        req = urllib.request.Request(
+            url, data=json.dumps({"query": EXPORT_QUERY}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "text/csv",
+                     **SERVERS["backplane"]["headers"]})
+        started = time.monotonic()
+        rows_seen, size = 0, 0
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            while True:
+                chunk = resp.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+                rows_seen += chunk.count(b"\n")
+        api.append((time.monotonic() - started) * 1000)
+        peak = max(peak, rss_kib(pid)["VmHWM"])
+        if rows_seen - 1 != floor_rows or floor_rows != users:
+            raise CheckFailed(f"export: {rows_seen - 1} rows from Backplane, {floor_rows} from psql, {users} users")
+    mr, ma = statistics.median(raw), statistics.median(api)
+    results["export"] = {"rows": users, "bytes": size, "raw_ms": raw, "api_ms": api,
+                         "raw_median_ms": mr, "api_median_ms": ma, "ratio": ma / mr,
+                         "peak_rss_mib": peak / 1024}
+    log(f"  psql {mr:.0f} ms, Backplane {ma:.0f} ms: {ma / mr:.2f}x; peak RSS {peak / 1024:.0f} MiB")
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -583,6 +630,13 @@ def write_report(results):
             f"{bk['stmts_data']} + {bk['stmts_audit']} | – | {fmt(bk['peak_rss_mib'])} | "
             f"**{bk['ratio']:.2f}× the raw UPDATE** |")
         add(f"| | raw SQL `UPDATE` (psql `\\timing`) | – | {fmt(bk['raw_median_ms'], 1)} | – | 1 | – | – | |")
+    if "export" in results:
+        ex = results["export"]
+        add(f"| 6. CSV export of {ex['rows']:,} users: email, name, status, organization's slug and plan code "
+            f"(median of {len(ex['api_ms'])}, one request each) | Backplane `POST /export` | – | "
+            f"{fmt(ex['api_median_ms'])} (whole export) | – | – | – | {fmt(ex['peak_rss_mib'])} | "
+            f"**{ex['ratio']:.2f}× psql's `\\copy`** |")
+        add(f"| | psql `\\copy (SELECT …) TO STDOUT WITH CSV` | – | {fmt(ex['raw_median_ms'])} | – | 1 | – | – | |")
     add("")
     if "walk" in results:
         wk = results["walk"]
@@ -646,6 +700,14 @@ def goals(results):
         out.append(("workload 5: at most 3× the raw SQL floor", r <= 3,
                     f"{r:.2f}× ({results['bulk']['api_median_ms']:.0f} ms against "
                     f"{results['bulk']['raw_median_ms']:.0f} ms)"))
+    if "export" in results:
+        r = results["export"]["ratio"]
+        out.append(("workload 6: a CSV export at most 1.5× psql's \\copy of the same columns", r <= 1.5,
+                    f"{r:.2f}× ({results['export']['api_median_ms']:.0f} ms against "
+                    f"{results['export']['raw_median_ms']:.0f} ms)"))
+        out.append(("workload 6: Backplane's peak RSS during the export under 100 MiB",
+                    results["export"]["peak_rss_mib"] < 100,
+                    f"{results['export']['peak_rss_mib']:.0f} MiB"))
     peaks = [w["backplane"]["peak_rss_mib"] for w in wl.values()]
     if "bulk" in results:
         peaks.append(results["bulk"]["peak_rss_mib"])
@@ -679,6 +741,8 @@ def main():
         run_read_workloads(results, total_orgs)
         if 5 in SELECTED:
             run_bulk(results)
+        if 6 in SELECTED:
+            run_export(results)
     except CheckFailed as err:
         log(f"FAILED: {err}")
         sys.exit(1)

@@ -14,7 +14,7 @@
 #
 # Settings (environment): BENCH_ORGS (10000), BENCH_DURATION (15 s per run),
 # BENCH_WARMUP (5 s), BENCH_CONNECTIONS (16), BENCH_THREADS (2),
-# BENCH_WORKLOADS (1,2,3,4,5), BENCH_BULK_ROUNDS (5), BENCH_POOL (16),
+# BENCH_WORKLOADS (1,2,3,4,5; 6, the export, with bench/export.sh), BENCH_BULK_ROUNDS (5), BENCH_POOL (16),
 # BACKPLANE_BIN (use this binary instead of building; BACKPLANE_BIN_SOURCE says
 # what it was built from, for the report), BENCH_ROUNDS (1; 2 alternates the servers twice and keeps the best), BENCH_KEEP (leave
 # everything running instead of measuring, for working on the benchmark).
