@@ -190,20 +190,11 @@ pub async fn handle(
         variables,
         principal: principal.clone(),
         loader,
+        operation: operation.clone(),
+        cost,
     };
     // The first page, with the list's size: over the limit, nothing starts.
-    let first = match state
-        .gate
-        .run_export_page(
-            &state.schema,
-            pages.request(&plan.counted_query, after.clone()),
-            &principal,
-            &operation,
-            PAGE_SIZE,
-            cost,
-        )
-        .await
-    {
+    let first = match pages.run(&state, &plan.counted_query, after).await {
         Ok(data) => data,
         Err(errs) => {
             record(
@@ -288,18 +279,7 @@ pub async fn handle(
                 break;
             }
             let after = list["pageInfo"]["endCursor"].as_str().map(str::to_owned);
-            data = match task_state
-                .gate
-                .run_export_page(
-                    &task_state.schema,
-                    pages.request(&plan.page_query, after),
-                    &principal,
-                    &operation,
-                    PAGE_SIZE,
-                    cost,
-                )
-                .await
-            {
+            data = match pages.run(&task_state, &plan.page_query, after).await {
                 Ok(data) => data,
                 Err(errs) => {
                     let message = first_message(&errs);
@@ -358,9 +338,33 @@ struct Pages {
     variables: Variables,
     principal: Principal,
     loader: crate::graphql::RequestLoader,
+    /// The export's one audit record (its fields read are noted there).
+    operation: Arc<OperationAudit>,
+    /// The cost of the caller's document, admitted once.
+    cost: u64,
 }
 
 impl Pages {
+    /// Runs the page of `query` after `after` through the gate.
+    async fn run(
+        &self,
+        state: &AppState,
+        query: &str,
+        after: Option<String>,
+    ) -> Result<Value, Vec<ServerError>> {
+        state
+            .gate
+            .run_export_page(
+                &state.schema,
+                self.request(query, after),
+                &self.principal,
+                &self.operation,
+                PAGE_SIZE,
+                self.cost,
+            )
+            .await
+    }
+
     /// The request of the page after `after` (the first when none).
     fn request(&self, query: &str, after: Option<String>) -> GqlRequest {
         let mut variables = self.variables.clone();
