@@ -128,6 +128,7 @@ impl Application {
             config.limits,
             cursors.clone(),
         );
+        let export_cursors = cursors.clone();
         let gate = Arc::new(Gate::new(
             &schema,
             config.limits,
@@ -153,6 +154,8 @@ impl Application {
             sign_in,
             audit: Some(audit),
             exports: crate::export::Slots::new(config.export),
+            plain_exports: config.compile_reads,
+            cursors: export_cursors,
         };
         Ok(Self {
             listener,

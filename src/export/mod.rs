@@ -10,6 +10,7 @@
 //! written as each page comes: nothing holds the whole list.
 
 pub mod csv;
+pub mod rows;
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -17,6 +18,7 @@ use std::fmt::Write;
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
+use async_graphql::{Value as ConstValue, Variables};
 use async_graphql_value::Value;
 
 use crate::catalog::{self, Lookup, Source};
@@ -162,11 +164,37 @@ pub struct Plan {
     /// Where the export starts: the `after` the document gives (a literal),
     /// or the variable holding it.
     pub after: Start,
-    /// CSV's columns: a header (the path of response keys) and the path.
-    pub columns: Vec<Vec<String>>,
+    /// CSV's columns, in the document's order.
+    pub columns: Vec<Column>,
+    /// Whether every column is a catalog field reached through to-one
+    /// relations and embedded objects only, with no argument, directive or
+    /// fragment on another type on the way: then the export can read plain
+    /// rows ([`rows`]) instead of pages of the query.
+    pub plain: bool,
+    /// The list's `filter` and `orderBy`, their variables given (null when
+    /// absent); `None` when a variable has no value to give.
+    pub filter_and_order: Option<(ConstValue, ConstValue)>,
     /// The arguments of the list, as the document gives them (the filter),
     /// for the audit log.
     pub arguments: String,
+}
+
+/// One CSV column.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// Its path of response keys (`organization.plan.code`'s parts).
+    pub keys: Vec<String>,
+    /// The catalog's fields along the path, from the list's entity: the
+    /// to-one relations and embedded objects, then the leaf (`None` for
+    /// `__typename` or a field the catalog lacks).
+    pub fields: Vec<Option<&'static catalog::Field>>,
+}
+
+impl Column {
+    /// The header: the response keys joined by `.`.
+    pub fn header(&self) -> String {
+        self.keys.join(".")
+    }
 }
 
 /// Where an export starts.
@@ -196,6 +224,7 @@ fn refuse(field: &'static str, message: impl Into<String>) -> Refusal {
 pub fn plan(
     document: &ExecutableDocument,
     wanted: Option<&str>,
+    variables: &Variables,
     format: Format,
 ) -> Result<Plan, Refusal> {
     let (_, operation) = crate::graphql::gate::operation_to_run(document, wanted)
@@ -273,13 +302,41 @@ pub fn plan(
     }
     let nodes = node_selection(&root.selection_set.node)?;
     let entity = catalog::expect_entity(root_def.entity);
-    let mut columns = Vec::new();
+    let mut walk = Walk {
+        document,
+        columns: Vec::new(),
+        plain: root.directives.is_empty(),
+    };
     if format == Format::Csv {
-        columns_of(document, nodes, entity, &mut Vec::new(), &mut columns, 0)?;
-        if columns.is_empty() {
+        walk.columns_of(nodes, entity, &mut Path::default(), 0)?;
+        if walk.columns.is_empty() {
             return Err(refuse("query", "select at least one field of the nodes"));
         }
     }
+    let given = |name: &str| -> Option<ConstValue> {
+        let Some((_, value)) = root.arguments.iter().find(|(n, _)| n.node == name) else {
+            return Some(ConstValue::Null);
+        };
+        value
+            .node
+            .clone()
+            .into_const_with(|var| {
+                variables
+                    .get(&var)
+                    .cloned()
+                    .or_else(|| {
+                        operation
+                            .variable_definitions
+                            .iter()
+                            .find(|d| d.node.name.node == var)
+                            .and_then(|d| d.node.default_value.as_ref())
+                            .map(|v| v.node.clone())
+                    })
+                    .ok_or(())
+            })
+            .ok()
+    };
+    let filter_and_order = given("filter").zip(given("orderBy"));
 
     // The page's query: the variables and fragments the nodes and the
     // arguments use, and the list with our `first` and `after`.
@@ -344,7 +401,9 @@ pub fn plan(
         page_query: query(false),
         counted_query: query(true),
         after,
-        columns,
+        columns: walk.columns,
+        plain: walk.plain,
+        filter_and_order,
         arguments: arguments
             .iter()
             .map(|(name, value)| format!("{name}: {value}"))
@@ -398,82 +457,98 @@ fn node_selection(list: &SelectionSet) -> Result<&SelectionSet, Refusal> {
     found.ok_or_else(|| refuse("query", "select the nodes of the list: `nodes { … }`"))
 }
 
-/// CSV's columns under `set` (of `entity`): a leaf field is a column named
-/// by its path of response keys; a to-one object adds its leaves by path
-/// (`plan.code`); a list cannot be a column.
-fn columns_of(
-    document: &ExecutableDocument,
-    set: &SelectionSet,
-    entity: &catalog::Entity,
-    path: &mut Vec<String>,
-    out: &mut Vec<Vec<String>>,
-    depth: usize,
-) -> Result<(), Refusal> {
-    if depth > 16 {
-        return Err(refuse("query", "fragments nest too deep"));
-    }
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(f) => {
-                let name = f.node.name.node.as_str();
-                let key = f.node.response_key().node.to_string();
-                path.push(key);
-                if f.node.selection_set.node.items.is_empty() {
-                    if !out.contains(path) {
-                        out.push(path.clone());
+/// The walk over the nodes' selection that finds CSV's columns.
+struct Walk<'d> {
+    document: &'d ExecutableDocument,
+    columns: Vec<Column>,
+    /// Nothing outside the plain rows' subset met so far.
+    plain: bool,
+}
+
+/// Where the walk is: the response keys and the catalog fields to here.
+#[derive(Default)]
+struct Path {
+    keys: Vec<String>,
+    fields: Vec<Option<&'static catalog::Field>>,
+}
+
+impl Walk<'_> {
+    /// CSV's columns under `set` (of `entity`): a leaf field is a column
+    /// named by its path of response keys; a to-one object adds its leaves by
+    /// path (`plan.code`); a list cannot be a column.
+    fn columns_of(
+        &mut self,
+        set: &SelectionSet,
+        entity: &'static catalog::Entity,
+        path: &mut Path,
+        depth: usize,
+    ) -> Result<(), Refusal> {
+        if depth > 16 {
+            return Err(refuse("query", "fragments nest too deep"));
+        }
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    let described = entity.field(name);
+                    if !f.node.directives.is_empty() || !f.node.arguments.is_empty() {
+                        self.plain = false;
                     }
-                } else {
-                    let target = entity
-                        .field(name)
-                        .and_then(|field| match field.source {
-                            Source::Embedded(_) | Source::ToOne { .. } => field.target(),
-                            _ => None,
-                        })
-                        .ok_or_else(|| {
-                            refuse(
-                                "query",
-                                format!(
-                                    "`{}` is a list: a CSV export has one row per node and cannot hold it; leave it out, or export NDJSON",
-                                    path.join(".")
-                                ),
-                            )
-                        })?;
-                    columns_of(
-                        document,
-                        &f.node.selection_set.node,
-                        target,
-                        path,
-                        out,
-                        depth + 1,
-                    )?;
+                    path.keys.push(f.node.response_key().node.to_string());
+                    path.fields.push(described);
+                    if f.node.selection_set.node.items.is_empty() {
+                        let plain_leaf = match described.map(|d| d.source) {
+                            Some(Source::Column { .. }) => true,
+                            None => name == "__typename",
+                            Some(_) => false,
+                        };
+                        self.plain &= plain_leaf;
+                        if !self.columns.iter().any(|c| c.keys == path.keys) {
+                            self.columns.push(Column {
+                                keys: path.keys.clone(),
+                                fields: path.fields.clone(),
+                            });
+                        }
+                    } else {
+                        let target = described
+                            .and_then(|field| match field.source {
+                                Source::Embedded(_) | Source::ToOne { .. } => field.target(),
+                                _ => None,
+                            })
+                            .ok_or_else(|| {
+                                refuse(
+                                    "query",
+                                    format!(
+                                        "`{}` is a list: a CSV export has one row per node and cannot hold it; leave it out, or export NDJSON",
+                                        path.keys.join(".")
+                                    ),
+                                )
+                            })?;
+                        self.columns_of(&f.node.selection_set.node, target, path, depth + 1)?;
+                    }
+                    path.keys.pop();
+                    path.fields.pop();
                 }
-                path.pop();
-            }
-            Selection::FragmentSpread(s) => {
-                if let Some(f) = document.fragments.get(&s.node.fragment_name.node) {
-                    columns_of(
-                        document,
-                        &f.node.selection_set.node,
-                        entity,
-                        path,
-                        out,
-                        depth + 1,
-                    )?;
+                Selection::FragmentSpread(s) => {
+                    if let Some(f) = self.document.fragments.get(&s.node.fragment_name.node) {
+                        self.plain &= s.node.directives.is_empty()
+                            && f.node.directives.is_empty()
+                            && f.node.type_condition.node.on.node == entity.name;
+                        self.columns_of(&f.node.selection_set.node, entity, path, depth + 1)?;
+                    }
                 }
-            }
-            Selection::InlineFragment(i) => {
-                columns_of(
-                    document,
-                    &i.node.selection_set.node,
-                    entity,
-                    path,
-                    out,
-                    depth + 1,
-                )?;
+                Selection::InlineFragment(i) => {
+                    self.plain &= i.node.directives.is_empty()
+                        && i.node
+                            .type_condition
+                            .as_ref()
+                            .is_none_or(|t| t.node.on.node == entity.name);
+                    self.columns_of(&i.node.selection_set.node, entity, path, depth + 1)?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn fragments_used(document: &ExecutableDocument, set: &SelectionSet, out: &mut BTreeSet<String>) {
@@ -615,7 +690,7 @@ mod tests {
 
     fn plan_of(query: &str, format: Format) -> Result<Plan, Refusal> {
         let document = async_graphql::parser::parse_query(query).expect("parses");
-        plan(&document, None, format)
+        plan(&document, None, &Variables::default(), format)
     }
 
     #[test]
@@ -630,7 +705,7 @@ mod tests {
             p.page_query,
             "query BackplaneExport($s: [UserStatus!], $backplaneExportFirst: Int!, $backplaneExportAfter: String) { export: users(filter: {status: $s}, orderBy: EMAIL_ASC, first: $backplaneExportFirst, after: $backplaneExportAfter) { pageInfo { hasNextPage endCursor } nodes { email name organization { slug plan { code } } } } }"
         );
-        let headers: Vec<String> = p.columns.iter().map(|c| c.join(".")).collect();
+        let headers: Vec<String> = p.columns.iter().map(Column::header).collect();
         assert_eq!(
             headers,
             [

@@ -511,38 +511,7 @@ impl<'a> Compiler<'a> {
         let first = self.first(field)?;
         let filter = self.argument(field, "filter")?;
         let order = self.argument(field, "orderBy")?;
-        // Filters and orders are typed inputs of their own (the store's
-        // conditions); the entity and the orders are the catalog's.
-        let entity = catalog::entity(catalog::root(field.name)?.entity)?;
-        let (conditions, ordering) = match field.name {
-            "organizations" => {
-                let filter: OrganizationFilter = parse_or_default(filter)?;
-                let query: OrganizationQuery = filter.into();
-                let order: OrganizationOrder = parse_or_default(order)?;
-                (organizations::conditions(&query), order.ordering())
-            }
-            "users" => {
-                let query = parse_or_default::<UserFilter>(filter)?.into_query().ok()?;
-                let order: UserOrder = parse_or_default(order)?;
-                (people::user_conditions(&query), order.ordering())
-            }
-            "invoices" => {
-                let query = parse_or_default::<InvoiceFilter>(filter)?
-                    .into_query()
-                    .ok()?;
-                let order: InvoiceOrder = parse_or_default(order)?;
-                (people::invoice_conditions(&query), order.ordering())
-            }
-            "tickets" => {
-                let query = parse_or_default::<SupportTicketFilter>(filter)?
-                    .into_query()
-                    .ok()?;
-                let order: SupportTicketOrder = parse_or_default(order)?;
-                (people::ticket_conditions(&query), order.ordering())
-            }
-            "staffMembers" => (Sql::default(), catalog::root_ordering(field.name)),
-            _ => return None,
-        };
+        let (entity, conditions, ordering) = list_query(field.name, filter, order)?;
         let after = self.after(field, &ordering)?;
         self.connection(
             entity,
@@ -887,6 +856,49 @@ impl<'a> Compiler<'a> {
             self.sql.append(condition);
         }
     }
+}
+
+/// A root list's rows: its entity, the store's conditions of its `filter` (on
+/// alias `c`) and the ordering of its `orderBy`, each argument null when not
+/// given; `None` when a value does not parse (the executor gives the error).
+/// Filters and orders are typed inputs of their own; the entity and the
+/// orders are the catalog's.
+pub(crate) fn list_query(
+    name: &str,
+    filter: ConstValue,
+    order: ConstValue,
+) -> Option<(&'static Entity, Sql, Ordering)> {
+    let entity = catalog::entity(catalog::root(name)?.entity)?;
+    let (conditions, ordering) = match name {
+        "organizations" => {
+            let filter: OrganizationFilter = parse_or_default(filter)?;
+            let query: OrganizationQuery = filter.into();
+            let order: OrganizationOrder = parse_or_default(order)?;
+            (organizations::conditions(&query), order.ordering())
+        }
+        "users" => {
+            let query = parse_or_default::<UserFilter>(filter)?.into_query().ok()?;
+            let order: UserOrder = parse_or_default(order)?;
+            (people::user_conditions(&query), order.ordering())
+        }
+        "invoices" => {
+            let query = parse_or_default::<InvoiceFilter>(filter)?
+                .into_query()
+                .ok()?;
+            let order: InvoiceOrder = parse_or_default(order)?;
+            (people::invoice_conditions(&query), order.ordering())
+        }
+        "tickets" => {
+            let query = parse_or_default::<SupportTicketFilter>(filter)?
+                .into_query()
+                .ok()?;
+            let order: SupportTicketOrder = parse_or_default(order)?;
+            (people::ticket_conditions(&query), order.ordering())
+        }
+        "staffMembers" => (Sql::default(), catalog::root_ordering(name)),
+        _ => return None,
+    };
+    Some((entity, conditions, ordering))
 }
 
 /// Whether two occurrences of a response key are the same field with the

@@ -240,6 +240,12 @@ impl Gate {
         })
     }
 
+    /// A turn for one chunk of an export's plain rows (`export::rows`), shared
+    /// with every operation as a page's is; given back when dropped.
+    pub async fn export_turn(&self, principal: &Principal, cost: u64) -> super::admission::Turn {
+        self.in_flight.acquire(&principal.subject, cost).await
+    }
+
     /// async-graphql's executor, the reference for every operation; a document
     /// it ran without a request error may be compiled next time.
     async fn run_executor(

@@ -156,7 +156,7 @@ pub async fn handle(
             return errors(errs);
         }
     };
-    let plan = match export::plan(&document, wanted.as_deref(), format) {
+    let plan = match export::plan(&document, wanted.as_deref(), &variables, format) {
         Ok(plan) => plan,
         Err(refusal) => {
             record(
@@ -174,28 +174,60 @@ pub async fn handle(
             return errors(vec![error]);
         }
     };
-    let after = match &plan.after {
-        Start::Beginning => None,
-        Start::Cursor(c) => Some(c.clone()),
-        Start::Variable(name) => match variables.get(name.as_str()) {
-            Some(async_graphql::Value::String(c)) => Some(c.clone()),
-            _ => None,
-        },
-    };
     let max_rows = match principal.kind {
         PrincipalKind::Service => state.exports.settings().max_rows_services,
         _ => state.exports.settings().max_rows_people,
     };
-    let pages = Pages {
-        variables,
-        principal: principal.clone(),
-        loader,
-        operation: operation.clone(),
-        cost,
+    let plain = (state.plain_exports && format == Format::Csv)
+        .then(|| export::rows::compile(&plan, &variables, &principal, &state.cursors))
+        .flatten();
+    // The list's size first: over the limit, nothing starts.
+    let counted = match plain {
+        Some((rows, after)) => {
+            let rows = Arc::new(rows);
+            let total = {
+                let _turn = state.gate.export_turn(&principal, cost).await;
+                rows.count(state.store.db()).await
+            };
+            match total {
+                Ok(total) => {
+                    let source = RowSource::start(&state, rows, after, &principal, cost, &operation);
+                    Ok((total, Source::Rows(source)))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "an export's rows could not be counted");
+                    Err(vec![crate::graphql::error::internal_error()])
+                }
+            }
+        }
+        None => {
+            let after = match &plan.after {
+                Start::Beginning => None,
+                Start::Cursor(c) => Some(c.clone()),
+                Start::Variable(name) => match variables.get(name.as_str()) {
+                    Some(async_graphql::Value::String(c)) => Some(c.clone()),
+                    _ => None,
+                },
+            };
+            let pages = Pages {
+                variables,
+                principal: principal.clone(),
+                loader,
+                operation: operation.clone(),
+                cost,
+            };
+            // The first page, with the list's size.
+            match pages.run(&state, &plan.counted_query, after).await {
+                Ok(first) => {
+                    let total = first[LIST_KEY]["totalCount"].as_u64().unwrap_or(0);
+                    Ok((total, Source::Pages { pages, first: Some(first), after: None }))
+                }
+                Err(errs) => Err(errs),
+            }
+        }
     };
-    // The first page, with the list's size: over the limit, nothing starts.
-    let first = match pages.run(&state, &plan.counted_query, after).await {
-        Ok(data) => data,
+    let (total, mut source) = match counted {
+        Ok(counted) => counted,
         Err(errs) => {
             record(
                 &operation,
@@ -206,7 +238,6 @@ pub async fn handle(
             return errors(errs);
         }
     };
-    let total = first[LIST_KEY]["totalCount"].as_u64().unwrap_or(0);
     if total > max_rows {
         let message = format!(
             "the list has {total} rows; an export holds at most {max_rows} (BACKPLANE_EXPORT_MAX_ROWS): narrow the filter"
@@ -230,59 +261,29 @@ pub async fn handle(
     let task_state = state.clone();
     tokio::spawn(tokio::task::unconstrained(async move {
         let _slot = slot;
+        let read_as = source.name();
         let mut progress = Progress {
             rows: 0,
             bytes: 0,
             cut: None,
         };
-        let mut data = first;
-        let mut header_written = false;
+        let mut chunk = String::new();
+        if format == Format::Csv {
+            export::csv::push_header(
+                &mut chunk,
+                plan.columns
+                    .iter()
+                    .map(export::Column::header)
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            );
+        }
         loop {
-            let mut chunk = String::new();
-            if format == Format::Csv && !header_written {
-                export::csv::push_header(
-                    &mut chunk,
-                    plan.columns
-                        .iter()
-                        .map(|c| c.join("."))
-                        .collect::<Vec<_>>()
-                        .iter()
-                        .map(String::as_str),
-                );
-                header_written = true;
-            }
-            let list = &data[LIST_KEY];
-            let nodes = list["nodes"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut over = false;
-            for node in nodes {
-                if progress.rows >= max_rows {
-                    over = true;
-                    break;
-                }
-                write_node(&mut chunk, format, &plan, node);
-                progress.rows += 1;
-            }
-            progress.bytes += chunk.len() as u64;
-            if sender.send(Ok(Bytes::from(chunk))).await.is_err() {
-                progress.cut = Some("the client went away".into());
-                break;
-            }
-            if over {
-                progress.cut = Some(format!("the row limit ({max_rows}) was reached"));
-                let _ = sender.send(Err(std::io::Error::other("row limit"))).await;
-                break;
-            }
-            if list["pageInfo"]["hasNextPage"] != Value::Bool(true) {
-                break;
-            }
-            let after = list["pageInfo"]["endCursor"].as_str().map(str::to_owned);
-            data = match pages.run(&task_state, &plan.page_query, after).await {
-                Ok(data) => data,
-                Err(errs) => {
-                    let message = first_message(&errs);
+            let room = max_rows - progress.rows;
+            let (rows, more) = match source.next(&task_state, &plan, format, &mut chunk, room).await {
+                Ok(batch) => batch,
+                Err(message) => {
                     tracing::warn!(error = %message, rows = progress.rows, "an export failed midway; its transfer is cut");
                     progress.cut = Some(message);
                     let _ = sender
@@ -291,7 +292,23 @@ pub async fn handle(
                     break;
                 }
             };
+            progress.rows += rows;
+            progress.bytes += chunk.len() as u64;
+            let full = std::mem::take(&mut chunk);
+            if sender.send(Ok(Bytes::from(full))).await.is_err() {
+                progress.cut = Some("the client went away".into());
+                break;
+            }
+            if !more {
+                break;
+            }
+            if progress.rows >= max_rows {
+                progress.cut = Some(format!("the row limit ({max_rows}) was reached"));
+                let _ = sender.send(Err(std::io::Error::other("row limit"))).await;
+                break;
+            }
         }
+        drop(source);
         let outcome = if progress.cut.is_none() {
             Outcome::Ok
         } else {
@@ -308,11 +325,21 @@ pub async fn handle(
         }});
         tracing::info!(
             list = plan.list,
+            read_as,
             rows = progress.rows,
             bytes = progress.bytes,
             completed = progress.cut.is_none(),
             "export ended"
         );
+        metrics::counter!(
+            "backplane_exports_total",
+            "list" => plan.list,
+            "format" => format.extension(),
+            "completed" => if progress.cut.is_none() { "true" } else { "false" },
+        )
+        .increment(1);
+        metrics::counter!("backplane_export_rows_total", "list" => plan.list)
+            .increment(progress.rows);
         record(&operation, outcome, details).await;
     }));
 
@@ -385,11 +412,155 @@ impl Pages {
     }
 }
 
+/// Where an export's rows come from: pages of its query, or plain rows.
+enum Source {
+    Pages {
+        pages: Pages,
+        /// The first page, read before the export started.
+        first: Option<Value>,
+        /// Where the next page starts.
+        after: Option<String>,
+    },
+    Rows(RowSource),
+}
+
+impl Source {
+    /// How the rows are read, for the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Source::Pages { .. } => "pages",
+            Source::Rows(_) => "rows",
+        }
+    }
+
+    /// Writes the next rows, at most `room`, into `out`; answers how many,
+    /// and whether the list goes on after them.
+    async fn next(
+        &mut self,
+        state: &AppState,
+        plan: &Plan,
+        format: Format,
+        out: &mut String,
+        room: u64,
+    ) -> Result<(u64, bool), String> {
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        match self {
+            Source::Pages {
+                pages,
+                first,
+                after,
+            } => {
+                let data = match first.take() {
+                    Some(data) => data,
+                    None => pages
+                        .run(state, &plan.page_query, after.take())
+                        .await
+                        .map_err(|errs| first_message(&errs))?,
+                };
+                let list = &data[LIST_KEY];
+                let nodes = list["nodes"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                for node in nodes.iter().take(room) {
+                    write_node(out, format, plan, node);
+                }
+                *after = list["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+                let more = nodes.len() > room || list["pageInfo"]["hasNextPage"] == Value::Bool(true);
+                Ok((nodes.len().min(room) as u64, more))
+            }
+            Source::Rows(source) => source.next(out, room).await.map_err(|err| {
+                tracing::error!(error = %err, "an export's rows could not be read");
+                "the rows could not be read".to_owned()
+            }),
+        }
+    }
+}
+
+/// Plain rows, a chunk read ahead while the one before is written.
+struct RowSource {
+    rows: Arc<export::rows::Rows>,
+    db: sea_orm::DatabaseConnection,
+    gate: Arc<crate::graphql::gate::Gate>,
+    principal: Principal,
+    cost: u64,
+    operation: Arc<OperationAudit>,
+    /// The sensitive fields noted so far.
+    sensitive: Vec<String>,
+    /// The chunk being read; none after the last.
+    pending: Option<tokio::task::JoinHandle<Result<export::rows::Chunk, sea_orm::DbErr>>>,
+}
+
+impl RowSource {
+    fn start(
+        state: &AppState,
+        rows: Arc<export::rows::Rows>,
+        after: Option<crate::store::page::Keyset>,
+        principal: &Principal,
+        cost: u64,
+        operation: &Arc<OperationAudit>,
+    ) -> Self {
+        let mut source = RowSource {
+            rows,
+            db: state.store.db().clone(),
+            gate: state.gate.clone(),
+            principal: principal.clone(),
+            cost,
+            operation: operation.clone(),
+            sensitive: Vec::new(),
+            pending: None,
+        };
+        source.read(after);
+        source
+    }
+
+    /// Starts reading the chunk after `after`, with a turn of the gate's.
+    fn read(&mut self, after: Option<crate::store::page::Keyset>) {
+        let rows = self.rows.clone();
+        let db = self.db.clone();
+        let gate = self.gate.clone();
+        let principal = self.principal.clone();
+        let cost = self.cost;
+        self.pending = Some(tokio::spawn(async move {
+            let _turn = gate.export_turn(&principal, cost).await;
+            rows.chunk(&db, after.as_ref(), export::rows::CHUNK).await
+        }));
+    }
+
+    async fn next(&mut self, out: &mut String, room: usize) -> Result<(u64, bool), sea_orm::DbErr> {
+        let Some(pending) = self.pending.take() else {
+            return Ok((0, false));
+        };
+        let chunk = pending
+            .await
+            .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))??;
+        let full = chunk.len() as u64 == export::rows::CHUNK;
+        if full && chunk.len() <= room {
+            self.read(self.rows.last_keyset(&chunk)?);
+        }
+        let before = self.sensitive.len();
+        self.rows.write(&chunk, room, out, &mut self.sensitive)?;
+        for name in &self.sensitive[before..] {
+            self.operation.sensitive(name);
+        }
+        Ok((chunk.len().min(room) as u64, full || chunk.len() > room))
+    }
+}
+
+impl Drop for RowSource {
+    fn drop(&mut self) {
+        // A chunk still being read is not needed: its statement stops.
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
+    }
+}
+
 /// One node as a line of the export.
 fn write_node(out: &mut String, format: Format, plan: &Plan, node: &Value) {
     match format {
         Format::Csv => {
-            export::csv::push_row(out, plan.columns.iter().map(|path| export::at(node, path)))
+            export::csv::push_row(out, plan.columns.iter().map(|c| export::at(node, &c.keys)))
         }
         Format::Ndjson => {
             out.push_str(&node.to_string());

@@ -53,6 +53,11 @@ pub struct AppState {
     pub audit: Option<crate::audit::AuditWriter>,
     /// The exports running.
     pub exports: Arc<crate::export::Slots>,
+    /// Whether a CSV export may read plain rows (`export::rows`); off with
+    /// compiled reads, so that every export goes through the executor.
+    pub plain_exports: bool,
+    /// The cursors of this server's lists (an export may start after one).
+    pub cursors: crate::graphql::pagination::Cursors,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.

@@ -16,7 +16,7 @@ use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_configured, spawn_ap
 use crate::hidden_schema::same_as_never_existing;
 
 /// Each role alone and every pair of roles.
-fn role_sets() -> Vec<Vec<Role>> {
+pub fn role_sets() -> Vec<Vec<Role>> {
     let mut sets: Vec<Vec<Role>> = Role::ALL.iter().map(|r| vec![*r]).collect();
     for (i, a) in Role::ALL.iter().enumerate() {
         for b in &Role::ALL[i + 1..] {
@@ -26,7 +26,7 @@ fn role_sets() -> Vec<Vec<Role>> {
     sets
 }
 
-fn granted(roles: &[Role]) -> BTreeSet<Permission> {
+pub fn granted(roles: &[Role]) -> BTreeSet<Permission> {
     backplane::policy::permissions_of(&roles.iter().copied().collect())
 }
 
