@@ -502,6 +502,7 @@ fn server_config(
         max_rows_services: server.service_export_max_rows,
         per_principal: server.exports_per_caller.max(1),
         in_all: server.exports_at_once.max(1),
+        ..Default::default()
     };
     config.limits = server.limits.limits();
     config.header_read_timeout = Duration::from_secs(server.header_read_timeout_secs.max(1));

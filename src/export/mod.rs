@@ -37,6 +37,8 @@ pub struct Settings {
     pub per_principal: usize,
     /// Exports running at once in all.
     pub in_all: usize,
+    /// Rows one statement of a plain-rows export reads ([`rows`]).
+    pub chunk_rows: u64,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             max_rows_services: 10_000_000,
             per_principal: 2,
             in_all: 8,
+            chunk_rows: 10_000,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! CSV exports read as plain rows: the columns of a [`Plan`] that are catalog
 //! fields through to-one relations become one `SELECT` of those columns over
-//! the list's table and `LEFT JOIN`s, read in keyset chunks of
-//! [`CHUNK`] rows, on SQLite and PostgreSQL alike.
+//! the list's table and `LEFT JOIN`s, read in keyset chunks (of
+//! [`Settings::chunk_rows`](super::Settings), 10,000 by default), on SQLite
+//! and PostgreSQL alike.
 //!
 //! A page of the export's query costs far more than its rows: the document
 //! is admitted and answered as JSON (built by PostgreSQL or by the executor),
@@ -37,15 +38,15 @@ use crate::identity::Principal;
 use crate::store::page::{Keyset, SortValue};
 use crate::store::sql::Sql;
 
-/// Rows one statement reads.
-pub const CHUNK: u64 = 10_000;
-
 /// How one cell is read from its row and written.
 #[derive(Clone, Copy, Debug)]
 enum Cell {
     /// `__typename` (or null when its object is not there).
     Text,
-    Column { scalar: Scalar, prefix: &'static str },
+    Column {
+        scalar: Scalar,
+        prefix: &'static str,
+    },
 }
 
 /// The compiled export: its statement's parts and how to write its rows.
@@ -169,7 +170,11 @@ pub fn compile(
                         }
                     }
                     let id = format!("{alias}.\"id\"");
-                    Joined { alias, entity: target, id }
+                    Joined {
+                        alias,
+                        entity: target,
+                        id,
+                    }
                 }
                 _ => return None,
             };
@@ -262,7 +267,10 @@ impl Rows {
     /// `SELECT count(*)` of the list under its conditions (whatever `after`).
     pub async fn count(&self, db: &DatabaseConnection) -> Result<u64, DbErr> {
         let mut sql = Sql::default();
-        sql.push(&format!("SELECT count(*) AS n FROM \"{}\" c WHERE ", self.table));
+        sql.push(&format!(
+            "SELECT count(*) AS n FROM \"{}\" c WHERE ",
+            self.table
+        ));
         self.where_condition(&mut sql);
         let row = db
             .query_one_raw(sql.build(db.get_database_backend()))

@@ -191,7 +191,8 @@ pub async fn handle(
             };
             match total {
                 Ok(total) => {
-                    let source = RowSource::start(&state, rows, after, &principal, cost, &operation);
+                    let source =
+                        RowSource::start(&state, rows, after, &principal, cost, &operation);
                     Ok((total, Source::Rows(source)))
                 }
                 Err(err) => {
@@ -220,7 +221,14 @@ pub async fn handle(
             match pages.run(&state, &plan.counted_query, after).await {
                 Ok(first) => {
                     let total = first[LIST_KEY]["totalCount"].as_u64().unwrap_or(0);
-                    Ok((total, Source::Pages { pages, first: Some(first), after: None }))
+                    Ok((
+                        total,
+                        Source::Pages {
+                            pages,
+                            first: Some(first),
+                            after: None,
+                        },
+                    ))
                 }
                 Err(errs) => Err(errs),
             }
@@ -281,7 +289,10 @@ pub async fn handle(
         }
         loop {
             let room = max_rows - progress.rows;
-            let (rows, more) = match source.next(&task_state, &plan, format, &mut chunk, room).await {
+            let (rows, more) = match source
+                .next(&task_state, &plan, format, &mut chunk, room)
+                .await
+            {
                 Ok(batch) => batch,
                 Err(message) => {
                     tracing::warn!(error = %message, rows = progress.rows, "an export failed midway; its transfer is cut");
@@ -466,7 +477,8 @@ impl Source {
                     write_node(out, format, plan, node);
                 }
                 *after = list["pageInfo"]["endCursor"].as_str().map(str::to_owned);
-                let more = nodes.len() > room || list["pageInfo"]["hasNextPage"] == Value::Bool(true);
+                let more =
+                    nodes.len() > room || list["pageInfo"]["hasNextPage"] == Value::Bool(true);
                 Ok((nodes.len().min(room) as u64, more))
             }
             Source::Rows(source) => source.next(out, room).await.map_err(|err| {
@@ -484,6 +496,8 @@ struct RowSource {
     gate: Arc<crate::graphql::gate::Gate>,
     principal: Principal,
     cost: u64,
+    /// Rows a chunk reads.
+    chunk_rows: u64,
     operation: Arc<OperationAudit>,
     /// The sensitive fields noted so far.
     sensitive: Vec<String>,
@@ -506,6 +520,7 @@ impl RowSource {
             gate: state.gate.clone(),
             principal: principal.clone(),
             cost,
+            chunk_rows: state.exports.settings().chunk_rows.max(1),
             operation: operation.clone(),
             sensitive: Vec::new(),
             pending: None,
@@ -521,9 +536,10 @@ impl RowSource {
         let gate = self.gate.clone();
         let principal = self.principal.clone();
         let cost = self.cost;
+        let limit = self.chunk_rows;
         self.pending = Some(tokio::spawn(async move {
             let _turn = gate.export_turn(&principal, cost).await;
-            rows.chunk(&db, after.as_ref(), export::rows::CHUNK).await
+            rows.chunk(&db, after.as_ref(), limit).await
         }));
     }
 
@@ -534,7 +550,7 @@ impl RowSource {
         let chunk = pending
             .await
             .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))??;
-        let full = chunk.len() as u64 == export::rows::CHUNK;
+        let full = chunk.len() as u64 == self.chunk_rows;
         if full && chunk.len() <= room {
             self.read(self.rows.last_keyset(&chunk)?);
         }
