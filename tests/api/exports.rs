@@ -454,3 +454,116 @@ async fn a_csv_export_read_as_rows_is_the_executors_csv_byte_for_byte(backend: B
     assert!(compared >= 4 * 6, "{compared} compared");
 }
 on_both_databases!(a_csv_export_read_as_rows_is_the_executors_csv_byte_for_byte);
+
+/// An export may start after a cursor of its list: CSV (plain rows) and
+/// NDJSON (pages) give the rows paging gives after the same cursor.
+async fn an_export_starts_after_the_cursor_it_is_given(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let paged = paged_users(&app).await;
+    let first = app
+        .query(USERS_PAGE, json!({ "s": ["ACTIVE"], "after": null }))
+        .await;
+    let cursor = first["users"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+    let rest = &paged[100..];
+    let query = "query($s: [UserStatus!], $c: String) { users(filter: {status: $s}, orderBy: EMAIL_ASC, after: $c) { nodes { id email } } }";
+    let (status, _, body) = export(
+        &app,
+        &["admin"],
+        "application/x-ndjson",
+        query,
+        json!({ "s": ["ACTIVE"], "c": cursor }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["id"].clone())
+        .collect();
+    let expected: Vec<Value> = rest.iter().map(|n| n["id"].clone()).collect();
+    assert_eq!(ids, expected, "NDJSON after the cursor");
+    let (status, _, csv) = export(
+        &app,
+        &["admin"],
+        "text/csv",
+        query,
+        json!({ "s": ["ACTIVE"], "c": cursor }),
+    )
+    .await;
+    assert_eq!(status, 200, "{csv}");
+    let ids: Vec<&str> = csv
+        .split("\r\n")
+        .skip(1)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.split(',').next().unwrap_or_default())
+        .collect();
+    let expected: Vec<&str> = rest
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, expected, "CSV after the cursor");
+    // A cursor of another order is refused as the query refuses it.
+    let (status, _, body) = export(
+        &app,
+        &["admin"],
+        "text/csv",
+        "query($c: String) { users(orderBy: CREATED_AT_DESC, after: $c) { nodes { id } } }",
+        json!({ "c": cursor }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "after", "{body}");
+}
+on_both_databases!(an_export_starts_after_the_cursor_it_is_given);
+
+/// An export holds its audit event's place in the writer's queue from its
+/// start: while one does (a queue of one), another is refused before it reads
+/// anything, and starts once the first has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_whose_event_cannot_be_recorded_does_not_start() {
+    let app = spawn_app_configured(Backend::Sqlite, Mode::Serve, |c| {
+        c.audit_queue = 1;
+    })
+    .await;
+    let token = app.issuer.token("exporter-1", &["admin"]);
+    let query = "query ExportWide { users { nodes { email organization { users(first: 100) { nodes { email name } } } } } }";
+    let mut running = app
+        .client
+        .post(app.url("/export"))
+        .bearer_auth(&token)
+        .header("accept", "application/x-ndjson")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(running.status().as_u16(), 200);
+    running.chunk().await.expect("a chunk").expect("some bytes");
+
+    let (status, content_type, body) = export(&app, &["admin"], "text/csv", USERS, json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(content_type, "application/json");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
+
+    drop(running);
+    // The first export's event is written when it notices the client left.
+    let mut status = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, _, _) = export(&app, &["admin"], "text/csv", USERS, json!({})).await;
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(status, 200, "the export starts once the queue has room");
+}
