@@ -65,6 +65,15 @@ async fn paged_users(app: &TestApp) -> Vec<Value> {
     panic!("more than 200 pages");
 }
 
+/// The sum of a counter's samples whose labels include `labels`.
+fn counter(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 async fn the_export_event(app: &TestApp, operation: &str) -> Value {
     for _ in 0..100 {
         let data = app
@@ -484,6 +493,7 @@ async fn an_export_starts_after_the_cursor_it_is_given(backend: Backend) {
         .collect();
     let expected: Vec<Value> = rest.iter().map(|n| n["id"].clone()).collect();
     assert_eq!(ids, expected, "NDJSON after the cursor");
+    let before = app.metrics().await;
     let (status, _, csv) = export(
         &app,
         &["admin"],
@@ -493,6 +503,31 @@ async fn an_export_starts_after_the_cursor_it_is_given(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{csv}");
+    // The export is counted once it ended (its task ends after the body).
+    let done = |text: &str| {
+        counter(
+            text,
+            "backplane_exports_total",
+            &["list=\"users\"", "format=\"csv\"", "completed=\"true\""],
+        )
+    };
+    let mut after = app.metrics().await;
+    for _ in 0..50 {
+        if done(&after) > done(&before) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = app.metrics().await;
+    }
+    assert!(done(&after) > done(&before), "the export is counted");
+    let rows = |text: &str| counter(text, "backplane_export_rows_total", &["list=\"users\""]);
+    // Other tests export users in this process too: at least ours.
+    assert!(
+        rows(&after) - rows(&before) >= rest.len() as f64,
+        "rows counted: {} then {}",
+        rows(&before),
+        rows(&after)
+    );
     let ids: Vec<&str> = csv
         .split("\r\n")
         .skip(1)
