@@ -166,6 +166,28 @@ BACKPLANE_MAX_PAGE_SIZE=1000 \
 BP_PID=$!
 PIDS+=("$BP_PID")
 
+# Workload 6 also exports from SQLite: the same seed in a SQLite file, served
+# by a second Backplane with the same settings.
+SQ_PORT=0
+SQ_PID=0
+SQ_FILE=$OUT/export.sqlite
+if [[ $WORKLOADS == *6* ]]; then
+  rm -f "$SQ_FILE" "$SQ_FILE-wal" "$SQ_FILE-shm"
+  say "seeding $ORGS organizations into SQLite ($SQ_FILE) for the export"
+  "$BIN" seed --orgs "$ORGS" --database-url "sqlite://$SQ_FILE" >"$OUT/seed-sqlite.log" 2>&1 \
+    || { cat "$OUT/seed-sqlite.log" >&2; exit 1; }
+  SQ_PORT=$(free_port)
+  BACKPLANE_LISTEN=127.0.0.1:$SQ_PORT \
+  BACKPLANE_DATABASE_URL=sqlite://$SQ_FILE \
+  BACKPLANE_OIDC_ISSUER=http://127.0.0.1:$ISSUER_PORT \
+  BACKPLANE_OIDC_AUDIENCE=$AUDIENCE \
+  BACKPLANE_SERVICE_CLIENTS=bench-script \
+  BACKPLANE_MAX_PAGE_SIZE=1000 \
+    "$BIN" serve >"$OUT/backplane-sqlite.log" 2>&1 &
+  SQ_PID=$!
+  PIDS+=("$SQ_PID")
+fi
+
 PGL_PORT=$(free_port)
 PGL_PID=0
 if [ -n "$NEED_PGL" ]; then
@@ -187,6 +209,10 @@ ready() { # url, auth header
 }
 ready "http://127.0.0.1:$BP_PORT/graphql" "Authorization: Bearer $(cat "$OUT/token")" \
   || { say "Backplane did not start"; tail -n 20 "$OUT/backplane.log" >&2; exit 1; }
+if [ "$SQ_PID" != 0 ]; then
+  ready "http://127.0.0.1:$SQ_PORT/graphql" "Authorization: Bearer $(cat "$OUT/token")" \
+    || { say "Backplane on SQLite did not start"; tail -n 20 "$OUT/backplane-sqlite.log" >&2; exit 1; }
+fi
 if [ -n "$NEED_PGL" ]; then
   ready "http://127.0.0.1:$PGL_PORT/graphql" "X-Bench: 1" \
     || { say "PostGraphile did not start"; tail -n 20 "$OUT/postgraphile.log" >&2; exit 1; }
@@ -231,6 +257,7 @@ PY
 export BENCH_WORKLOADS=$WORKLOADS BENCH_OUT=$OUT BENCH_ADMIN_DB=$ADMIN_DB BENCH_BP_DB=$BP_DB BENCH_TOKEN_FILE=$OUT/token \
 BENCH_BP_URL=http://127.0.0.1:$BP_PORT/graphql BENCH_BP_PID=$BP_PID \
 BENCH_PGL_URL=http://127.0.0.1:$PGL_PORT/graphql BENCH_PGL_PID=$PGL_PID \
+BENCH_SQLITE_URL=http://127.0.0.1:$SQ_PORT/graphql BENCH_SQLITE_PID=$SQ_PID BENCH_SQLITE_FILE=$SQ_FILE \
 BENCH_PAGE_SIZE=$PAGE BENCH_VERSIONS=$versions BENCH_SETUP_SECONDS=$(($(date +%s) - START))
 if [ -n "${BENCH_KEEP:-}" ]; then
   # For working on the benchmark: leave everything running and say how to reach it.

@@ -2,13 +2,15 @@
 //! behind the same authentication, networks, limits and visibility as
 //! `/graphql`, with one audit event per export.
 //!
-//! The document is admitted as a query is; then the plan (`export`) turns it
-//! into the query of one keyset page, which runs page after page (compiled
-//! on PostgreSQL) while the rows are written. A task writes the pages into a
-//! channel of one page that the response body drains: a client that stops
-//! reading stops the pages, and one that disconnects ends the task at its
-//! next page. A failure midway ends the body with an error, so the client
-//! sees a cut transfer, never a complete-looking file.
+//! The document is admitted as a query is; then the plan (`export`) reads
+//! its rows: as plain rows (`export::rows`) for a CSV of catalog columns,
+//! else as the query of one keyset page, which runs page after page
+//! (compiled on PostgreSQL). A task writes batches of rows into a channel of
+//! one batch that the response body drains: a client that stops reading
+//! stops the reading (the database waits on its socket), and is cut after
+//! `Settings::stall`; one that disconnects ends the task at its next batch. A
+//! failure midway ends the body with an error, so the client sees a cut
+//! transfer, never a complete-looking file.
 //!
 //! The export starts only once its audit event has a place in the writer's
 //! queue; the event, written when the export ends, says which fields it read,
@@ -193,7 +195,7 @@ pub async fn handle(
                 Ok(total) => {
                     let source =
                         RowSource::start(&state, rows, after, &principal, cost, &operation);
-                    Ok((total, Source::Rows(source)))
+                    Ok((total, Source::Rows(Box::new(source))))
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "an export's rows could not be counted");
@@ -224,7 +226,7 @@ pub async fn handle(
                     Ok((
                         total,
                         Source::Pages {
-                            pages,
+                            pages: Box::new(pages),
                             first: Some(first),
                             after: None,
                         },
@@ -267,8 +269,11 @@ pub async fn handle(
         format.extension()
     );
     let task_state = state.clone();
+    let cut_short = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task_cut_short = cut_short.clone();
     tokio::spawn(tokio::task::unconstrained(async move {
         let _slot = slot;
+        let stall = task_state.exports.settings().stall;
         let read_as = source.name();
         let mut progress = Progress {
             rows: 0,
@@ -306,9 +311,19 @@ pub async fn handle(
             progress.rows += rows;
             progress.bytes += chunk.len() as u64;
             let full = std::mem::take(&mut chunk);
-            if sender.send(Ok(Bytes::from(full))).await.is_err() {
-                progress.cut = Some("the client went away".into());
-                break;
+            match tokio::time::timeout(stall, sender.send(Ok(Bytes::from(full)))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    progress.cut = Some("the client went away".into());
+                    break;
+                }
+                Err(_) => {
+                    progress.cut = Some(format!(
+                        "the client stopped reading for {} s",
+                        stall.as_secs_f64()
+                    ));
+                    break;
+                }
             }
             if !more {
                 break;
@@ -320,6 +335,10 @@ pub async fn handle(
             }
         }
         drop(source);
+        if progress.cut.is_some() {
+            task_cut_short.store(true, std::sync::atomic::Ordering::Release);
+        }
+        drop(sender);
         let outcome = if progress.cut.is_none() {
             Outcome::Ok
         } else {
@@ -354,8 +373,21 @@ pub async fn handle(
         record(&operation, outcome, details).await;
     }));
 
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
+    // An export that ends short when its channel is full (a client that
+    // stopped reading) cannot send its error: the body ends with one anyway,
+    // so that the transfer is cut, never complete-looking.
+    let stream = futures::stream::unfold(Some(receiver), move |receiver| {
+        let cut_short = cut_short.clone();
+        async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Some(item) => Some((item, Some(receiver))),
+                None if cut_short.load(std::sync::atomic::Ordering::Acquire) => {
+                    Some((Err(std::io::Error::other("export cut short")), None))
+                }
+                None => None,
+            }
+        }
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -426,13 +458,13 @@ impl Pages {
 /// Where an export's rows come from: pages of its query, or plain rows.
 enum Source {
     Pages {
-        pages: Pages,
+        pages: Box<Pages>,
         /// The first page, read before the export started.
         first: Option<Value>,
         /// Where the next page starts.
         after: Option<String>,
     },
-    Rows(RowSource),
+    Rows(Box<RowSource>),
 }
 
 impl Source {
@@ -489,7 +521,7 @@ impl Source {
     }
 }
 
-/// Plain rows, a chunk read ahead while the one before is written.
+/// Plain rows, streamed from one chunk's statement after another.
 struct RowSource {
     rows: Arc<export::rows::Rows>,
     db: sea_orm::DatabaseConnection,
@@ -501,9 +533,18 @@ struct RowSource {
     operation: Arc<OperationAudit>,
     /// The sensitive fields noted so far.
     sensitive: Vec<String>,
-    /// The chunk being read; none after the last.
-    pending: Option<tokio::task::JoinHandle<Result<export::rows::Chunk, sea_orm::DbErr>>>,
+    /// Where the next chunk starts; none for the first.
+    after: Option<crate::store::page::Keyset>,
+    /// The chunk being read, its rows so far, and the gate's turn it holds.
+    reading: Option<(sea_orm::QueryStream, u64, crate::graphql::admission::Turn)>,
+    /// A row read ahead (to know whether the list goes on), not yet written.
+    ahead: Option<sea_orm::QueryResult>,
+    /// The last chunk ended short: no row is left.
+    done: bool,
 }
+
+/// Text a batch of rows holds before it is sent.
+const BATCH_BYTES: usize = 256 * 1024;
 
 impl RowSource {
     fn start(
@@ -514,7 +555,7 @@ impl RowSource {
         cost: u64,
         operation: &Arc<OperationAudit>,
     ) -> Self {
-        let mut source = RowSource {
+        RowSource {
             rows,
             db: state.store.db().clone(),
             gate: state.gate.clone(),
@@ -523,52 +564,80 @@ impl RowSource {
             chunk_rows: state.exports.settings().chunk_rows.max(1),
             operation: operation.clone(),
             sensitive: Vec::new(),
-            pending: None,
-        };
-        source.read(after);
-        source
+            after,
+            reading: None,
+            ahead: None,
+            done: false,
+        }
     }
 
-    /// Starts reading the chunk after `after`, with a turn of the gate's.
-    fn read(&mut self, after: Option<crate::store::page::Keyset>) {
-        let rows = self.rows.clone();
-        let db = self.db.clone();
-        let gate = self.gate.clone();
-        let principal = self.principal.clone();
-        let cost = self.cost;
-        let limit = self.chunk_rows;
-        self.pending = Some(tokio::spawn(async move {
-            let _turn = gate.export_turn(&principal, cost).await;
-            rows.chunk(&db, after.as_ref(), limit).await
-        }));
+    /// The next row of the list, starting the next chunk's statement when
+    /// one ends full; `None` after the last.
+    async fn row(&mut self) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        use futures::StreamExt;
+        use sea_orm::StreamTrait;
+        if let Some(row) = self.ahead.take() {
+            return Ok(Some(row));
+        }
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.reading.is_none() {
+                let turn = self.gate.export_turn(&self.principal, self.cost).await;
+                let statement = self.rows.chunk(
+                    self.db.get_database_backend(),
+                    self.after.as_ref(),
+                    self.chunk_rows,
+                )?;
+                let stream = self.db.stream_raw(statement).await?;
+                self.reading = Some((stream, 0, turn));
+            }
+            let Some((stream, read, _)) = self.reading.as_mut() else {
+                continue;
+            };
+            match stream.next().await {
+                Some(row) => {
+                    let row = row?;
+                    *read += 1;
+                    if *read == self.chunk_rows {
+                        // The chunk's last row: the next starts after it.
+                        self.after = Some(self.rows.keyset(&row)?);
+                    }
+                    return Ok(Some(row));
+                }
+                None => {
+                    let full = *read == self.chunk_rows;
+                    self.reading = None;
+                    self.done = !full;
+                }
+            }
+        }
     }
 
+    /// Writes rows, at most `room`, until a batch's worth of text; answers
+    /// how many, and whether a row is left after them.
     async fn next(&mut self, out: &mut String, room: usize) -> Result<(u64, bool), sea_orm::DbErr> {
-        let Some(pending) = self.pending.take() else {
-            return Ok((0, false));
+        let mut written = 0;
+        while written < room && out.len() < BATCH_BYTES {
+            let Some(row) = self.row().await? else {
+                return Ok((written as u64, false));
+            };
+            let before = self.sensitive.len();
+            self.rows.write(&row, out, &mut self.sensitive)?;
+            for name in &self.sensitive[before..] {
+                self.operation.sensitive(name);
+            }
+            written += 1;
+        }
+        let more = match self.row().await? {
+            Some(row) => {
+                self.ahead = Some(row);
+                true
+            }
+            None => false,
         };
-        let chunk = pending
-            .await
-            .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))??;
-        let full = chunk.len() as u64 == self.chunk_rows;
-        if full && chunk.len() <= room {
-            self.read(self.rows.last_keyset(&chunk)?);
-        }
-        let before = self.sensitive.len();
-        self.rows.write(&chunk, room, out, &mut self.sensitive)?;
-        for name in &self.sensitive[before..] {
-            self.operation.sensitive(name);
-        }
-        Ok((chunk.len().min(room) as u64, full || chunk.len() > room))
-    }
-}
-
-impl Drop for RowSource {
-    fn drop(&mut self) {
-        // A chunk still being read is not needed: its statement stops.
-        if let Some(pending) = self.pending.take() {
-            pending.abort();
-        }
+        Ok((written as u64, more))
     }
 }
 

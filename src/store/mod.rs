@@ -132,6 +132,9 @@ pub struct Store {
     statements: Arc<AtomicU64>,
     /// The part of `statements` that wrote or read the audit log.
     audit_statements: Arc<AtomicU64>,
+    /// The rest: one counter, so that a reader never sees one of the two
+    /// above moved and the other not yet.
+    other_statements: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -159,14 +162,18 @@ impl Store {
         }
         let statements = Arc::new(AtomicU64::new(0));
         let audit_statements = Arc::new(AtomicU64::new(0));
+        let other_statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         let audit_counter = audit_statements.clone();
+        let other_counter = other_statements.clone();
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
             crate::metrics::statement_sent();
             let sql = &info.statement.sql;
             if sql.contains("audit_events") || sql.contains("pg_advisory_xact_lock") {
                 audit_counter.fetch_add(1, Ordering::Relaxed);
+            } else {
+                other_counter.fetch_add(1, Ordering::Relaxed);
             }
             // The text only: bound values (which may be personal data) are not logged.
             tracing::trace!(
@@ -181,6 +188,7 @@ impl Store {
             db,
             statements,
             audit_statements,
+            other_statements,
         })
     }
 
@@ -202,6 +210,12 @@ impl Store {
     /// Of those, the statements that appended to or read the audit log.
     pub fn audit_statements_sent(&self) -> u64 {
         self.audit_statements.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the statements that did not touch the audit log (what a
+    /// request sent; the audit writer's run beside it).
+    pub fn request_statements_sent(&self) -> u64 {
+        self.other_statements.load(Ordering::Relaxed)
     }
 
     /// `sqlite` or `postgres`, for logs.

@@ -602,3 +602,63 @@ async fn an_export_whose_event_cannot_be_recorded_does_not_start() {
     }
     assert_eq!(status, 200, "the export starts once the queue has room");
 }
+
+/// A client that stops reading holds its export (and what it reads) for
+/// `stall` only: then the export is cut, its event says why, and what the
+/// client reads afterwards ends in a cut transfer, never a complete-looking
+/// file. (NDJSON: rows of several KiB, far more than the sockets hold; a CSV
+/// of the test seed fits in them. Both formats run the same loop.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_has_its_export_cut() {
+    let app = spawn_app_configured(Backend::Postgres, Mode::Serve, |c| {
+        c.export.stall = Duration::from_secs(1);
+    })
+    .await;
+    let token = app.issuer.token("exporter-1", &["admin"]);
+    // Each row the organization's users three times over: tens of MiB in all.
+    let colleagues = (0..3)
+        .map(|i| {
+            format!("u{i}: users(first: 100) {{ nodes {{ id email name status createdAt lastSeenAt }} }}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let query = format!(
+        "query Stalled {{ users {{ nodes {{ email organization {{ {colleagues} }} }} }} }}"
+    );
+    let mut resp = app
+        .client
+        .post(app.url("/export"))
+        .bearer_auth(&token)
+        .header("accept", "application/x-ndjson")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.headers());
+    resp.chunk().await.expect("a chunk").expect("some bytes");
+    // Not reading: the export waits, then gives up.
+    let event = the_export_event(&app, "Stalled").await;
+    let details: Value =
+        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
+    assert_eq!(event["outcome"], "partial", "{event}");
+    assert_eq!(
+        details["export"]["cutShort"], "the client stopped reading for 1 s",
+        "{details}"
+    );
+    // What the sockets held arrives, then the transfer is cut.
+    let mut ended = None;
+    for _ in 0..1_000_000 {
+        match resp.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                ended = Some("complete");
+                break;
+            }
+            Err(_) => {
+                ended = Some("cut");
+                break;
+            }
+        }
+    }
+    assert_eq!(ended, Some("cut"), "the transfer ends cut");
+}
