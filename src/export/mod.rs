@@ -179,7 +179,8 @@ pub struct Plan {
     /// rows ([`rows`]) instead of pages of the query.
     pub plain: bool,
     /// The list's `filter` and `orderBy`, their variables given (null when
-    /// absent); `None` when a variable has no value to give.
+    /// absent, or a variable of no value); `None` when they have no constant
+    /// value.
     pub filter_and_order: Option<(ConstValue, ConstValue)>,
     /// The arguments of the list, as the document gives them (the filter),
     /// for the audit log.
@@ -339,7 +340,9 @@ pub fn plan(
                             .and_then(|d| d.node.default_value.as_ref())
                             .map(|v| v.node.clone())
                     })
-                    .ok_or(())
+                    // Validation has refused a missing non-null one: a
+                    // missing variable is null, as the executor takes it.
+                    .map_or(Ok::<_, ()>(ConstValue::Null), Ok)
             })
             .ok()
     };
@@ -723,6 +726,32 @@ mod tests {
             ]
         );
         assert_eq!(p.after, Start::Beginning);
+        assert!(p.plain, "catalog columns through to-one relations");
+        let (filter, order) = p.filter_and_order.expect("the arguments");
+        assert_eq!(filter.to_string(), "{status: null}", "$s is given no value");
+        assert_eq!(order.to_string(), "EMAIL_ASC");
+        // What plain rows do not read goes the pages' way.
+        for query in [
+            "{ users { nodes { email @include(if: true) } } }",
+            "{ users { nodes { ... on Organization { name } } } }",
+            "{ users { nodes { tickets(first: 1) { totalCount } } } }",
+        ] {
+            let p = plan_of(query, Format::Csv);
+            assert!(p.as_ref().is_ok_and(|p| !p.plain) || p.is_err(), "{query}");
+        }
+        let p = plan_of(
+            "query($o: UserOrder = EMAIL_ASC) { users(orderBy: $o) { nodes { __typename id } } }",
+            Format::Csv,
+        )
+        .expect("a plan");
+        assert!(p.plain);
+        assert_eq!(
+            p.filter_and_order,
+            Some((
+                ConstValue::Null,
+                ConstValue::Enum(async_graphql::Name::new("EMAIL_ASC"))
+            ))
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ use std::fmt::Write as _;
 
 use async_graphql::Variables;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
+use sea_orm::sqlx;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use super::Plan;
 use crate::catalog::{self, Entity, Join, Scalar, Source};
@@ -303,26 +304,33 @@ impl Rows {
     }
 
     /// The keyset of `row`: where the chunk after it starts.
-    pub fn keyset(&self, row: &QueryResult) -> Result<Keyset, DbErr> {
-        let id: i64 = row.try_get_by_index(self.keyset_at)?;
+    pub fn keyset<R: CellRow>(&self, row: &R) -> Result<Keyset, sqlx::Error> {
+        let id = row
+            .int(self.keyset_at)?
+            .ok_or_else(|| sqlx::Error::Decode("a row without its id".into()))?;
         let value = match self.ordering.sort.column {
             None => SortValue::None,
-            Some(_) if catalog::sorts_by_instant(&self.ordering) => {
-                SortValue::Time(row.try_get_by_index::<DateTime<Utc>>(self.keyset_at + 1)?)
-            }
-            Some(_) => SortValue::Text(row.try_get_by_index::<String>(self.keyset_at + 1)?),
+            Some(_) if catalog::sorts_by_instant(&self.ordering) => SortValue::Time(
+                row.time(self.keyset_at + 1)?
+                    .ok_or_else(|| sqlx::Error::Decode("a row without its sort value".into()))?,
+            ),
+            Some(_) => SortValue::Text(
+                row.text(self.keyset_at + 1)?
+                    .ok_or_else(|| sqlx::Error::Decode("a row without its sort value".into()))?
+                    .to_owned(),
+            ),
         };
         Ok(Keyset { value, id })
     }
 
     /// Writes `row` as a CSV row into `out`, and notes in `sensitive` each
     /// audited field of an object it holds.
-    pub fn write(
+    pub fn write<R: CellRow>(
         &self,
-        row: &QueryResult,
+        row: &R,
         out: &mut String,
         sensitive: &mut Vec<String>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), sqlx::Error> {
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -334,7 +342,7 @@ impl Rows {
             if names.iter().all(|n| sensitive.contains(n)) {
                 continue;
             }
-            if row.try_get_by_index::<Option<i64>>(*index)?.is_some() {
+            if row.int(*index)?.is_some() {
                 for name in names {
                     if !sensitive.contains(name) {
                         sensitive.push(name.clone());
@@ -346,43 +354,79 @@ impl Rows {
     }
 }
 
+/// A row of the statement, read by column index without copying its text.
+/// The statement casts every column to the type read here (`TEXT`,
+/// `BIGINT`), so the database's own type need not be checked again.
+pub trait CellRow {
+    fn text(&self, i: usize) -> Result<Option<&str>, sqlx::Error>;
+    fn int(&self, i: usize) -> Result<Option<i64>, sqlx::Error>;
+    fn boolean(&self, i: usize) -> Result<Option<bool>, sqlx::Error>;
+    fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+}
+
+macro_rules! cell_row {
+    ($row:ty) => {
+        impl CellRow for $row {
+            fn text(&self, i: usize) -> Result<Option<&str>, sqlx::Error> {
+                sqlx::Row::try_get_unchecked(self, i)
+            }
+            fn int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+                sqlx::Row::try_get_unchecked(self, i)
+            }
+            fn boolean(&self, i: usize) -> Result<Option<bool>, sqlx::Error> {
+                sqlx::Row::try_get(self, i)
+            }
+            fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+                sqlx::Row::try_get(self, i)
+            }
+        }
+    };
+}
+cell_row!(sqlx::postgres::PgRow);
+cell_row!(sqlx::sqlite::SqliteRow);
+
 /// One cell, as `csv::push_value` writes the executor's value of it.
-fn write_cell(out: &mut String, row: &QueryResult, i: usize, cell: Cell) -> Result<(), DbErr> {
+fn write_cell<R: CellRow>(
+    out: &mut String,
+    row: &R,
+    i: usize,
+    cell: Cell,
+) -> Result<(), sqlx::Error> {
     match cell {
         Cell::Text => {
-            if let Some(text) = row.try_get_by_index::<Option<String>>(i)? {
-                super::csv::push_text(out, &text);
+            if let Some(text) = row.text(i)? {
+                super::csv::push_text(out, text);
             }
         }
         Cell::Column { scalar, prefix } => match scalar {
             Scalar::Id => {
-                if let Some(id) = row.try_get_by_index::<Option<i64>>(i)? {
+                if let Some(id) = row.int(i)? {
                     // A prefix is letters: nothing to quote or neutralise.
                     let _ = write!(out, "{prefix}_{id}");
                 }
             }
             Scalar::Int => {
-                if let Some(n) = row.try_get_by_index::<Option<i64>>(i)? {
+                if let Some(n) = row.int(i)? {
                     let _ = write!(out, "{n}");
                 }
             }
             Scalar::Bool => {
-                if let Some(b) = row.try_get_by_index::<Option<bool>>(i)? {
+                if let Some(b) = row.boolean(i)? {
                     out.push_str(if b { "true" } else { "false" });
                 }
             }
             Scalar::Time => {
-                if let Some(t) = row.try_get_by_index::<Option<DateTime<Utc>>>(i)? {
+                if let Some(t) = row.time(i)? {
                     super::csv::push_text(out, &t.to_rfc3339());
                 }
             }
             Scalar::Text | Scalar::Enum(_) => {
-                if let Some(text) = row.try_get_by_index::<Option<String>>(i)? {
-                    super::csv::push_text(out, &text);
+                if let Some(text) = row.text(i)? {
+                    super::csv::push_text(out, text);
                 }
             }
             Scalar::TextList => {
-                if let Some(text) = row.try_get_by_index::<Option<String>>(i)? {
+                if let Some(text) = row.text(i)? {
                     let items: Vec<serde_json::Value> = text
                         .split(',')
                         .filter(|item| !item.is_empty())

@@ -193,8 +193,9 @@ pub async fn handle(
             };
             match total {
                 Ok(total) => {
-                    let source =
-                        RowSource::start(&state, rows, after, &principal, cost, &operation);
+                    let source = RowSource::start(
+                        &state, rows, after, &principal, cost, &operation, max_rows,
+                    );
                     Ok((total, Source::Rows(Box::new(source))))
                 }
                 Err(err) => {
@@ -513,38 +514,45 @@ impl Source {
                     nodes.len() > room || list["pageInfo"]["hasNextPage"] == Value::Bool(true);
                 Ok((nodes.len().min(room) as u64, more))
             }
-            Source::Rows(source) => source.next(out, room).await.map_err(|err| {
-                tracing::error!(error = %err, "an export's rows could not be read");
-                "the rows could not be read".to_owned()
-            }),
+            // The reader holds to the row limit itself.
+            Source::Rows(source) => source.next(out).await,
         }
     }
 }
 
-/// Plain rows, streamed from one chunk's statement after another.
+/// Plain rows, read by a task of their own: one chunk's statement after
+/// another, each streamed as the database sends it, written into batches of
+/// CSV text that wait in a channel of one.
 struct RowSource {
-    rows: Arc<export::rows::Rows>,
-    db: sea_orm::DatabaseConnection,
-    gate: Arc<crate::graphql::gate::Gate>,
-    principal: Principal,
-    cost: u64,
-    /// Rows a chunk reads.
-    chunk_rows: u64,
-    operation: Arc<OperationAudit>,
-    /// The sensitive fields noted so far.
-    sensitive: Vec<String>,
-    /// Where the next chunk starts; none for the first.
-    after: Option<crate::store::page::Keyset>,
-    /// The chunk being read, its rows so far, and the gate's turn it holds.
-    reading: Option<(sea_orm::QueryStream, u64, crate::graphql::admission::Turn)>,
-    /// A row read ahead (to know whether the list goes on), not yet written.
-    ahead: Option<sea_orm::QueryResult>,
-    /// The last chunk ended short: no row is left.
-    done: bool,
+    batches: tokio::sync::mpsc::Receiver<Result<Batch, String>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+/// CSV text of some rows.
+struct Batch {
+    text: String,
+    rows: u64,
+    /// The list holds more rows than the export may (its last row was not
+    /// written).
+    over: bool,
+    /// No batch follows.
+    last: bool,
 }
 
 /// Text a batch of rows holds before it is sent.
 const BATCH_BYTES: usize = 256 * 1024;
+
+/// What the reading task needs.
+struct Reader {
+    rows: Arc<export::rows::Rows>,
+    store: crate::store::Store,
+    gate: Arc<crate::graphql::gate::Gate>,
+    principal: Principal,
+    cost: u64,
+    chunk_rows: u64,
+    max_rows: u64,
+    operation: Arc<OperationAudit>,
+}
 
 impl RowSource {
     fn start(
@@ -554,90 +562,136 @@ impl RowSource {
         principal: &Principal,
         cost: u64,
         operation: &Arc<OperationAudit>,
+        max_rows: u64,
     ) -> Self {
-        RowSource {
+        let (sender, batches) = tokio::sync::mpsc::channel(1);
+        let reader = Reader {
             rows,
-            db: state.store.db().clone(),
+            store: state.store.clone(),
             gate: state.gate.clone(),
             principal: principal.clone(),
             cost,
             chunk_rows: state.exports.settings().chunk_rows.max(1),
+            max_rows,
             operation: operation.clone(),
-            sensitive: Vec::new(),
-            after,
-            reading: None,
-            ahead: None,
-            done: false,
-        }
-    }
-
-    /// The next row of the list, starting the next chunk's statement when
-    /// one ends full; `None` after the last.
-    async fn row(&mut self) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
-        use futures::StreamExt;
-        use sea_orm::StreamTrait;
-        if let Some(row) = self.ahead.take() {
-            return Ok(Some(row));
-        }
-        loop {
-            if self.done {
-                return Ok(None);
-            }
-            if self.reading.is_none() {
-                let turn = self.gate.export_turn(&self.principal, self.cost).await;
-                let statement = self.rows.chunk(
-                    self.db.get_database_backend(),
-                    self.after.as_ref(),
-                    self.chunk_rows,
-                )?;
-                let stream = self.db.stream_raw(statement).await?;
-                self.reading = Some((stream, 0, turn));
-            }
-            let Some((stream, read, _)) = self.reading.as_mut() else {
-                continue;
-            };
-            match stream.next().await {
-                Some(row) => {
-                    let row = row?;
-                    *read += 1;
-                    if *read == self.chunk_rows {
-                        // The chunk's last row: the next starts after it.
-                        self.after = Some(self.rows.keyset(&row)?);
-                    }
-                    return Ok(Some(row));
-                }
-                None => {
-                    let full = *read == self.chunk_rows;
-                    self.reading = None;
-                    self.done = !full;
-                }
-            }
-        }
-    }
-
-    /// Writes rows, at most `room`, until a batch's worth of text; answers
-    /// how many, and whether a row is left after them.
-    async fn next(&mut self, out: &mut String, room: usize) -> Result<(u64, bool), sea_orm::DbErr> {
-        let mut written = 0;
-        while written < room && out.len() < BATCH_BYTES {
-            let Some(row) = self.row().await? else {
-                return Ok((written as u64, false));
-            };
-            let before = self.sensitive.len();
-            self.rows.write(&row, out, &mut self.sensitive)?;
-            for name in &self.sensitive[before..] {
-                self.operation.sensitive(name);
-            }
-            written += 1;
-        }
-        let more = match self.row().await? {
-            Some(row) => {
-                self.ahead = Some(row);
-                true
-            }
-            None => false,
         };
-        Ok((written as u64, more))
+        let reader = tokio::spawn(async move {
+            if let Err(err) = reader.run(after, &sender).await {
+                tracing::error!(error = %err, "an export's rows could not be read");
+                let _ = sender.send(Err("the rows could not be read".into())).await;
+            }
+        });
+        RowSource { batches, reader }
+    }
+
+    /// The next batch into `out`: how many rows, and whether more follow.
+    async fn next(&mut self, out: &mut String) -> Result<(u64, bool), String> {
+        match self.batches.recv().await {
+            Some(Ok(batch)) => {
+                out.push_str(&batch.text);
+                Ok((batch.rows, !batch.last || batch.over))
+            }
+            Some(Err(message)) => Err(message),
+            None => Ok((0, false)),
+        }
+    }
+}
+
+impl Drop for RowSource {
+    fn drop(&mut self) {
+        // The reading stops with the export (its statement with it).
+        self.reader.abort();
+    }
+}
+
+impl Reader {
+    /// Reads every chunk after `after`, sending batches; stops when the
+    /// channel closes (the export ended).
+    async fn run(
+        &self,
+        mut after: Option<crate::store::page::Keyset>,
+        sender: &tokio::sync::mpsc::Sender<Result<Batch, String>>,
+    ) -> Result<(), String> {
+        use futures::TryStreamExt;
+        use sea_orm::sqlx;
+        let db = self.store.db();
+        let backend = db.get_database_backend();
+        let mut batch = Batch {
+            text: String::with_capacity(BATCH_BYTES + 4096),
+            rows: 0,
+            over: false,
+            last: false,
+        };
+        let mut sensitive = Vec::new();
+        let mut written = 0u64;
+        loop {
+            let statement = self
+                .rows
+                .chunk(backend, after.as_ref(), self.chunk_rows)
+                .map_err(|e| e.to_string())?;
+            self.store.count_statement(&statement.sql);
+            let values =
+                sea_query_sqlx::SqlxValues(statement.values.unwrap_or(sea_orm::Values(Vec::new())));
+            let sql = sqlx::AssertSqlSafe(statement.sql);
+            let _turn = self.gate.export_turn(&self.principal, self.cost).await;
+            let mut read = 0u64;
+            let mut last = None;
+            macro_rules! each_row {
+                ($stream:expr) => {{
+                    let mut stream = $stream;
+                    while let Some(row) = stream.try_next().await.map_err(|e| e.to_string())? {
+                        read += 1;
+                        if written == self.max_rows {
+                            batch.over = true;
+                            break;
+                        }
+                        let before = sensitive.len();
+                        self.rows
+                            .write(&row, &mut batch.text, &mut sensitive)
+                            .map_err(|e| e.to_string())?;
+                        for name in &sensitive[before..] {
+                            self.operation.sensitive(name);
+                        }
+                        written += 1;
+                        batch.rows += 1;
+                        if read == self.chunk_rows {
+                            last = Some(self.rows.keyset(&row).map_err(|e| e.to_string())?);
+                        }
+                        if batch.text.len() >= BATCH_BYTES {
+                            let full = std::mem::replace(
+                                &mut batch,
+                                Batch {
+                                    text: String::with_capacity(BATCH_BYTES + 4096),
+                                    rows: 0,
+                                    over: false,
+                                    last: false,
+                                },
+                            );
+                            if sender.send(Ok(full)).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }};
+            }
+            match backend {
+                sea_orm::DbBackend::Postgres => {
+                    each_row!(
+                        sqlx::query_with(sql, values).fetch(db.get_postgres_connection_pool())
+                    )
+                }
+                _ => {
+                    each_row!(sqlx::query_with(sql, values).fetch(db.get_sqlite_connection_pool()))
+                }
+            }
+            if batch.over || read < self.chunk_rows {
+                break;
+            }
+            after = last;
+        }
+        batch.last = true;
+        let _ = sender.send(Ok(batch)).await;
+        Ok(())
     }
 }
 

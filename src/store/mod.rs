@@ -218,6 +218,15 @@ impl Store {
         self.other_statements.load(Ordering::Relaxed)
     }
 
+    /// Counts a statement sent through sqlx directly (an export's rows), as
+    /// sea-orm's callback counts the others.
+    pub fn count_statement(&self, sql: &str) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::statement_sent();
+        self.other_statements.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(target: "backplane::sql", statement = %sql, "statement");
+    }
+
     /// `sqlite` or `postgres`, for logs.
     pub fn backend_name(&self) -> &'static str {
         match self.db.get_database_backend() {
