@@ -117,6 +117,12 @@ impl Application {
                     source,
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
+        // Hidden variables hash alike across restarts and instances that share
+        // the session key; without one, within this process only.
+        if let Some(secret) = &config.session_key {
+            use secrecy::ExposeSecret;
+            crate::audit::values::set_key_from(secret.expose_secret().as_bytes());
+        }
         let (cursors, _) = Cursors::configured(
             config.cursor_key.as_ref(),
             config.session_key.as_ref(),

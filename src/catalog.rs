@@ -955,6 +955,44 @@ pub fn root_ordering(name: &str) -> Ordering {
     }
 }
 
+/// The text input fields whose values the audit log keeps in clear
+/// (`audit::values`): why a change was made, what was searched for, the codes
+/// and names a filter or change names. Any other text a caller sends (a
+/// message body, an idempotency key, a variable of type `String`, whatever
+/// its name) is kept as its length and a keyed hash only.
+pub const RECORDED_TEXT: &[(&str, &str)] = &[
+    ("AuditEventFilter", "actor"),
+    ("AuditEventFilter", "field"),
+    ("AuditEventFilter", "operationName"),
+    ("AuditEventFilter", "outcome"),
+    ("BulkInvoiceVoidInput", "reason"),
+    ("BulkOrganizationFlagInput", "reason"),
+    ("BulkOrganizationStatusInput", "reason"),
+    ("BulkTicketAssignmentInput", "reason"),
+    ("ChangeSubscriptionInput", "planCode"),
+    ("ChangeSubscriptionInput", "reason"),
+    ("ExtendTrialInput", "reason"),
+    ("InvoiceFilter", "currency"),
+    ("InvoiceFilter", "search"),
+    ("IssueCreditNoteInput", "reason"),
+    ("MarkInvoicePaidInput", "paymentReference"),
+    ("OrganizationFilter", "planCode"),
+    ("OrganizationFilter", "search"),
+    ("SetOrganizationFlagInput", "reason"),
+    ("SetOrganizationStatusInput", "reason"),
+    ("SupportTicketFilter", "search"),
+    ("UpdateTicketInput", "reason"),
+    ("UserFilter", "search"),
+    ("VoidInvoiceInput", "reason"),
+];
+
+/// Whether the audit log keeps the text of `input.field` in clear.
+pub fn is_recorded_text(input: &str, field: &str) -> bool {
+    RECORDED_TEXT
+        .iter()
+        .any(|(i, f)| *i == input && *f == field)
+}
+
 /// Whether reads of `entity.field` are recorded by name in the audit log.
 pub fn is_audited(entity_name: &str, field_name: &str) -> bool {
     entity(entity_name)

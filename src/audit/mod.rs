@@ -7,6 +7,7 @@
 //! The chain itself lives in `store::audit`.
 
 pub mod record;
+pub mod values;
 pub mod writer;
 
 use std::collections::BTreeSet;
@@ -154,63 +155,4 @@ pub fn change_event(operation: Option<&OperationAudit>, details: Value) -> NewAu
 /// The audit record of the operation a resolver runs in.
 pub fn operation<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Arc<OperationAudit>> {
     ctx.data_opt::<Arc<OperationAudit>>()
-}
-
-/// Variable names whose values never reach the audit log or the logs.
-fn is_secret(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace(['_', '-'], "");
-    [
-        "password",
-        "secret",
-        "token",
-        "credential",
-        "apikey",
-        "privatekey",
-        "authorization",
-        "cookie",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// The variables as JSON, every value under a secret-looking name replaced.
-pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    if is_secret(k) {
-                        (k.clone(), Value::String("[redacted]".into()))
-                    } else {
-                        (k.clone(), redact(v))
-                    }
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn secrets_are_redacted_at_any_depth() {
-        let v = json!({
-            "input": { "ids": ["org_1"], "clientSecret": "s3cret", "reason": "fraud" },
-            "apiKey": "sk_live_1",
-            "idempotencyKey": "job-42",
-            "list": [{ "password": "x" }],
-        });
-        let r = redact(&v);
-        assert_eq!(r["input"]["clientSecret"], "[redacted]");
-        assert_eq!(r["apiKey"], "[redacted]");
-        assert_eq!(r["list"][0]["password"], "[redacted]");
-        assert_eq!(r["input"]["reason"], "fraud");
-        assert_eq!(r["idempotencyKey"], "job-42");
-        assert!(!r.to_string().contains("s3cret"));
-    }
 }

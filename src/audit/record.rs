@@ -9,18 +9,19 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, Value};
 use sha2::{Digest, Sha256};
 
-use super::{AuditWriter, OperationAudit, Outcome, RequestIdentity, redact};
+use super::{AuditWriter, OperationAudit, Outcome, RequestIdentity};
 use crate::graphql::error::Code;
 
 impl OperationAudit {
     /// Starts the record of `request`, sent by `identity`: the document's hash,
-    /// the variables with secrets redacted and the operation named by the
-    /// request, before anything is parsed (a refused document is recorded too).
+    /// the variables with every value hidden (until [`Self::variables`] knows
+    /// their types) and the operation named by the request, before anything
+    /// is parsed (a refused document is recorded too).
     pub fn begin(identity: RequestIdentity, request: &Request) -> Self {
         let operation = Self::default();
         let document_hash = hex::encode(Sha256::digest(request.query.as_bytes()));
         let variables = serde_json::to_value(&request.variables)
-            .map(|v| redact(&v).to_string())
+            .map(|v| super::values::unparsed(&v).to_string())
             .unwrap_or_else(|_| "{}".into());
         operation.with(|s| {
             s.identity = Some(identity);
@@ -45,6 +46,13 @@ impl OperationAudit {
                 s.operation_name = name.map(str::to_owned);
             }
         });
+    }
+
+    /// The variables as the audit log keeps them, once the document is
+    /// parsed (see `audit::values`).
+    pub fn variables(&self, recorded: &serde_json::Value) {
+        let text = recorded.to_string();
+        self.with(|s| s.variables = text);
     }
 
     /// The document's SHA-256, hex, as recorded.

@@ -134,7 +134,7 @@ async fn append_batch(
 }
 
 /// Every recorded event also goes to the log, as structured fields a SIEM can
-/// take (with `--log-format json`). Variables are already redacted.
+/// take (with `--log-format json`). Variables are as the event keeps them (`audit::values`).
 pub fn log_event(e: &NewAuditEvent) {
     tracing::info!(
         target: "backplane::audit",

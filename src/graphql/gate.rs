@@ -67,6 +67,8 @@ pub struct Gate {
     /// Every type and field, hidden ones included: names what a refused
     /// document asked for, for the audit log only.
     types: TypeMap,
+    /// The input types, by which the audit log keeps variables.
+    inputs: crate::audit::values::InputTypes,
     /// The schema of each permission set, which documents are validated and
     /// measured against.
     roles: RoleSchemas,
@@ -88,13 +90,19 @@ impl Gate {
         audit: Option<AuditWriter>,
         reads: Option<CompiledReads>,
     ) -> Self {
-        let types = match TypeMap::from_sdl(&schema.sdl()) {
+        let sdl = schema.sdl();
+        // The SDL is async-graphql's own print of a schema that built.
+        let types = match TypeMap::from_sdl(&sdl) {
             Ok(types) => types,
-            // The SDL is async-graphql's own print of a schema that built.
+            Err(err) => panic!("the schema's SDL does not parse: {err}"),
+        };
+        let inputs = match crate::audit::values::InputTypes::from_sdl(&sdl) {
+            Ok(inputs) => inputs,
             Err(err) => panic!("the schema's SDL does not parse: {err}"),
         };
         Self {
             types,
+            inputs,
             roles: RoleSchemas::default(),
             limits,
             audit,
@@ -292,6 +300,10 @@ impl Gate {
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;
+        if let Ok(variables) = serde_json::to_value(&request.variables) {
+            let wanted = request.operation_name.as_deref();
+            operation.variables(&self.inputs.recorded(&document, wanted, &variables));
+        }
         let role = self.roles.of(schema, principal).await.map_err(|err| {
             tracing::error!(error = %err, "request refused: no schema for the caller's permissions");
             vec![super::error::internal_error()]

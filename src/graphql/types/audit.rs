@@ -79,8 +79,9 @@ impl AuditEvent {
         self.0.request_id.as_deref()
     }
 
-    /// The operation's variables as JSON, secrets (passwords, tokens, keys)
-    /// replaced by `[redacted]`.
+    /// The operation's declared variables as JSON: IDs, enum values, numbers
+    /// and booleans as given; text only where the catalog records it (reasons,
+    /// searches), else `[hidden: N characters, HMAC-SHA256 …]`.
     async fn variables(&self) -> &str {
         &self.0.variables
     }
