@@ -34,6 +34,8 @@ pub enum StartError {
     Identity(crate::identity::IdentityError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot write audit checkpoints: {0}")]
+    Checkpoints(String),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -53,6 +55,16 @@ pub struct Application {
     /// Ends once the server (which holds every writer handle) is gone and the
     /// queue is drained.
     audit_task: tokio::task::JoinHandle<()>,
+    /// The signed checkpoints of the audit chain, when configured.
+    checkpoints: Option<Checkpoints>,
+}
+
+/// What writes this instance's checkpoints.
+struct Checkpoints {
+    checkpointer: Arc<crate::audit::checkpoint::Checkpointer>,
+    settings: crate::audit::checkpoint::Settings,
+    /// Events this instance's writer committed.
+    written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Application {
@@ -117,6 +129,26 @@ impl Application {
                     source,
                 })?;
         let (audit, audit_task) = AuditWriter::spawn(store.clone(), config.audit_queue);
+        let checkpoints = match &config.audit_checkpoints {
+            None => None,
+            Some(settings) => {
+                let checkpointer =
+                    crate::audit::checkpoint::Checkpointer::new(store.clone(), settings)
+                        .map_err(StartError::Checkpoints)?;
+                tracing::info!(
+                    instance = %settings.instance,
+                    dir = ?settings.dir,
+                    every_events = settings.every_events,
+                    every_secs = settings.every.as_secs(),
+                    "the audit chain's head is signed and written outside the database"
+                );
+                Some(Checkpoints {
+                    checkpointer: Arc::new(checkpointer),
+                    settings: settings.clone(),
+                    written: audit.written(),
+                })
+            }
+        };
         // Hidden variables hash alike across restarts and instances that share
         // the session key; without one, within this process only.
         if let Some(secret) = &config.session_key {
@@ -170,6 +202,7 @@ impl Application {
             config,
             _refresh: refresh,
             audit_task,
+            checkpoints,
         })
     }
 
@@ -211,12 +244,25 @@ impl Application {
             header_read_timeout: self.config.header_read_timeout,
             shutdown_grace: grace,
         };
+        let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel::<()>();
+        let checkpoint_task = self.checkpoints.map(|c| {
+            tokio::spawn(c.checkpointer.run(c.settings, c.written, async move {
+                let _ = stopped.await;
+            }))
+        });
         let app = router(self.state, &self.config);
         serve(self.listener, app, options, shutdown).await;
         // Every connection, and with it every writer handle, is gone: queued
         // audit events are written before the process exits.
         if tokio::time::timeout(grace, audit_task).await.is_err() {
             tracing::error!("the audit writer did not drain within the grace period");
+        }
+        // Then the last checkpoint, of the chain as this instance leaves it.
+        let _ = stop_checkpoints.send(());
+        if let Some(task) = checkpoint_task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
+            tracing::error!("the last audit checkpoint was not written within the grace period");
         }
         Ok(())
     }

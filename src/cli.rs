@@ -64,8 +64,35 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the audit log's hash chain; exits non-zero and names the first row
-    /// that was changed, removed or inserted out of order.
-    Verify(DatabaseArgs),
+    /// that was changed, removed or inserted out of order. With
+    /// `--checkpoints`, also against the signed checkpoints: newest rows
+    /// deleted, a stretch rewritten and hashed again, a forged checkpoint.
+    Verify(VerifyArgs),
+    /// Write a new Ed25519 key pair for signing checkpoints: PREFIX (the
+    /// private key, PKCS#8 PEM, mode 0600) and PREFIX.pub (the public key).
+    Keygen(KeygenArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// A directory of checkpoint files (`*.ndjson`, as instances write them
+    /// to BACKPLANE_AUDIT_CHECKPOINT_DIR, or a SIEM's copy of them).
+    #[arg(long, requires = "public_key")]
+    pub checkpoints: Option<std::path::PathBuf>,
+
+    /// The public key the checkpoints are signed with (PREFIX.pub).
+    #[arg(long, requires = "checkpoints")]
+    pub public_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the key pair; neither file may exist.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +264,31 @@ pub struct ServerArgs {
     /// refused (the writer fails closed).
     #[arg(long, env = "BACKPLANE_AUDIT_QUEUE", default_value_t = 1024)]
     pub audit_queue: usize,
+
+    /// The Ed25519 key (PKCS#8 PEM file, `backplane audit keygen`) that signs
+    /// checkpoints of the audit chain; none are written without it. Keep it
+    /// off the database's host: whoever holds it can forge checkpoints.
+    #[arg(long, env = "BACKPLANE_AUDIT_SIGNING_KEY")]
+    pub audit_signing_key: Option<std::path::PathBuf>,
+
+    /// The append-only directory this instance adds its checkpoints to
+    /// (`INSTANCE.ndjson`); they go to the log stream in any case.
+    #[arg(long, env = "BACKPLANE_AUDIT_CHECKPOINT_DIR")]
+    pub audit_checkpoint_dir: Option<std::path::PathBuf>,
+
+    /// A checkpoint after this many audit events written by this instance …
+    #[arg(long, env = "BACKPLANE_AUDIT_CHECKPOINT_EVERY", default_value_t = 1000)]
+    pub audit_checkpoint_every: u64,
+
+    /// … or this many seconds after the last one (when the chain grew), and
+    /// at shutdown.
+    #[arg(long, env = "BACKPLANE_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
+    pub audit_checkpoint_secs: u64,
+
+    /// This instance's name in its checkpoints (letters, digits, `-`, `_`,
+    /// `.`); the host's name and the process id by default.
+    #[arg(long, env = "BACKPLANE_INSTANCE")]
+    pub instance: Option<String>,
 
     /// CIDRs of proxies whose `X-Forwarded-For` is believed; none by default.
     /// Their requests without a readable `X-Forwarded-For` get 403;
@@ -496,6 +548,19 @@ fn server_config(
     config.bulk.max_items = server.bulk_max_items.max(1);
     config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
     config.audit_queue = server.audit_queue.max(1);
+    config.audit_checkpoints = match (&server.audit_signing_key, &server.audit_checkpoint_dir) {
+        (None, Some(_)) => bail!(
+            "BACKPLANE_AUDIT_CHECKPOINT_DIR is set but BACKPLANE_AUDIT_SIGNING_KEY is not: checkpoints need the key that signs them"
+        ),
+        (None, None) => None,
+        (Some(key), dir) => Some(crate::audit::checkpoint::Settings {
+            key_file: key.clone(),
+            dir: dir.clone(),
+            instance: server.instance.clone().unwrap_or_else(default_instance),
+            every_events: server.audit_checkpoint_every.max(1),
+            every: Duration::from_secs(server.audit_checkpoint_secs.max(1)),
+        }),
+    };
     config.max_batch = server.max_batch.max(1);
     config.export = crate::export::Settings {
         max_rows_people: server.export_max_rows,
@@ -587,20 +652,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::role_sdl::sdl_for_roles(roles).await?);
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify(database)) => {
-            let store = open(&database).await?;
-            match crate::store::audit::verify(&store)
-                .await
-                .context("reading the audit log failed")?
-            {
-                crate::store::audit::Verification::Intact { rows } => {
-                    println!("audit log intact: {rows} rows, hash chain unbroken");
-                    Ok(())
-                }
-                crate::store::audit::Verification::Broken { row_id, reason } => {
-                    bail!("audit log broken at row {row_id}: {reason}")
-                }
-            }
+        Command::Audit(AuditCommand::Verify(args)) => verify_audit(args).await,
+        Command::Audit(AuditCommand::Keygen(args)) => {
+            let (private, public) =
+                crate::audit::checkpoint::keygen(&args.out).map_err(anyhow::Error::msg)?;
+            println!(
+                "wrote {} (the signing key: give it to the servers as BACKPLANE_AUDIT_SIGNING_KEY, keep it from the database's administrators) and {} (the public key, for `backplane audit verify --public-key`)",
+                private.display(),
+                public.display()
+            );
+            Ok(())
         }
         Command::Migrate(database) => {
             let store = open(&database).await?;
@@ -670,6 +731,71 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The host's name and this process's id: an instance's name by default.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "backplane".into());
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{host}-{}", std::process::id())
+}
+
+/// `backplane audit verify`: the chain, and the checkpoints when given.
+async fn verify_audit(args: VerifyArgs) -> anyhow::Result<()> {
+    use crate::audit::checkpoint;
+    let store = open(&args.database).await?;
+    let mut checkpoints = Vec::new();
+    let mut problems = Vec::new();
+    if let (Some(dir), Some(public_key)) = (&args.checkpoints, &args.public_key) {
+        let key = checkpoint::public_key(public_key).map_err(anyhow::Error::msg)?;
+        for found in checkpoint::read_dir(dir).map_err(anyhow::Error::msg)? {
+            let place = format!("{} line {}", found.file.display(), found.line);
+            match found.checkpoint {
+                Err(err) => problems.push(format!("{place}: not a checkpoint ({err})")),
+                Ok(c) if !c.verify(&key) => problems.push(format!(
+                    "{place}: the checkpoint of {} at row {} is not signed by this key (forged or changed)",
+                    c.instance, c.sequence
+                )),
+                Ok(c) => checkpoints.push((place, c)),
+            }
+        }
+        if checkpoints.is_empty() && problems.is_empty() {
+            bail!("{}: no checkpoint found", dir.display());
+        }
+    }
+    let report = crate::store::audit::verify_against(&store, &checkpoints)
+        .await
+        .context("reading the audit log failed")?;
+    problems.extend(report.problems);
+    if problems.is_empty() {
+        println!(
+            "audit log intact: {} rows, hash chain unbroken{}",
+            report.rows,
+            if checkpoints.is_empty() {
+                String::new()
+            } else {
+                format!(", {} checkpoints hold", checkpoints.len())
+            }
+        );
+        return Ok(());
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    bail!("audit log not intact: {} problems found", problems.len())
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ pub struct Config {
     /// Read events that may wait for the audit writer before requests are
     /// refused.
     pub audit_queue: usize,
+    /// Signed checkpoints of the audit chain (`audit::checkpoint`), when a
+    /// signing key is configured.
+    pub audit_checkpoints: Option<crate::audit::checkpoint::Settings>,
     /// Bulk mutations' size limit and how long idempotency keys are kept.
     pub bulk: BulkLimits,
     /// Most operations one batch request (a JSON array) may carry.
@@ -155,6 +158,7 @@ impl Config {
                 trusted_proxies: Vec::new(),
             },
             audit_queue: 1024,
+            audit_checkpoints: None,
             bulk: BulkLimits::default(),
             max_batch: 10,
             export: Default::default(),

@@ -6,6 +6,7 @@
 //! ([`OperationAudit::event`]); [`writer`] commits the others and fails closed.
 //! The chain itself lives in `store::audit`.
 
+pub mod checkpoint;
 pub mod record;
 pub mod values;
 pub mod writer;

@@ -48,6 +48,8 @@ pub struct AuditWriter {
     /// Bounded: its capacity is how many events may wait for the database before
     /// requests are refused.
     queue: mpsc::Sender<Job>,
+    /// Events committed so far (the checkpoints count them).
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AuditWriter {
@@ -55,6 +57,8 @@ impl AuditWriter {
     /// is drained.
     pub fn spawn(store: Store, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = written.clone();
         let task = tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
             // The hash of the last row this task appended: the next batch follows
@@ -63,8 +67,14 @@ impl AuditWriter {
             while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
                 let result = append_batch(&store, &mut head, &events).await;
-                if let Err(err) = &result {
-                    tracing::error!(error = %err, events = events.len(), "audit events could not be written; their requests are refused");
+                match &result {
+                    Err(err) => {
+                        tracing::error!(error = %err, events = events.len(), "audit events could not be written; their requests are refused")
+                    }
+                    Ok(()) => {
+                        counter
+                            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 for (event, ack) in batch.drain(..) {
                     if result.is_ok() {
@@ -80,7 +90,12 @@ impl AuditWriter {
             }
             tracing::info!("audit writer drained and stopped");
         });
-        (Self { queue }, task)
+        (Self { queue, written }, task)
+    }
+
+    /// Events this writer committed so far.
+    pub fn written(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.written.clone()
     }
 
     /// A place in the queue, held for an event to come (an export's, written

@@ -238,6 +238,19 @@ static APPEND_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The chain's head: the newest row's id and hash; `None` when empty.
+pub async fn head(store: &Store) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .column(audit_event::Column::Hash)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple::<(i64, String)>()
+        .one(store.db())
+        .await?)
+}
+
 /// What `backplane audit verify` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
@@ -250,10 +263,48 @@ pub enum Verification {
 
 /// Walks the chain in id order.
 pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
+    let report = verify_against(store, &[]).await?;
+    Ok(match report.broken {
+        None => Verification::Intact { rows: report.rows },
+        Some((row_id, reason)) => Verification::Broken { row_id, reason },
+    })
+}
+
+/// What [`verify_against`] found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Rows walked (up to a break).
+    pub rows: u64,
+    /// The first row that breaks the chain, and why.
+    pub broken: Option<(i64, String)>,
+    /// Everything found, the break included, each naming where.
+    pub problems: Vec<String>,
+}
+
+/// Walks the chain in id order, and holds it against `checkpoints` (each
+/// with where it was read, for the report; their signatures already
+/// checked): a checkpoint's row must be in the chain with the checkpoint's
+/// hash, which a deletion of the newest rows and a rewritten stretch hashed
+/// again both fail.
+pub async fn verify_against(
+    store: &Store,
+    checkpoints: &[(String, crate::audit::checkpoint::Checkpoint)],
+) -> Result<Report, StoreError> {
     const PAGE: u64 = 5_000;
+    let mut pending: Vec<&(String, crate::audit::checkpoint::Checkpoint)> =
+        checkpoints.iter().collect();
+    pending.sort_by_key(|(_, c)| std::cmp::Reverse(c.sequence));
+    let named = |(place, c): &(String, crate::audit::checkpoint::Checkpoint)| {
+        format!(
+            "{place}: the checkpoint of {} at row {} ({})",
+            c.instance,
+            c.sequence,
+            c.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    };
+    let mut report = Report::default();
     let mut prev = GENESIS.to_owned();
     let mut last_id = 0i64;
-    let mut rows = 0u64;
     loop {
         use sea_orm::{ColumnTrait, QueryFilter};
         let page = audit_event::Entity::find()
@@ -263,40 +314,75 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
             .all(store.db())
             .await?;
         if page.is_empty() {
-            return Ok(Verification::Intact { rows });
+            break;
         }
         for row in &page {
-            if row.prev_hash != prev {
-                return Ok(Verification::Broken {
-                    row_id: row.id,
-                    reason: "it does not follow the row before it (a row was removed or inserted out of order)".into(),
-                });
-            }
-            let event = NewAuditEvent {
-                occurred_at: row.occurred_at,
-                actor_subject: row.actor_subject.clone(),
-                actor_roles: row.actor_roles.clone(),
-                client_addr: row.client_addr.clone(),
-                request_id: row.request_id.clone(),
-                operation_type: row.operation_type.clone(),
-                operation_name: row.operation_name.clone(),
-                document_hash: row.document_hash.clone(),
-                variables: row.variables.clone(),
-                sensitive_fields: row.sensitive_fields.clone(),
-                outcome: row.outcome.clone(),
-                duration_ms: row.duration_ms,
-                details: row.details.clone(),
+            let broken = if row.prev_hash != prev {
+                Some(
+                    "it does not follow the row before it (a row was removed or inserted out of order)",
+                )
+            } else if row_hash(&prev, &event_of(row)) != row.hash {
+                Some("its content does not match its hash (it was changed)")
+            } else {
+                None
             };
-            if row_hash(&prev, &event) != row.hash {
-                return Ok(Verification::Broken {
-                    row_id: row.id,
-                    reason: "its content does not match its hash (it was changed)".into(),
-                });
+            if let Some(reason) = broken {
+                report
+                    .problems
+                    .push(format!("audit log broken at row {}: {reason}", row.id));
+                report.broken = Some((row.id, reason.to_owned()));
+                return Ok(report);
+            }
+            while let Some(checkpoint) = pending.last().copied() {
+                let c = &checkpoint.1;
+                if c.sequence > row.id {
+                    break;
+                }
+                pending.pop();
+                if c.sequence < row.id {
+                    report.problems.push(format!(
+                        "{}: the chain has no row {} (rows were removed and the chain hashed again)",
+                        named(checkpoint),
+                        c.sequence
+                    ));
+                } else if c.hash != row.hash {
+                    report.problems.push(format!(
+                        "{}: the chain's row {} has another hash (rows up to it were rewritten and hashed again)",
+                        named(checkpoint),
+                        c.sequence
+                    ));
+                }
             }
             prev = row.hash.clone();
             last_id = row.id;
-            rows += 1;
+            report.rows += 1;
         }
+    }
+    for checkpoint in pending.into_iter().rev() {
+        report.problems.push(format!(
+            "{}: the chain ends at row {last_id} (its newest rows were deleted)",
+            named(checkpoint)
+        ));
+    }
+    Ok(report)
+}
+
+/// The event a stored row holds, as its hash took it.
+fn event_of(row: &audit_event::Model) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: row.occurred_at,
+        actor_subject: row.actor_subject.clone(),
+        actor_roles: row.actor_roles.clone(),
+        client_addr: row.client_addr.clone(),
+        request_id: row.request_id.clone(),
+        operation_type: row.operation_type.clone(),
+        operation_name: row.operation_name.clone(),
+        document_hash: row.document_hash.clone(),
+        variables: row.variables.clone(),
+        sensitive_fields: row.sensitive_fields.clone(),
+        outcome: row.outcome.clone(),
+        duration_ms: row.duration_ms,
+        details: row.details.clone(),
     }
 }
 

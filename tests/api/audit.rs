@@ -563,3 +563,266 @@ async fn no_secret_reaches_the_audit_log_whatever_its_name(backend: Backend) {
     );
 }
 on_both_databases!(no_secret_reaches_the_audit_log_whatever_its_name);
+
+/// Runs `backplane audit verify` on `url` against the checkpoints in `dir`
+/// signed by `public_key`: (success, output).
+fn verify_with_checkpoints(
+    url: &str,
+    dir: &std::path::Path,
+    public_key: &std::path::Path,
+) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args(["audit", "verify", "--database-url", url, "--checkpoints"])
+        .arg(dir)
+        .arg("--public-key")
+        .arg(public_key)
+        .output()
+        .expect("run backplane");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `backplane audit keygen --out PREFIX`: the private key readable by its
+/// owner only.
+fn keygen(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let prefix = dir.join("audit-key");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args(["audit", "keygen", "--out"])
+        .arg(&prefix)
+        .output()
+        .expect("run backplane");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = dir.join("audit-key.pub");
+    assert!(
+        std::fs::read_to_string(&public)
+            .expect("public key")
+            .contains("BEGIN PUBLIC KEY")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&prefix)
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the private key is its owner's alone");
+    }
+    // Never over an existing key.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args(["audit", "keygen", "--out"])
+        .arg(&prefix)
+        .output()
+        .expect("run backplane");
+    assert!(!again.status.success());
+    (prefix, public)
+}
+
+fn checkpoint_settings(
+    key: &std::path::Path,
+    dir: &std::path::Path,
+    instance: &str,
+) -> backplane::audit::checkpoint::Settings {
+    backplane::audit::checkpoint::Settings {
+        key_file: key.to_owned(),
+        dir: Some(dir.to_owned()),
+        instance: instance.to_owned(),
+        every_events: 5,
+        every: std::time::Duration::from_millis(300),
+    }
+}
+
+/// Reads as `app` until the chain holds `events` more rows, then waits for
+/// a checkpoint of its head in `dir`; returns the head's id.
+async fn checkpointed(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    dir: &std::path::Path,
+    events: usize,
+) -> i64 {
+    for n in 0..events {
+        let (status, _) = app
+            .graphql_as(
+                Some(&token),
+                &format!(
+                    "query Read{n} {{ organizations(first: 1) {{ nodes {{ monthlyCostCents }} }} }}"
+                ),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let head = backplane::store::audit::head(&app.store)
+        .await
+        .expect("head")
+        .expect("rows")
+        .0;
+    for _ in 0..100 {
+        let found = backplane::audit::checkpoint::read_dir(dir).unwrap_or_default();
+        if found
+            .iter()
+            .any(|f| f.checkpoint.as_ref().is_ok_and(|c| c.sequence >= head))
+        {
+            return head;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no checkpoint of row {head} in {}", dir.display());
+}
+
+/// What only checkpoints outside the database catch: the newest rows
+/// deleted, and a stretch rewritten with every hash after it recomputed
+/// (the chain alone verifies in both cases); and a forged checkpoint.
+async fn checkpoints_catch_what_the_chain_alone_cannot(backend: Backend) {
+    use backplane::audit::checkpoint::{Checkpoint, Kind};
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(keys.path());
+
+    // The newest rows deleted.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
+    })
+    .await;
+    let token = app.issuer.token("finance-1", &["finance"]);
+    let head = checkpointed(&app, &token, dir.path(), 12).await;
+    let (ok, out) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
+    assert!(ok, "{out}");
+    assert!(out.contains("checkpoints hold"), "{out}");
+    let raw = Database::connect(app.database_url()).await.expect("raw");
+    raw.execute_unprepared(&format!("DELETE FROM audit_events WHERE id > {}", head - 3))
+        .await
+        .expect("delete");
+    let (ok, out) = verify_cli(app.database_url());
+    assert!(ok, "the chain alone misses it: {out}");
+    let (ok, out) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("at row {head}")) && out.contains("its newest rows were deleted"),
+        "{out}"
+    );
+
+    // A forged checkpoint (a valid one, its row moved on).
+    let found = backplane::audit::checkpoint::read_dir(dir.path()).expect("checkpoints");
+    let real: Checkpoint = found[0].checkpoint.clone().expect("a checkpoint");
+    let forged = Checkpoint {
+        sequence: real.sequence + 1,
+        ..real.clone()
+    };
+    let forged_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        forged_dir.path().join("mallory.ndjson"),
+        format!("{}\n", serde_json::to_string(&forged).expect("json")),
+    )
+    .expect("write");
+    let (ok, out) = verify_with_checkpoints(app.database_url(), forged_dir.path(), &public);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("mallory.ndjson line 1") && out.contains("not signed by this key"),
+        "{out}"
+    );
+    assert_eq!(real.kind, Kind::Head);
+
+    // A stretch rewritten, every hash after it computed again.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
+    })
+    .await;
+    let token = app.issuer.token("finance-1", &["finance"]);
+    let head = checkpointed(&app, &token, dir.path(), 12).await;
+    let raw = Database::connect(app.database_url()).await.expect("raw");
+    let rows = raw
+        .query_all_raw(sea_orm::Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT id, occurred_at, actor_subject, actor_roles, client_addr, request_id, operation_type, operation_name, document_hash, variables, sensitive_fields, outcome, duration_ms, details FROM audit_events ORDER BY id".to_owned(),
+        ))
+        .await
+        .expect("rows");
+    let mut prev = backplane::store::audit::GENESIS.to_owned();
+    let rewrite_from = head - 6;
+    for row in &rows {
+        let id: i64 = row.try_get("", "id").expect("id");
+        let mut event = NewAuditEvent {
+            occurred_at: row.try_get("", "occurred_at").expect("at"),
+            actor_subject: row.try_get("", "actor_subject").expect("subject"),
+            actor_roles: row.try_get("", "actor_roles").expect("roles"),
+            client_addr: row.try_get("", "client_addr").expect("addr"),
+            request_id: row.try_get("", "request_id").expect("request"),
+            operation_type: row.try_get("", "operation_type").expect("type"),
+            operation_name: row.try_get("", "operation_name").expect("name"),
+            document_hash: row.try_get("", "document_hash").expect("hash"),
+            variables: row.try_get("", "variables").expect("variables"),
+            sensitive_fields: row.try_get("", "sensitive_fields").expect("fields"),
+            outcome: row.try_get("", "outcome").expect("outcome"),
+            duration_ms: row.try_get("", "duration_ms").expect("duration"),
+            details: row.try_get("", "details").expect("details"),
+        };
+        if id == rewrite_from {
+            event.actor_subject = "somebody-else".into();
+        }
+        let hash = backplane::store::audit::row_hash(&prev, &event);
+        if id >= rewrite_from {
+            raw.execute_raw(sea_orm::Statement::from_sql_and_values(
+                raw.get_database_backend(),
+                match raw.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => "UPDATE audit_events SET actor_subject = $1, prev_hash = $2, hash = $3 WHERE id = $4",
+                    _ => "UPDATE audit_events SET actor_subject = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                },
+                [
+                    event.actor_subject.clone().into(),
+                    prev.clone().into(),
+                    hash.clone().into(),
+                    id.into(),
+                ],
+            ))
+            .await
+            .expect("rewrite");
+        }
+        prev = hash;
+    }
+    let (ok, out) = verify_cli(app.database_url());
+    assert!(ok, "the chain alone misses it: {out}");
+    let (ok, out) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("row {head} has another hash")),
+        "{out}"
+    );
+}
+on_both_databases!(checkpoints_catch_what_the_chain_alone_cannot);
+
+/// Two instances on one PostgreSQL, each its own file of checkpoints of the
+/// one chain: both hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_checkpoint_one_chain() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(keys.path());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = crate::helpers::spawn_app_configured(
+        Backend::Postgres,
+        backplane::config::Mode::Serve,
+        |c| {
+            c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
+        },
+    )
+    .await;
+    let second =
+        crate::helpers::spawn_app_on_configured(first.database_url(), &first.issuer, |c| {
+            c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "two"));
+        })
+        .await;
+    let token = first.issuer.token("finance-1", &["finance"]);
+    checkpointed(&first, &token, dir.path(), 8).await;
+    checkpointed(&second, &token, dir.path(), 8).await;
+    assert!(dir.path().join("one.ndjson").exists() && dir.path().join("two.ndjson").exists());
+    let (ok, out) = verify_with_checkpoints(first.database_url(), dir.path(), &public);
+    assert!(ok, "{out}");
+}
