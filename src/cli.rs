@@ -71,6 +71,43 @@ pub enum AuditCommand {
     /// Write a new Ed25519 key pair for signing checkpoints: PREFIX (the
     /// private key, PKCS#8 PEM, mode 0600) and PREFIX.pub (the public key).
     Keygen(KeygenArgs),
+    /// Remove the events before a date (the oldest stretch of the chain, never
+    /// the newest event) and write a signed checkpoint of what was removed, so
+    /// that the rest still verifies.
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Remove the events that occurred before this instant (RFC 3339) or day
+    /// (`2026-01-01`, midnight UTC), up to the first event at or after it.
+    #[arg(long, value_parser = parse_instant)]
+    pub before: chrono::DateTime<chrono::Utc>,
+
+    /// The key that signs the prune's checkpoint.
+    #[arg(long, env = "BACKPLANE_AUDIT_SIGNING_KEY")]
+    pub audit_signing_key: std::path::PathBuf,
+
+    /// Where the prune's checkpoint is appended (as the servers' are).
+    #[arg(long, env = "BACKPLANE_AUDIT_CHECKPOINT_DIR")]
+    pub audit_checkpoint_dir: std::path::PathBuf,
+
+    /// The name the checkpoint is written under.
+    #[arg(long, env = "BACKPLANE_INSTANCE", default_value = "prune")]
+    pub instance: String,
+}
+
+/// An RFC 3339 instant, or a day (midnight UTC).
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|day| day.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("{text:?} is neither an RFC 3339 instant nor a day (2026-01-01)"))
 }
 
 #[derive(Args, Debug)]
@@ -653,6 +690,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify(args)) => verify_audit(args).await,
+        Command::Audit(AuditCommand::Prune(args)) => {
+            let store = open(&args.database).await?;
+            store.migrate().await.context("migrations failed")?;
+            let checkpointer = crate::audit::checkpoint::Checkpointer::new(
+                store.clone(),
+                &crate::audit::checkpoint::Settings {
+                    key_file: args.audit_signing_key.clone(),
+                    dir: Some(args.audit_checkpoint_dir.clone()),
+                    instance: args.instance.clone(),
+                    every_events: 1,
+                    every: Duration::from_secs(60),
+                },
+            )
+            .map_err(anyhow::Error::msg)?;
+            let pruned = crate::store::audit::prune(&store, args.before, |sequence, hash| {
+                checkpointer.pruned(sequence, hash).map(|_| ())
+            })
+            .await
+            .context("pruning the audit log failed")?;
+            match pruned {
+                None => println!(
+                    "nothing to prune: no event before {} but the newest",
+                    args.before
+                ),
+                Some(p) => println!(
+                    "pruned {} events, up to row {}; the signed checkpoint of the prune is in {}",
+                    p.rows,
+                    p.through_id,
+                    args.audit_checkpoint_dir.display()
+                ),
+            }
+            Ok(())
+        }
         Command::Audit(AuditCommand::Keygen(args)) => {
             let (private, public) =
                 crate::audit::checkpoint::keygen(&args.out).map_err(anyhow::Error::msg)?;

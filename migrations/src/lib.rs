@@ -10,6 +10,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_idempotency;
 mod m20261123_000003_audit_chain_links;
 mod m20261202_000004_business_operations;
+mod m20261202_000005_audit_prunes;
 
 /// Runs the migrations in order; `backplane migrate` and every start-up call it.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_idempotency::Migration),
             Box::new(m20261123_000003_audit_chain_links::Migration),
             Box::new(m20261202_000004_business_operations::Migration),
+            Box::new(m20261202_000005_audit_prunes::Migration),
         ]
     }
 }

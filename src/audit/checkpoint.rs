@@ -281,6 +281,21 @@ impl Checkpointer {
         Ok(Some(checkpoint))
     }
 
+    /// Signs and writes a checkpoint of a prune: rows up to `sequence` are
+    /// removed, the last with `hash`.
+    pub fn pruned(&self, sequence: i64, hash: &str) -> Result<Checkpoint, String> {
+        let checkpoint = Checkpoint::sign(
+            &self.key,
+            Kind::Pruned,
+            &self.instance,
+            sequence,
+            hash,
+            Utc::now(),
+        );
+        self.write(&checkpoint)?;
+        Ok(checkpoint)
+    }
+
     /// Appends `checkpoint` to this instance's file and logs it.
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<(), String> {
         let line = serde_json::to_string(checkpoint).map_err(|e| e.to_string())?;

@@ -215,8 +215,11 @@ impl From<Arc<StoreError>> for ApiError {
                 }
                 ApiError::Internal(err)
             }
-            // Seeding is not a request's business; should it reach one, it is ours.
-            StoreError::AlreadySeeded { .. } | StoreError::SeedIncomplete(_) => {
+            // Seeding and pruning are not a request's business; should one reach
+            // a request, it is ours.
+            StoreError::AlreadySeeded { .. }
+            | StoreError::SeedIncomplete(_)
+            | StoreError::Unvouched(_) => {
                 tracing::error!(error = %err, "store operation failed");
                 ApiError::Internal(err)
             }

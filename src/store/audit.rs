@@ -251,6 +251,118 @@ pub async fn head(store: &Store) -> Result<Option<(i64, String)>, StoreError> {
         .await?)
 }
 
+/// What a prune removed: the events up to row `through_id` (`rows` of them),
+/// the last of which had `through_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub through_id: i64,
+    pub through_hash: String,
+    pub rows: u64,
+}
+
+/// The newest prune's row and hash: where the remaining chain starts.
+pub async fn pruned_through(store: &Store) -> Result<Option<(i64, String)>, StoreError> {
+    let db = store.db();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT through_id, through_hash FROM audit_prunes ORDER BY through_id DESC LIMIT 1",
+        ))
+        .await?;
+    Ok(match row {
+        None => None,
+        Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),
+    })
+}
+
+/// Removes the oldest events, those before `before` (up to the first event
+/// at or after it, and never the newest, which the next append follows),
+/// with their history index rows, and records the last one's id and hash in
+/// `audit_prunes`, in one transaction under the chain lock. `vouch` is
+/// called with that row's id and hash before the commit (to sign and write a
+/// checkpoint of it): when it fails, nothing is removed. `None` when there
+/// is nothing to remove.
+pub async fn prune(
+    store: &Store,
+    before: DateTime<Utc>,
+    vouch: impl FnOnce(i64, &str) -> Result<(), String>,
+) -> Result<Option<Pruned>, StoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let txn = store.begin_write().await?;
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
+            .await?;
+    }
+    let Some((newest, _)) = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .column(audit_event::Column::Hash)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple::<(i64, String)>()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let first_kept = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .filter(audit_event::Column::OccurredAt.gte(before))
+        .order_by_asc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(&txn)
+        .await?
+        .unwrap_or(newest)
+        .min(newest);
+    let Some((through_id, through_hash)) = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .column(audit_event::Column::Hash)
+        .filter(audit_event::Column::Id.lt(first_kept))
+        .order_by_desc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple::<(i64, String)>()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    vouch(through_id, &through_hash).map_err(StoreError::Unvouched)?;
+    let mut sql = super::sql::Sql::default();
+    sql.push("DELETE FROM audit_changes WHERE event_id <= ")
+        .bind(through_id);
+    txn.execute_raw(sql.build(backend)).await?;
+    let removed = audit_event::Entity::delete_many()
+        .filter(audit_event::Column::Id.lte(through_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let mut sql = super::sql::Sql::default();
+    sql.push(
+        "INSERT INTO audit_prunes (through_id, through_hash, before, rows, pruned_at) VALUES (",
+    )
+    .bind(through_id)
+    .push(", ")
+    .bind(through_hash.clone())
+    .push(", ")
+    .bind(before)
+    .push(", ")
+    .bind(removed as i64)
+    .push(", ")
+    .bind(Utc::now())
+    .push(")");
+    txn.execute_raw(sql.build(backend)).await?;
+    txn.commit().await?;
+    Ok(Some(Pruned {
+        through_id,
+        through_hash,
+        rows: removed,
+    }))
+}
+
 /// What `backplane audit verify` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
@@ -303,7 +415,24 @@ pub async fn verify_against(
         )
     };
     let mut report = Report::default();
-    let mut prev = GENESIS.to_owned();
+    let start = pruned_through(store).await?;
+    let mut prev = start
+        .as_ref()
+        .map_or_else(|| GENESIS.to_owned(), |(_, hash)| hash.clone());
+    if let Some((through, hash)) = &start {
+        use crate::audit::checkpoint::Kind;
+        let vouched = checkpoints
+            .iter()
+            .any(|(_, c)| c.kind == Kind::Pruned && c.sequence == *through && c.hash == *hash);
+        if !checkpoints.is_empty() && !vouched {
+            report.problems.push(format!(
+                "the chain starts after row {through} (pruned), but no signed checkpoint says rows up to {through} were pruned"
+            ));
+        }
+        // What was pruned is vouched for by the prune's checkpoint, not by
+        // rows: checkpoints of pruned rows have nothing to be held against.
+        pending.retain(|(_, c)| c.sequence > *through);
+    }
     let mut last_id = 0i64;
     loop {
         use sea_orm::{ColumnTrait, QueryFilter};

@@ -48,6 +48,10 @@ pub enum StoreError {
     /// data is written, the rest is not.
     #[error("seeding failed part-way; drop the database and seed it again")]
     SeedIncomplete(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A prune of the audit log could not be vouched for (its checkpoint
+    /// could not be signed or written): nothing was removed.
+    #[error("the prune was not vouched for, nothing was removed: {0}")]
+    Unvouched(String),
 }
 
 /// Whether a failure was logged yet. A DataLoader's failure is one

@@ -826,3 +826,83 @@ async fn two_instances_checkpoint_one_chain() {
     let (ok, out) = verify_with_checkpoints(first.database_url(), dir.path(), &public);
     assert!(ok, "{out}");
 }
+
+/// `backplane audit prune --before`: the oldest events go, a signed
+/// checkpoint of the prune is written, and the rest verifies, alone and
+/// against the checkpoints; the oldest rows removed without a prune do not.
+async fn a_pruned_log_still_verifies(backend: Backend) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(keys.path());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
+    })
+    .await;
+    let token = app.issuer.token("finance-1", &["finance"]);
+    checkpointed(&app, &token, dir.path(), 6).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cut = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    checkpointed(&app, &token, dir.path(), 6).await;
+    let before = backplane::store::audit::head(&app.store)
+        .await
+        .expect("head");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
+        .args([
+            "audit",
+            "prune",
+            "--database-url",
+            app.database_url(),
+            "--before",
+        ])
+        .arg(cut.to_rfc3339())
+        .arg("--audit-signing-key")
+        .arg(&key)
+        .arg("--audit-checkpoint-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run backplane");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pruned "), "{text}");
+    assert_eq!(
+        backplane::store::audit::head(&app.store)
+            .await
+            .expect("head"),
+        before,
+        "the newest events stay"
+    );
+    let raw = Database::connect(app.database_url()).await.expect("raw");
+    let old = raw
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            raw.get_database_backend(),
+            match raw.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "SELECT count(*) AS n FROM audit_events WHERE occurred_at < $1"
+                }
+                _ => "SELECT count(*) AS n FROM audit_events WHERE occurred_at < ?",
+            },
+            [cut.into()],
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("n");
+    assert_eq!(old, 0, "every event before the cut is gone");
+
+    let (ok, out) = verify_cli(app.database_url());
+    assert!(ok, "{out}");
+    let (ok, out) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
+    assert!(ok, "{out}");
+
+    // Without the prune's record, the chain's start is a removal.
+    raw.execute_unprepared("DELETE FROM audit_prunes")
+        .await
+        .expect("delete");
+    let (ok, out) = verify_cli(app.database_url());
+    assert!(!ok, "{out}");
+}
+on_both_databases!(a_pruned_log_still_verifies);
