@@ -650,7 +650,7 @@ async fn checkpointed(
     for n in 0..events {
         let (status, _) = app
             .graphql_as(
-                Some(&token),
+                Some(token),
                 &format!(
                     "query Read{n} {{ organizations(first: 1) {{ nodes {{ monthlyCostCents }} }} }}"
                 ),
