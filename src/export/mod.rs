@@ -39,6 +39,10 @@ pub struct Settings {
     pub in_all: usize,
     /// Rows one statement of a plain-rows export reads ([`rows`]).
     pub chunk_rows: u64,
+    /// From how many rows a plain-rows export on PostgreSQL is read as a long
+    /// one: on a connection of its own, joins hashed rather than looked up
+    /// row by row.
+    pub wide_rows: u64,
     /// How long a client may stop reading before its export is cut (and the
     /// statement it holds open ends).
     pub stall: std::time::Duration,
@@ -51,7 +55,8 @@ impl Default for Settings {
             max_rows_services: 10_000_000,
             per_principal: 2,
             in_all: 8,
-            chunk_rows: 250_000,
+            chunk_rows: 1_000_000,
+            wide_rows: 100_000,
             stall: std::time::Duration::from_secs(60),
         }
     }
