@@ -1,8 +1,8 @@
 //! CSV exports read as plain rows: the columns of a [`Plan`] that are catalog
 //! fields through to-one relations become one `SELECT` of those columns over
 //! the list's table and `LEFT JOIN`s, read in keyset chunks (of
-//! [`Settings::chunk_rows`](super::Settings), 250,000 by default), on SQLite
-//! and PostgreSQL alike.
+//! [`Settings::chunk_rows`](super::Settings), a million by default), on
+//! SQLite and PostgreSQL alike.
 //!
 //! A page of the export's query costs far more than its rows: the document
 //! is admitted and answered as JSON (built by PostgreSQL or by the executor),
@@ -16,7 +16,8 @@
 //! starts after its last row. Small chunks cost more than their rows (on
 //! PostgreSQL a chunk of 10,000 users with their organization and plan took
 //! 5.3 µs a row, one of 250,000 2.2 µs: the join caches start cold in each
-//! statement).
+//! statement), and a long list is read best with its joins hashed and one
+//! sort (`http::export` reads it so).
 //!
 //! Everything before is the export's as for the page path: the gate admitted
 //! the document against the caller's schema; the permission of every field on
