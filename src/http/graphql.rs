@@ -409,12 +409,20 @@ pub(crate) fn identity_of(
     client: Option<Extension<ClientAddr>>,
     request_id: Option<String>,
 ) -> RequestIdentity {
+    // A service's scopes grant rights too: they are recorded beside its
+    // roles, as `scope:<permission>`.
+    let scopes = principal
+        .scopes
+        .iter()
+        .filter(|_| principal.kind == crate::identity::PrincipalKind::Service)
+        .map(|p| format!("scope:{}", p.as_str()));
     RequestIdentity {
         subject: principal.subject.clone(),
         roles: principal
             .roles
             .iter()
-            .map(|r| r.as_str())
+            .map(|r| r.as_str().to_owned())
+            .chain(scopes)
             .collect::<Vec<_>>()
             .join(","),
         client_addr: client.map(|Extension(ClientAddr(ip))| ip.to_string()),

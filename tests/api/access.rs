@@ -293,6 +293,18 @@ async fn service_identities_get_what_their_scopes_grant() {
         &["internalFlags"],
     )
     .await;
+    // Its events record the scopes it acted with beside its roles.
+    let events = app
+        .query(
+            "{ auditEvents(first: 1, filter: {actor: \"svc-billing-export\"}) { nodes { actorRoles actorScopes } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        events["auditEvents"]["nodes"][0],
+        json!({ "actorRoles": [], "actorScopes": ["read:customers", "read:cost_data"] }),
+        "{events}"
+    );
 }
 
 #[tokio::test]

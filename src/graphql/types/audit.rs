@@ -35,7 +35,18 @@ impl AuditEvent {
         self.0
             .actor_roles
             .split(',')
-            .filter(|r| !r.is_empty())
+            .filter(|r| !r.is_empty() && !r.starts_with("scope:"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A service identity's scopes at the time (the permissions its token
+    /// granted beside its roles); empty for a person.
+    async fn actor_scopes(&self) -> Vec<String> {
+        self.0
+            .actor_roles
+            .split(',')
+            .filter_map(|r| r.strip_prefix("scope:"))
             .map(str::to_owned)
             .collect()
     }
