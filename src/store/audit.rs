@@ -240,14 +240,27 @@ static APPEND_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 /// The chain's head: the newest row's id and hash; `None` when empty.
 pub async fn head(store: &Store) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(audit_event::Entity::find()
+    newest_below(store.db(), None).await
+}
+
+/// The newest row's id and hash, of those below the id `below` when given.
+async fn newest_below(
+    db: &impl ConnectionTrait,
+    below: Option<i64>,
+) -> Result<Option<(i64, String)>, StoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let mut find = audit_event::Entity::find()
         .select_only()
         .column(audit_event::Column::Id)
-        .column(audit_event::Column::Hash)
+        .column(audit_event::Column::Hash);
+    if let Some(below) = below {
+        find = find.filter(audit_event::Column::Id.lt(below));
+    }
+    Ok(find
         .order_by_desc(audit_event::Column::Id)
         .limit(1)
         .into_tuple::<(i64, String)>()
-        .one(store.db())
+        .one(db)
         .await?)
 }
 
@@ -294,16 +307,7 @@ pub async fn prune(
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
             .await?;
     }
-    let Some((newest, _)) = audit_event::Entity::find()
-        .select_only()
-        .column(audit_event::Column::Id)
-        .column(audit_event::Column::Hash)
-        .order_by_desc(audit_event::Column::Id)
-        .limit(1)
-        .into_tuple::<(i64, String)>()
-        .one(&txn)
-        .await?
-    else {
+    let Some((newest, _)) = newest_below(&txn, None).await? else {
         return Ok(None);
     };
     let first_kept = audit_event::Entity::find()
@@ -317,17 +321,7 @@ pub async fn prune(
         .await?
         .unwrap_or(newest)
         .min(newest);
-    let Some((through_id, through_hash)) = audit_event::Entity::find()
-        .select_only()
-        .column(audit_event::Column::Id)
-        .column(audit_event::Column::Hash)
-        .filter(audit_event::Column::Id.lt(first_kept))
-        .order_by_desc(audit_event::Column::Id)
-        .limit(1)
-        .into_tuple::<(i64, String)>()
-        .one(&txn)
-        .await?
-    else {
+    let Some((through_id, through_hash)) = newest_below(&txn, Some(first_kept)).await? else {
         return Ok(None);
     };
     vouch(through_id, &through_hash).map_err(StoreError::Unvouched)?;

@@ -639,6 +639,18 @@ fn checkpoint_settings(
     }
 }
 
+/// A server that checkpoints into `dir` as `instance`, with `key`.
+async fn checkpointing_app(
+    backend: Backend,
+    key: &std::path::Path,
+    dir: &std::path::Path,
+) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+        c.audit_checkpoints = Some(checkpoint_settings(key, dir, "one"));
+    })
+    .await
+}
+
 /// Reads as `app` until the chain holds `events` more rows, then waits for
 /// a checkpoint of its head in `dir`; returns the head's id.
 async fn checkpointed(
@@ -687,10 +699,7 @@ async fn checkpoints_catch_what_the_chain_alone_cannot(backend: Backend) {
 
     // The newest rows deleted.
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
-        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
-    })
-    .await;
+    let app = checkpointing_app(backend, &key, dir.path()).await;
     let token = app.issuer.token("finance-1", &["finance"]);
     let head = checkpointed(&app, &token, dir.path(), 12).await;
     let (ok, out) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
@@ -732,10 +741,7 @@ async fn checkpoints_catch_what_the_chain_alone_cannot(backend: Backend) {
 
     // A stretch rewritten, every hash after it computed again.
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
-        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
-    })
-    .await;
+    let app = checkpointing_app(backend, &key, dir.path()).await;
     let token = app.issuer.token("finance-1", &["finance"]);
     let head = checkpointed(&app, &token, dir.path(), 12).await;
     let raw = Database::connect(app.database_url()).await.expect("raw");
@@ -834,10 +840,7 @@ async fn a_pruned_log_still_verifies(backend: Backend) {
     let keys = tempfile::tempdir().expect("tempdir");
     let (key, public) = keygen(keys.path());
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
-        c.audit_checkpoints = Some(checkpoint_settings(&key, dir.path(), "one"));
-    })
-    .await;
+    let app = checkpointing_app(backend, &key, dir.path()).await;
     let token = app.issuer.token("finance-1", &["finance"]);
     checkpointed(&app, &token, dir.path(), 6).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
