@@ -71,6 +71,9 @@ pub enum AuditCommand {
     /// Write a new Ed25519 key pair for signing checkpoints: PREFIX (the
     /// private key, PKCS#8 PEM, mode 0600) and PREFIX.pub (the public key).
     Keygen(KeygenArgs),
+    /// Write the events, with their ids and hashes, as NDJSON (one event a
+    /// line), for a copy kept elsewhere; `verify --from-file` checks it.
+    Export(ExportArgs),
     /// Remove the events before a date (the oldest stretch of the chain, never
     /// the newest event) and write a signed checkpoint of what was removed, so
     /// that the rest still verifies.
@@ -123,6 +126,30 @@ pub struct VerifyArgs {
     /// The public key the checkpoints are signed with (PREFIX.pub).
     #[arg(long, requires = "checkpoints")]
     pub public_key: Option<std::path::PathBuf>,
+
+    /// Verify a copy (`backplane audit export`'s NDJSON, or a SIEM's) instead
+    /// of the database: it must be one unbroken stretch of the chain, and
+    /// hold against every checkpoint of a row it holds.
+    #[arg(long)]
+    pub from_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The first instant (RFC 3339) or day whose events are written.
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// The instant or day before which the events end.
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Where to write them; standard output when absent.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -690,6 +717,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify(args)) => verify_audit(args).await,
+        Command::Audit(AuditCommand::Export(args)) => {
+            use std::io::Write;
+            let store = open(&args.database).await?;
+            let mut out: Box<dyn Write> = match &args.out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| path.display().to_string())?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let rows = crate::store::audit::export(&store, args.since, args.until, |row| {
+                let line = serde_json::to_string(&crate::store::audit::Exported::of(row))
+                    .map_err(|e| e.to_string())?;
+                writeln!(out, "{line}").map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(anyhow::Error::msg)?;
+            out.flush()?;
+            eprintln!("{rows} events written");
+            Ok(())
+        }
         Command::Audit(AuditCommand::Prune(args)) => {
             let store = open(&args.database).await?;
             store.migrate().await.context("migrations failed")?;
@@ -826,7 +873,6 @@ fn default_instance() -> String {
 /// `backplane audit verify`: the chain, and the checkpoints when given.
 async fn verify_audit(args: VerifyArgs) -> anyhow::Result<()> {
     use crate::audit::checkpoint;
-    let store = open(&args.database).await?;
     let mut checkpoints = Vec::new();
     let mut problems = Vec::new();
     if let (Some(dir), Some(public_key)) = (&args.checkpoints, &args.public_key) {
@@ -846,9 +892,19 @@ async fn verify_audit(args: VerifyArgs) -> anyhow::Result<()> {
             bail!("{}: no checkpoint found", dir.display());
         }
     }
-    let report = crate::store::audit::verify_against(&store, &checkpoints)
-        .await
-        .context("reading the audit log failed")?;
+    let report = match &args.from_file {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+            crate::store::audit::verify_copy(std::io::BufReader::new(file), &checkpoints)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => {
+            let store = open(&args.database).await?;
+            crate::store::audit::verify_against(&store, &checkpoints)
+                .await
+                .context("reading the audit log failed")?
+        }
+    };
     problems.extend(report.problems);
     if problems.is_empty() {
         println!(

@@ -394,38 +394,12 @@ pub struct Report {
 /// again both fail.
 pub async fn verify_against(
     store: &Store,
-    checkpoints: &[(String, crate::audit::checkpoint::Checkpoint)],
+    checkpoints: &[(String, Checkpoint)],
 ) -> Result<Report, StoreError> {
     const PAGE: u64 = 5_000;
-    let mut pending: Vec<&(String, crate::audit::checkpoint::Checkpoint)> =
-        checkpoints.iter().collect();
-    pending.sort_by_key(|(_, c)| std::cmp::Reverse(c.sequence));
-    let named = |(place, c): &(String, crate::audit::checkpoint::Checkpoint)| {
-        format!(
-            "{place}: the checkpoint of {} at row {} ({})",
-            c.instance,
-            c.sequence,
-            c.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
-    };
-    let mut report = Report::default();
-    let start = pruned_through(store).await?;
-    let mut prev = start
-        .as_ref()
-        .map_or_else(|| GENESIS.to_owned(), |(_, hash)| hash.clone());
-    if let Some((through, hash)) = &start {
-        use crate::audit::checkpoint::Kind;
-        let vouched = checkpoints
-            .iter()
-            .any(|(_, c)| c.kind == Kind::Pruned && c.sequence == *through && c.hash == *hash);
-        if !checkpoints.is_empty() && !vouched {
-            report.problems.push(format!(
-                "the chain starts after row {through} (pruned), but no signed checkpoint says rows up to {through} were pruned"
-            ));
-        }
-        // What was pruned is vouched for by the prune's checkpoint, not by
-        // rows: checkpoints of pruned rows have nothing to be held against.
-        pending.retain(|(_, c)| c.sequence > *through);
+    let mut walk = Walk::new(checkpoints);
+    if let Some((through, hash)) = pruned_through(store).await? {
+        walk.start_after(through, hash, true);
     }
     let mut last_id = 0i64;
     loop {
@@ -436,58 +410,268 @@ pub async fn verify_against(
             .limit(PAGE)
             .all(store.db())
             .await?;
-        if page.is_empty() {
+        let Some(last) = page.last() else {
             break;
-        }
+        };
+        last_id = last.id;
         for row in &page {
-            let broken = if row.prev_hash != prev {
-                Some(
-                    "it does not follow the row before it (a row was removed or inserted out of order)",
-                )
-            } else if row_hash(&prev, &event_of(row)) != row.hash {
-                Some("its content does not match its hash (it was changed)")
-            } else {
-                None
-            };
-            if let Some(reason) = broken {
-                report
-                    .problems
-                    .push(format!("audit log broken at row {}: {reason}", row.id));
-                report.broken = Some((row.id, reason.to_owned()));
-                return Ok(report);
+            if !walk.row(row) {
+                return Ok(walk.report);
             }
-            while let Some(checkpoint) = pending.last().copied() {
-                let c = &checkpoint.1;
-                if c.sequence > row.id {
-                    break;
-                }
-                pending.pop();
-                if c.sequence < row.id {
-                    report.problems.push(format!(
-                        "{}: the chain has no row {} (rows were removed and the chain hashed again)",
-                        named(checkpoint),
-                        c.sequence
-                    ));
-                } else if c.hash != row.hash {
-                    report.problems.push(format!(
-                        "{}: the chain's row {} has another hash (rows up to it were rewritten and hashed again)",
-                        named(checkpoint),
-                        c.sequence
-                    ));
-                }
-            }
-            prev = row.hash.clone();
-            last_id = row.id;
-            report.rows += 1;
         }
     }
-    for checkpoint in pending.into_iter().rev() {
-        report.problems.push(format!(
-            "{}: the chain ends at row {last_id} (its newest rows were deleted)",
-            named(checkpoint)
-        ));
+    Ok(walk.finish(true))
+}
+
+/// Verifies a copy of the log as `backplane audit export` writes it (one
+/// event a line, with its id and hashes), against `checkpoints`: the copy
+/// must be one unbroken stretch of the chain (from its start, or after a row
+/// it does not hold), and every checkpoint of a row it holds must match.
+pub fn verify_copy(
+    copy: impl std::io::BufRead,
+    checkpoints: &[(String, Checkpoint)],
+) -> Result<Report, String> {
+    let mut walk = Walk::new(checkpoints);
+    let mut first = true;
+    for (n, line) in copy.lines().enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: Exported =
+            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let row = row.into_model();
+        if first && row.prev_hash != GENESIS {
+            walk.start_after(row.id - 1, row.prev_hash.clone(), false);
+        }
+        first = false;
+        if !walk.row(&row) {
+            return Ok(walk.report);
+        }
     }
-    Ok(report)
+    Ok(walk.finish(false))
+}
+
+/// One event as `backplane audit export` writes it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Exported {
+    pub id: i64,
+    /// As the hash takes it: RFC 3339 in microseconds.
+    pub occurred_at: String,
+    pub actor_subject: String,
+    pub actor_roles: String,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+    pub operation_type: String,
+    pub operation_name: Option<String>,
+    pub document_hash: String,
+    pub variables: String,
+    pub sensitive_fields: String,
+    pub outcome: String,
+    pub duration_ms: i64,
+    pub details: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Exported {
+    pub fn of(row: audit_event::Model) -> Self {
+        Exported {
+            id: row.id,
+            occurred_at: row
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor_subject: row.actor_subject,
+            actor_roles: row.actor_roles,
+            client_addr: row.client_addr,
+            request_id: row.request_id,
+            operation_type: row.operation_type,
+            operation_name: row.operation_name,
+            document_hash: row.document_hash,
+            variables: row.variables,
+            sensitive_fields: row.sensitive_fields,
+            outcome: row.outcome,
+            duration_ms: row.duration_ms,
+            details: row.details,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+
+    fn into_model(self) -> audit_event::Model {
+        audit_event::Model {
+            id: self.id,
+            // An instant that does not parse hashes as another: the row is
+            // then reported changed.
+            occurred_at: DateTime::parse_from_rfc3339(&self.occurred_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            actor_subject: self.actor_subject,
+            actor_roles: self.actor_roles,
+            client_addr: self.client_addr,
+            request_id: self.request_id,
+            operation_type: self.operation_type,
+            operation_name: self.operation_name,
+            document_hash: self.document_hash,
+            variables: self.variables,
+            sensitive_fields: self.sensitive_fields,
+            outcome: self.outcome,
+            duration_ms: self.duration_ms,
+            details: self.details,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// The events that occurred in `[since, until)`, in chain order, `PAGE` at
+/// a time, each handed to `each`.
+pub async fn export(
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    mut each: impl FnMut(audit_event::Model) -> Result<(), String>,
+) -> Result<u64, String> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    const PAGE: u64 = 5_000;
+    let mut last_id = 0i64;
+    let mut rows = 0;
+    loop {
+        let mut find = audit_event::Entity::find().filter(audit_event::Column::Id.gt(last_id));
+        if let Some(since) = since {
+            find = find.filter(audit_event::Column::OccurredAt.gte(since));
+        }
+        if let Some(until) = until {
+            find = find.filter(audit_event::Column::OccurredAt.lt(until));
+        }
+        let page = find
+            .order_by_asc(audit_event::Column::Id)
+            .limit(PAGE)
+            .all(store.db())
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else {
+            return Ok(rows);
+        };
+        last_id = last.id;
+        for row in page {
+            each(row)?;
+            rows += 1;
+        }
+    }
+}
+
+use crate::audit::checkpoint::{Checkpoint, Kind};
+
+/// A walk along the chain, row by row, holding it against checkpoints.
+struct Walk<'c> {
+    /// Checkpoints not yet reached, the lowest row last.
+    pending: Vec<&'c (String, Checkpoint)>,
+    all: &'c [(String, Checkpoint)],
+    report: Report,
+    prev: String,
+    last_id: i64,
+}
+
+impl<'c> Walk<'c> {
+    fn new(checkpoints: &'c [(String, Checkpoint)]) -> Self {
+        let mut pending: Vec<_> = checkpoints.iter().collect();
+        pending.sort_by_key(|(_, c)| std::cmp::Reverse(c.sequence));
+        Walk {
+            pending,
+            all: checkpoints,
+            report: Report::default(),
+            prev: GENESIS.to_owned(),
+            last_id: 0,
+        }
+    }
+
+    /// The chain starts after row `through`, whose hash was `hash`: pruned
+    /// (`pruned`, which a signed checkpoint must vouch for), or not in a copy.
+    /// Checkpoints of the rows before have nothing to be held against.
+    fn start_after(&mut self, through: i64, hash: String, pruned: bool) {
+        if pruned && !self.all.is_empty() {
+            let vouched = self
+                .all
+                .iter()
+                .any(|(_, c)| c.kind == Kind::Pruned && c.sequence == through && c.hash == hash);
+            if !vouched {
+                self.report.problems.push(format!(
+                    "the chain starts after row {through} (pruned), but no signed checkpoint says rows up to {through} were pruned"
+                ));
+            }
+        }
+        self.pending.retain(|(_, c)| c.sequence > through);
+        self.prev = hash;
+    }
+
+    fn named((place, c): &(String, Checkpoint)) -> String {
+        format!(
+            "{place}: the checkpoint of {} at row {} ({})",
+            c.instance,
+            c.sequence,
+            c.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+
+    /// Takes the next row; false once the chain is broken (the walk stops).
+    fn row(&mut self, row: &audit_event::Model) -> bool {
+        let broken = if row.prev_hash != self.prev {
+            Some(
+                "it does not follow the row before it (a row was removed or inserted out of order)",
+            )
+        } else if row_hash(&self.prev, &event_of(row)) != row.hash {
+            Some("its content does not match its hash (it was changed)")
+        } else {
+            None
+        };
+        if let Some(reason) = broken {
+            self.report
+                .problems
+                .push(format!("audit log broken at row {}: {reason}", row.id));
+            self.report.broken = Some((row.id, reason.to_owned()));
+            return false;
+        }
+        while let Some(checkpoint) = self.pending.last().copied() {
+            let c = &checkpoint.1;
+            if c.sequence > row.id {
+                break;
+            }
+            self.pending.pop();
+            if c.sequence < row.id {
+                self.report.problems.push(format!(
+                    "{}: the chain has no row {} (rows were removed and the chain hashed again)",
+                    Self::named(checkpoint),
+                    c.sequence
+                ));
+            } else if c.hash != row.hash {
+                self.report.problems.push(format!(
+                    "{}: the chain's row {} has another hash (rows up to it were rewritten and hashed again)",
+                    Self::named(checkpoint),
+                    c.sequence
+                ));
+            }
+        }
+        self.prev = row.hash.clone();
+        self.last_id = row.id;
+        self.report.rows += 1;
+        true
+    }
+
+    /// The report; checkpoints past the last row are deletions when `whole`
+    /// (the database), and out of reach of a copy otherwise.
+    fn finish(mut self, whole: bool) -> Report {
+        if whole {
+            for checkpoint in self.pending.into_iter().rev() {
+                self.report.problems.push(format!(
+                    "{}: the chain ends at row {} (its newest rows were deleted)",
+                    Self::named(checkpoint),
+                    self.last_id
+                ));
+            }
+        }
+        self.report
+    }
 }
 
 /// The event a stored row holds, as its hash took it.
