@@ -727,8 +727,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             let rows = crate::store::audit::export(&store, args.since, args.until, |row| {
-                let line = serde_json::to_string(&crate::store::audit::Exported::of(row))
-                    .map_err(|e| e.to_string())?;
+                let line = serde_json::to_string(&row).map_err(|e| e.to_string())?;
                 writeln!(out, "{line}").map_err(|e| e.to_string())
             })
             .await

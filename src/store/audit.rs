@@ -438,9 +438,8 @@ pub fn verify_copy(
         if line.trim().is_empty() {
             continue;
         }
-        let row: Exported =
+        let row: audit_event::Model =
             serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        let row = row.into_model();
         if first && row.prev_hash != GENESIS {
             walk.start_after(row.id - 1, row.prev_hash.clone(), false);
         }
@@ -450,78 +449,6 @@ pub fn verify_copy(
         }
     }
     Ok(walk.finish(false))
-}
-
-/// One event as `backplane audit export` writes it.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Exported {
-    pub id: i64,
-    /// As the hash takes it: RFC 3339 in microseconds.
-    pub occurred_at: String,
-    pub actor_subject: String,
-    pub actor_roles: String,
-    pub client_addr: Option<String>,
-    pub request_id: Option<String>,
-    pub operation_type: String,
-    pub operation_name: Option<String>,
-    pub document_hash: String,
-    pub variables: String,
-    pub sensitive_fields: String,
-    pub outcome: String,
-    pub duration_ms: i64,
-    pub details: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl Exported {
-    pub fn of(row: audit_event::Model) -> Self {
-        Exported {
-            id: row.id,
-            occurred_at: row
-                .occurred_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            actor_subject: row.actor_subject,
-            actor_roles: row.actor_roles,
-            client_addr: row.client_addr,
-            request_id: row.request_id,
-            operation_type: row.operation_type,
-            operation_name: row.operation_name,
-            document_hash: row.document_hash,
-            variables: row.variables,
-            sensitive_fields: row.sensitive_fields,
-            outcome: row.outcome,
-            duration_ms: row.duration_ms,
-            details: row.details,
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        }
-    }
-
-    fn into_model(self) -> audit_event::Model {
-        audit_event::Model {
-            id: self.id,
-            // An instant that does not parse hashes as another: the row is
-            // then reported changed.
-            occurred_at: DateTime::parse_from_rfc3339(&self.occurred_at)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_default(),
-            actor_subject: self.actor_subject,
-            actor_roles: self.actor_roles,
-            client_addr: self.client_addr,
-            request_id: self.request_id,
-            operation_type: self.operation_type,
-            operation_name: self.operation_name,
-            document_hash: self.document_hash,
-            variables: self.variables,
-            sensitive_fields: self.sensitive_fields,
-            outcome: self.outcome,
-            duration_ms: self.duration_ms,
-            details: self.details,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        }
-    }
 }
 
 /// The events that occurred in `[since, until)`, in chain order, `PAGE` at
