@@ -194,6 +194,7 @@ impl Application {
             exports: crate::export::Slots::new(config.export),
             plain_exports: config.compile_reads,
             cursors: export_cursors,
+            refusals: crate::audit::refusals::Refusals::new(config.audit_fold),
         };
         Ok(Self {
             listener,
@@ -250,8 +251,23 @@ impl Application {
                 let _ = stopped.await;
             }))
         });
+        // Refusals before the gate go to the audit log through a writer
+        // handle of their own, given up once the last of them is written.
+        let (stop_refusals, refusals_stopped) = tokio::sync::oneshot::channel::<()>();
+        let refusals_task = self.state.audit.clone().map(|writer| {
+            tokio::spawn(self.state.refusals.clone().run(writer, async move {
+                let _ = refusals_stopped.await;
+            }))
+        });
         let app = router(self.state, &self.config);
         serve(self.listener, app, options, shutdown).await;
+        // No request is left to be refused: the last folds are written.
+        let _ = stop_refusals.send(());
+        if let Some(task) = refusals_task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
+            tracing::error!("the last refusals were not recorded within the grace period");
+        }
         // Every connection, and with it every writer handle, is gone: queued
         // audit events are written before the process exits.
         if tokio::time::timeout(grace, audit_task).await.is_err() {

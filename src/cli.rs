@@ -329,6 +329,13 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_AUDIT_QUEUE", default_value_t = 1024)]
     pub audit_queue: usize,
 
+    /// Seconds over which requests refused before the GraphQL gate (a bad
+    /// token, a foreign network, …) from one address for one reason are
+    /// folded into one audit event with their count; the first of them is
+    /// recorded at once.
+    #[arg(long, env = "BACKPLANE_AUDIT_FOLD_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_fold_secs: u64,
+
     /// The Ed25519 key (PKCS#8 PEM file, `backplane audit keygen`) that signs
     /// checkpoints of the audit chain; none are written without it. Keep it
     /// off the database's host: whoever holds it can forge checkpoints.
@@ -612,6 +619,7 @@ fn server_config(
     config.bulk.max_items = server.bulk_max_items.max(1);
     config.bulk.idempotency_ttl = Duration::from_secs(server.idempotency_ttl_hours.max(1) * 3600);
     config.audit_queue = server.audit_queue.max(1);
+    config.audit_fold = std::time::Duration::from_secs(server.audit_fold_secs);
     config.audit_checkpoints = match (&server.audit_signing_key, &server.audit_checkpoint_dir) {
         (None, Some(_)) => bail!(
             "BACKPLANE_AUDIT_CHECKPOINT_DIR is set but BACKPLANE_AUDIT_SIGNING_KEY is not: checkpoints need the key that signs them"

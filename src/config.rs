@@ -50,6 +50,9 @@ pub struct Config {
     /// Signed checkpoints of the audit chain (`audit::checkpoint`), when a
     /// signing key is configured.
     pub audit_checkpoints: Option<crate::audit::checkpoint::Settings>,
+    /// How long refusals of one source for one reason are folded into one
+    /// audit event (`audit::refusals`).
+    pub audit_fold: Duration,
     /// Bulk mutations' size limit and how long idempotency keys are kept.
     pub bulk: BulkLimits,
     /// Most operations one batch request (a JSON array) may carry.
@@ -159,6 +162,7 @@ impl Config {
             },
             audit_queue: 1024,
             audit_checkpoints: None,
+            audit_fold: Duration::from_secs(60),
             bulk: BulkLimits::default(),
             max_batch: 10,
             export: Default::default(),

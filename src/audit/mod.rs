@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod record;
+pub mod refusals;
 pub mod values;
 pub mod writer;
 

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::HttpError;
 use super::{AppState, session};
+use crate::audit::refusals::{self, Refused};
 use crate::config::Mode;
 use crate::graphql::error::Code;
 use crate::identity::{IdentityError, Principal};
@@ -35,11 +36,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                     req.headers(),
                 ) {
                     tracing::warn!(reason, "cookie request refused: not from our own pages");
-                    return forbidden(reason);
+                    // The cookie's seal vouches for whose session it is.
+                    return with_subject(forbidden(reason), &principal.subject);
                 }
                 Ok(principal)
             }
-            session::CookieSession::Ended => Err(IdentityError::SessionEnded),
+            session::CookieSession::Ended => Err((IdentityError::SessionEnded, None)),
             session::CookieSession::None => match state.mode {
                 Mode::Dev => {
                     if let Some(reason) = session::cross_site_refusal(
@@ -56,41 +58,68 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                     }
                     Ok(Principal::demo_admin())
                 }
-                Mode::Serve => Err(IdentityError::MissingToken),
+                Mode::Serve => Err((IdentityError::MissingToken, None)),
             },
         },
     };
     match found {
         Ok(principal) => {
             state.directory.seen(&state.store, &principal).await;
+            let subject = principal.subject.clone();
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            // A refusal further in (a request that is not GraphQL, an
+            // export too many) is recorded with who sent it.
+            with_subject(next.run(req).await, &subject)
         }
-        Err(err) => refuse(&err),
+        Err((err, subject)) => {
+            let mut response = refuse(&err);
+            if let Some(refused) = response.extensions_mut().get_mut::<Refused>() {
+                refused.subject = subject;
+            }
+            response
+        }
     }
 }
 
+/// `response`'s refusal, if it is one, names `subject`, unless it already
+/// names someone.
+fn with_subject(mut response: Response, subject: &str) -> Response {
+    if let Some(refused) = response.extensions_mut().get_mut::<Refused>()
+        && refused.subject.is_none()
+    {
+        refused.subject = Some(subject.to_owned());
+    }
+    response
+}
+
+/// The principal of a bearer token, or why not, with its subject when the
+/// token's signature held (see `TokenVerifier::signed_subject`).
 async fn bearer(
     state: &AppState,
     header: Result<String, axum::http::header::ToStrError>,
-) -> Result<Principal, IdentityError> {
-    let value = header.map_err(|_| IdentityError::NotBearer)?;
+) -> Result<Principal, (IdentityError, Option<String>)> {
+    let value = header.map_err(|_| (IdentityError::NotBearer, None))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(IdentityError::NotBearer)?;
+        .ok_or((IdentityError::NotBearer, None))?;
     let verifier = state
         .verifier
         .as_ref()
-        .ok_or(IdentityError::NotConfigured)?;
-    verifier.verify(token).await
+        .ok_or((IdentityError::NotConfigured, None))?;
+    verifier.verify(token).await.map_err(|err| {
+        let subject = verifier.signed_subject(token, &err);
+        (err, subject)
+    })
 }
 
-/// 403 with a GraphQL error `FORBIDDEN` saying why.
+/// 403 with a GraphQL error `FORBIDDEN` saying why: a cross-site request.
 pub(super) fn forbidden(reason: &str) -> Response {
-    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, reason).into_response()
+    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, reason)
+        .refusal(refusals::reason::CROSS_SITE)
+        .into_response()
 }
 
 /// 401 with `WWW-Authenticate` (RFC 6750), or 503 when the issuer cannot be reached
@@ -111,7 +140,9 @@ fn refuse(err: &IdentityError) -> Response {
             message.replace('"', "'")
         ),
     };
-    let mut response = HttpError::new(status, code, message).into_response();
+    let mut response = HttpError::new(status, code, message)
+        .refusal(err.reason())
+        .into_response();
     if status == StatusCode::UNAUTHORIZED
         && let Ok(value) = HeaderValue::from_str(&challenge)
     {

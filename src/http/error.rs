@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::audit::refusals::Refused;
 use crate::graphql::error::Code;
 
 /// An error answered before (or instead of) GraphQL: its status, code and
@@ -20,6 +21,9 @@ pub struct HttpError {
     code: Code,
     message: String,
     request_id: Option<String>,
+    /// Why the request was refused before the gate, for the audit log
+    /// (`audit::refusals`); `None` for anything else.
+    refusal: Option<&'static str>,
 }
 
 impl HttpError {
@@ -30,7 +34,15 @@ impl HttpError {
             code,
             message: message.into(),
             request_id: None,
+            refusal: None,
         }
+    }
+
+    /// Marks the answer as a refusal before the gate, for `reason`: the
+    /// network layer records it in the audit log.
+    pub fn refusal(mut self, reason: &'static str) -> Self {
+        self.refusal = Some(reason);
+        self
     }
 
     /// Names the request in `extensions.requestId`: an internal error's cause
@@ -68,6 +80,11 @@ impl HttpError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
+        if let Some(reason) = self.refusal {
+            response
+                .extensions_mut()
+                .insert(Refused::new(reason, self.message));
+        }
         response
     }
 }

@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::HttpError;
 use super::network::ClientAddr;
+use crate::audit::refusals::reason;
 use crate::audit::{OperationAudit, Outcome};
 use crate::export::{
     self, AFTER_VARIABLE, FIRST_VARIABLE, Format, LIST_KEY, PAGE_SIZE, Plan, Start,
@@ -39,6 +40,18 @@ use crate::identity::{Principal, PrincipalKind};
 /// The answer to a request refused before the export started.
 fn refused(status: StatusCode, code: Code, message: impl Into<String>) -> Response {
     HttpError::new(status, code, message).into_response()
+}
+
+/// [`refused`], and recorded as a refusal before the gate for `reason`.
+fn refused_for(
+    reason: &'static str,
+    status: StatusCode,
+    code: Code,
+    message: impl Into<String>,
+) -> Response {
+    HttpError::new(status, code, message)
+        .refusal(reason)
+        .into_response()
 }
 
 /// GraphQL errors (the gate's) as the response to a refused export.
@@ -70,7 +83,8 @@ pub async fn handle(
 ) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let Some(format) = Format::negotiate(accept) else {
-        return refused(
+        return refused_for(
+            reason::MALFORMED_REQUEST,
             StatusCode::NOT_ACCEPTABLE,
             Code::NotAcceptable,
             "an export is text/csv or application/x-ndjson: say which in Accept",
@@ -81,7 +95,8 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !super::graphql::is_json_utf8(content_type) {
-        return refused(
+        return refused_for(
+            reason::MALFORMED_REQUEST,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::UnsupportedMediaType,
             "send the export's GraphQL request as application/json (UTF-8)",
@@ -92,12 +107,24 @@ pub async fn handle(
         .and_then(super::graphql::request_from_json)
     {
         Ok(request) => request,
-        Err(message) => return refused(StatusCode::BAD_REQUEST, Code::BadRequest, message),
+        Err(message) => {
+            return refused_for(
+                reason::MALFORMED_REQUEST,
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                message,
+            );
+        }
     };
     let slot = match state.exports.start(&principal.subject) {
         Ok(slot) => slot,
         Err(message) => {
-            let mut response = refused(StatusCode::TOO_MANY_REQUESTS, Code::LimitExceeded, message);
+            let mut response = refused_for(
+                reason::TOO_MANY_EXPORTS,
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::LimitExceeded,
+                message,
+            );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

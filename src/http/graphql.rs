@@ -108,9 +108,12 @@ fn refusal(media: Media, error: HttpError) -> Response {
     error_response(media, error)
 }
 
-/// One error with exactly its status, in `media`.
+/// One error with exactly its status, in `media`: a request refused before
+/// the gate, as not a GraphQL request (recorded as such).
 fn error_response(media: Media, error: HttpError) -> Response {
-    error.into_response_as(media.content_type())
+    error
+        .refusal(crate::audit::refusals::reason::MALFORMED_REQUEST)
+        .into_response_as(media.content_type())
 }
 
 fn write(media: Media, status: StatusCode, body: &Value) -> Response {

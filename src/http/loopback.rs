@@ -21,7 +21,7 @@
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::config::Mode;
 
@@ -37,9 +37,13 @@ pub async fn dev_hosts_only(State(mode): State<Mode>, req: Request, next: Next) 
             .take(64)
             .collect();
         tracing::warn!(%host, "request refused: `backplane dev` answers loopback host names only");
-        return super::auth::forbidden(
+        return super::error::HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            crate::graphql::error::Code::Forbidden,
             "`backplane dev` answers requests to localhost, 127.0.0.1 or [::1] only: open it through one of them",
-        );
+        )
+        .refusal(crate::audit::refusals::reason::FOREIGN_HOST)
+        .into_response();
     }
     next.run(req).await
 }

@@ -1,5 +1,6 @@
 //! The Router and its layers. Layers added last run first, so read the `.layer`
 //! calls bottom-up for the request path: request id → trace → allowed networks
+//! (which records every refusal of the layers within it in the audit log)
 //! → in `dev`, loopback `Host` only → time limit → body limit → requests in flight (all but the health routes)
 //! → route (authentication on `/graphql`). `serve` feeds it connections (TLS,
 //! HTTP/1 timeouts, graceful shutdown).
@@ -58,12 +59,15 @@ pub struct AppState {
     pub plain_exports: bool,
     /// The cursors of this server's lists (an export may start after one).
     pub cursors: crate::graphql::pagination::Cursors,
+    /// Requests refused before the gate, on their way to the audit log.
+    pub refusals: Arc<crate::audit::refusals::Refusals>,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, config: &Config) -> Router {
+    let refusals = state.refusals.clone();
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::handle).post(graphql::handle))
         .route("/export", axum::routing::post(export::handle))
@@ -112,7 +116,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
             loopback::dev_hosts_only,
         ))
         .layer(middleware::from_fn_with_state(
-            Arc::new(config.network.clone()),
+            network::Edge {
+                policy: Arc::new(config.network.clone()),
+                refusals: refusals.clone(),
+            },
             network::enforce,
         ))
         .layer(middleware::from_fn(ops::catch_panic))

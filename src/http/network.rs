@@ -37,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use super::error::HttpError;
+use crate::audit::refusals::{Refusals, Refused, reason};
 use crate::graphql::error::Code;
 
 /// The header a trusted proxy names the client in.
@@ -157,10 +158,23 @@ fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub IpAddr);
 
+/// What the network layer holds: the policy, and where refusals are noted.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub policy: Arc<NetworkPolicy>,
+    pub refusals: Arc<Refusals>,
+}
+
 /// The network check as a middleware: finds the client (see the module doc),
 /// refuses it with 403 unless it is allowed, and records it as [`ClientAddr`].
+///
+/// Outermost of the layers that refuse, it also records every refusal
+/// before the gate in the audit log (`audit::refusals`): its own, and those
+/// of the layers and handlers within it, marked on their responses, with
+/// the client's address (the peer's, when the client cannot be read) and
+/// the route.
 pub async fn enforce(
-    State(policy): State<Arc<NetworkPolicy>>,
+    State(edge): State<Edge>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
@@ -171,7 +185,33 @@ pub async fn enforce(
         .iter()
         .map(|v| v.as_bytes())
         .collect();
-    let client = match policy.client_ip(peer.ip(), &lines) {
+    let found = edge.policy.client_ip(peer.ip(), &lines);
+    let note = |source: IpAddr, head: &Head, response: &Response| {
+        let refused = match response.extensions().get::<Refused>() {
+            Some(refused) => refused.clone(),
+            // The body limit's own answer carries no mark.
+            None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => Refused::new(
+                reason::BODY_TOO_LARGE,
+                "the request body is larger than the server accepts",
+            ),
+            None => return,
+        };
+        edge.refusals.note(
+            source,
+            &format!("{} {}", head.method, head.uri.path()),
+            response.status().as_u16(),
+            &refused,
+            head.request_id.as_ref().and_then(|v| v.to_str().ok()),
+        );
+    };
+    // What a refusal's record needs of the request, kept while it runs
+    // (cheap: the parts share their bytes).
+    let head = Head {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        request_id: req.headers().get(super::REQUEST_ID).cloned(),
+    };
+    let client = match found {
         Ok(client) => client,
         Err(err) => {
             let (position, hop) = match &err {
@@ -186,20 +226,41 @@ pub async fn enforce(
                 hop = hop.map(tracing::field::debug),
                 "request refused: a trusted proxy named no readable client"
             );
-            return forbidden("the client address behind the proxy cannot be read");
+            let response = forbidden(
+                reason::UNREADABLE_CLIENT,
+                "the client address behind the proxy cannot be read",
+            );
+            note(peer.ip(), &head, &response);
+            return response;
         }
     };
-    if !policy.allows(client) {
+    if !edge.policy.allows(client) {
         tracing::warn!(client = %client, peer = %peer.ip(), "request refused: address not in the allowed networks");
-        return forbidden("this address may not use Backplane");
+        let response = forbidden(
+            reason::FOREIGN_NETWORK,
+            "this address may not use Backplane",
+        );
+        note(client, &head, &response);
+        return response;
     }
     req.extensions_mut().insert(ClientAddr(client));
-    next.run(req).await
+    let response = next.run(req).await;
+    note(client, &head, &response);
+    response
+}
+
+/// The parts of a request its refusal's record names.
+struct Head {
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    request_id: Option<axum::http::HeaderValue>,
 }
 
 /// 403 with a GraphQL-style error body, whatever the route.
-fn forbidden(message: &str) -> Response {
-    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, message).into_response()
+fn forbidden(why: &'static str, message: &str) -> Response {
+    HttpError::new(StatusCode::FORBIDDEN, Code::Forbidden, message)
+        .refusal(why)
+        .into_response()
 }
 
 #[cfg(test)]

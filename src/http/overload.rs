@@ -61,6 +61,7 @@ pub async fn bound(State(in_flight): State<InFlight>, req: Request, next: Next) 
             Code::LimitExceeded,
             "the server is busy; retry in a second",
         )
+        .refusal(crate::audit::refusals::reason::BUSY)
         .into_response();
         response
             .headers_mut()

@@ -105,3 +105,25 @@ pub enum IdentityError {
     #[error("your session has ended; sign in again")]
     SessionEnded,
 }
+
+impl IdentityError {
+    /// Its name in the audit log's record of the refusal (`audit::refusals`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IdentityError::MissingToken => "missing_token",
+            IdentityError::NotBearer => "not_bearer",
+            IdentityError::Malformed => "malformed_token",
+            IdentityError::AlgorithmNotAllowed => "algorithm_not_allowed",
+            IdentityError::UnknownKey => "unknown_key",
+            IdentityError::BadSignature => "bad_signature",
+            IdentityError::Expired => "expired_token",
+            IdentityError::NotYetValid => "token_not_yet_valid",
+            IdentityError::WrongAudience => "wrong_audience",
+            IdentityError::WrongIssuer => "wrong_issuer",
+            IdentityError::MissingClaim(_) => "missing_claim",
+            IdentityError::IssuerUnavailable => "issuer_unavailable",
+            IdentityError::NotConfigured => "bearer_not_accepted",
+            IdentityError::SessionEnded => "session_ended",
+        }
+    }
+}

@@ -33,6 +33,14 @@ pub trait TokenVerifier: Send + Sync + 'static {
 
     /// Whether the issuer's keys are loaded (readiness).
     fn is_ready(&self) -> bool;
+
+    /// The subject of `token`, refused with `error`, when its signature was
+    /// verified before the refusal (an expired token, another audience):
+    /// what the audit log may name. `None` when nothing vouches for it.
+    fn signed_subject(&self, token: &str, error: &IdentityError) -> Option<String> {
+        let _ = (token, error);
+        None
+    }
 }
 
 /// How to trust an issuer.
@@ -569,6 +577,25 @@ impl TokenVerifier for OidcVerifier {
                 None => self.verify_token(token).await,
             }
         })
+    }
+
+    fn signed_subject(&self, token: &str, error: &IdentityError) -> Option<String> {
+        // jsonwebtoken checks the signature before any claim, and
+        // `principal` reads claims of a verified token only: these errors
+        // come after the signature held.
+        if !matches!(
+            error,
+            IdentityError::Expired
+                | IdentityError::NotYetValid
+                | IdentityError::WrongAudience
+                | IdentityError::WrongIssuer
+                | IdentityError::MissingClaim(_)
+        ) {
+            return None;
+        }
+        let data = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token).ok()?;
+        let subject = data.claims.get("sub")?.as_str()?.trim();
+        (!subject.is_empty()).then(|| subject.chars().take(256).collect())
     }
 
     fn is_ready(&self) -> bool {

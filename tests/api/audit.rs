@@ -26,7 +26,7 @@ fn event(n: i64) -> NewAuditEvent {
 }
 
 /// Runs `backplane audit verify` on `url`: (success, output).
-fn verify_cli(url: &str) -> (bool, String) {
+pub(crate) fn verify_cli(url: &str) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_backplane"))
         .args(["audit", "verify", "--database-url", url])
         .output()
@@ -452,7 +452,7 @@ on_both_databases!(reads_append_after_the_remembered_head_and_mutations_interlea
 
 /// Every text column of every audit event, concatenated, that contains
 /// `needle`.
-async fn events_containing(app: &crate::helpers::TestApp, needle: &str) -> i64 {
+pub(crate) async fn events_containing(app: &crate::helpers::TestApp, needle: &str) -> i64 {
     let db = Database::connect(app.database_url())
         .await
         .expect("raw connection");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use backplane::config::Mode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_configured};
+use crate::helpers::{Backend, TestApp, counter, spawn_app, spawn_app_configured};
 use crate::on_both_databases;
 
 /// POSTs an export as `roles`; status, content type and body.
@@ -63,15 +63,6 @@ async fn paged_users(app: &TestApp) -> Vec<Value> {
             .map(str::to_owned);
     }
     panic!("more than 200 pages");
-}
-
-/// The sum of a counter's samples whose labels include `labels`.
-fn counter(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| labels.iter().all(|label| l.contains(label)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 async fn the_export_event(app: &TestApp, operation: &str) -> Value {

@@ -375,6 +375,22 @@ pub struct TestApp {
     pub issuer: TestIssuer,
     _db: TestDatabase,
     _server: tokio::task::JoinHandle<()>,
+    /// Asks the server to shut down as `SIGTERM` would ([`TestApp::stop`]).
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The shutdown signal of a test server: the sender's message; a sender
+/// dropped unsent leaves the server running.
+fn shutdown_signal() -> (
+    tokio::sync::oneshot::Sender<()>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    (tx, async move {
+        if rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -404,8 +420,9 @@ pub async fn spawn_app_configured(
     let app = Application::build(config).await.expect("build app");
     let addr = app.local_addr();
     let store = app.store().clone();
+    let (shutdown, signal) = shutdown_signal();
     let server = tokio::spawn(async move {
-        app.run_until_stopped(std::future::pending()).await.ok();
+        app.run_until_stopped(signal).await.ok();
     });
     TestApp {
         addr,
@@ -414,6 +431,7 @@ pub async fn spawn_app_configured(
         issuer,
         _db: db,
         _server: server,
+        shutdown: Some(shutdown),
     }
 }
 
@@ -439,8 +457,9 @@ pub async fn spawn_app_on_configured(
     let app = Application::build(config).await.expect("build app");
     let addr = app.local_addr();
     let store = app.store().clone();
+    let (shutdown, signal) = shutdown_signal();
     let server = tokio::spawn(async move {
-        app.run_until_stopped(std::future::pending()).await.ok();
+        app.run_until_stopped(signal).await.ok();
     });
     TestApp {
         addr,
@@ -452,10 +471,23 @@ pub async fn spawn_app_on_configured(
             _dir: None,
         },
         _server: server,
+        shutdown: Some(shutdown),
     }
 }
 
 impl TestApp {
+    /// Shuts the server down as `SIGTERM` does, and waits until it has
+    /// (its audit events written, its last checkpoint too).
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(60), &mut self._server)
+            .await
+            .expect("the server stops within a minute")
+            .expect("the server task ends without a panic");
+    }
+
     /// The database this server uses.
     pub fn database_url(&self) -> &str {
         &self._db.url
@@ -582,4 +614,13 @@ pub fn www_authenticate(resp: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The sum of a counter's samples whose labels include `labels`.
+pub fn counter(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -20,6 +20,7 @@ mod network;
 mod operations;
 mod pagination;
 mod playground;
+mod refusals;
 mod schema;
 mod service_identities;
 mod sessions;
