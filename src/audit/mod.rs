@@ -65,6 +65,9 @@ struct OperationState {
     denied: Option<String>,
     /// A mutation wrote this operation's event in its own transaction.
     recorded: bool,
+    /// A mutation document's root fields (`key: name`), in every event of
+    /// the operation: the changes made and the fields that failed alike.
+    fields: Vec<String>,
 }
 
 /// One operation's audit record in the making: the gate fills it in, a
@@ -95,6 +98,11 @@ impl OperationAudit {
         self.with(|s| s.denied.get_or_insert_with(|| what.to_owned()).clone());
     }
 
+    /// The root fields of the mutation document that runs.
+    pub fn fields(&self, fields: Vec<String>) {
+        self.with(|s| s.fields = fields);
+    }
+
     /// Marks the event as written by a mutation's transaction.
     pub fn mark_recorded(&self) {
         self.with(|s| s.recorded = true);
@@ -123,6 +131,12 @@ impl OperationAudit {
                 let d = details.get_or_insert_with(|| Value::Object(Default::default()));
                 if let Value::Object(map) = d {
                     map.insert("denied".into(), Value::String(denied.clone()));
+                }
+            }
+            if !s.fields.is_empty() {
+                let d = details.get_or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(map) = d {
+                    map.insert("fields".into(), serde_json::json!(s.fields));
                 }
             }
             NewAuditEvent {

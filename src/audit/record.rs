@@ -72,12 +72,25 @@ impl OperationAudit {
     /// Records how the operation ended, unless a mutation already wrote its
     /// event in its own transaction. Fails closed: when the record cannot be
     /// written, the answer is withheld and replaced by an `UNAVAILABLE` error.
+    ///
+    /// A mutation document whose changes wrote their own events, and whose
+    /// other fields failed, gets one event more: the failures, with their
+    /// paths and codes (a later field's refusal is in the log too). The
+    /// changes are committed then: the answer is given whatever happens.
     pub async fn finish(&self, writer: &AuditWriter, response: Response) -> Response {
+        let failed = failures(&response);
         if self.is_recorded() {
+            if failed.is_none() {
+                return response;
+            }
+            let outcome = outcome_of(&response, false);
+            if let Err(err) = writer.record(self.event(outcome, failed)).await {
+                tracing::error!(error = %err, "the failed fields of a mutation that made changes could not be recorded");
+            }
             return response;
         }
         let outcome = outcome_of(&response, self.denied().is_some());
-        match writer.record(self.event(outcome, None)).await {
+        match writer.record(self.event(outcome, failed)).await {
             Ok(()) => response,
             Err(err) => Response::from_errors(vec![crate::graphql::error::request_error(
                 Code::Unavailable,
@@ -86,6 +99,31 @@ impl OperationAudit {
             )]),
         }
     }
+}
+
+/// The fields that failed, as `{"failed": [{"path", "code"}]}` (no message:
+/// one may quote what the caller sent); `None` when none did.
+fn failures(response: &Response) -> Option<serde_json::Value> {
+    let failed: Vec<serde_json::Value> = response
+        .errors
+        .iter()
+        .filter(|e| !e.path.is_empty())
+        .map(|e| {
+            let path: Vec<String> = e
+                .path
+                .iter()
+                .map(|p| match p {
+                    async_graphql::PathSegment::Field(name) => name.clone(),
+                    async_graphql::PathSegment::Index(i) => i.to_string(),
+                })
+                .collect();
+            serde_json::json!({
+                "path": path.join("."),
+                "code": Code::of(e).map(Code::as_str),
+            })
+        })
+        .collect();
+    (!failed.is_empty()).then(|| serde_json::json!({ "failed": failed }))
 }
 
 fn outcome_of(response: &Response, denied: bool) -> Outcome {

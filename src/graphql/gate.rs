@@ -314,6 +314,11 @@ impl Gate {
         if let Some((name, ty)) = running(&document, wanted) {
             operation.name(ty, name.as_deref());
         }
+        if let Some((_, op)) = operation_to_run(&document, wanted)
+            && op.ty == async_graphql::parser::types::OperationType::Mutation
+        {
+            operation.fields(root_fields(&document, &op.selection_set.node));
+        }
         let key = format!(
             "{}\0{}",
             operation.document_hash(),
@@ -336,6 +341,57 @@ impl Gate {
         request.set_parsed_query(document);
         Ok(cost)
     }
+}
+
+/// The root fields of a selection set, through its fragments, as the audit
+/// log names them: `key: name` when aliased, else `name`. Each fragment is
+/// entered once (a cycle, which validation refuses later, ends there).
+fn root_fields(
+    document: &ExecutableDocument,
+    set: &async_graphql::parser::types::SelectionSet,
+) -> Vec<String> {
+    use async_graphql::parser::types::Selection;
+    fn walk<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a async_graphql::parser::types::SelectionSet,
+        entered: &mut Vec<&'a str>,
+        out: &mut Vec<String>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let name = field.name.node.as_str();
+                    let named = match &field.alias {
+                        Some(alias) if alias.node.as_str() != name => {
+                            format!("{}: {name}", alias.node)
+                        }
+                        _ => name.to_owned(),
+                    };
+                    if !out.contains(&named) {
+                        out.push(named);
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    walk(document, &inline.node.selection_set.node, entered, out)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if entered.contains(&name) {
+                        continue;
+                    }
+                    entered.push(name);
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        walk(document, &fragment.node.selection_set.node, entered, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(document, set, &mut Vec::new(), &mut out);
+    out
 }
 
 /// The name and type of the operation that runs.

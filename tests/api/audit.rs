@@ -995,3 +995,186 @@ async fn a_copy_of_the_log_verifies_against_the_checkpoints(backend: Backend) {
     );
 }
 on_both_databases!(a_copy_of_the_log_verifies_against_the_checkpoints);
+
+/// The events of the operation named `name`, oldest first, with their details.
+async fn events_named(
+    app: &crate::helpers::TestApp,
+    name: &str,
+) -> Vec<(String, serde_json::Value)> {
+    use backplane::store::entities::audit_event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let db = Database::connect(app.database_url())
+        .await
+        .expect("raw connection");
+    let events = audit_event::Entity::find()
+        .filter(audit_event::Column::OperationName.eq(name))
+        .order_by_asc(audit_event::Column::Id)
+        .all(&db)
+        .await
+        .expect("read the audit log");
+    db.close().await.ok();
+    events
+        .into_iter()
+        .map(|e| {
+            let details =
+                serde_json::from_str(e.details.as_deref().unwrap_or("null")).expect("JSON");
+            (e.outcome, details)
+        })
+        .collect()
+}
+
+/// Every field of a mutation document is in its events: a change that
+/// committed names its sibling fields, and a later field's failure is an
+/// event of its own, with its path and code; a document refused whole
+/// names every field it asked for.
+async fn every_field_of_a_mutation_document_is_in_its_events(backend: Backend) {
+    use serde_json::json;
+    let app = crate::helpers::spawn_app(backend).await;
+    let data = app
+        .query(
+            "{ organizations(first: 1, filter: {status: {is: ACTIVE}}) { nodes { id version } } }",
+            json!({}),
+        )
+        .await;
+    let org = &data["organizations"]["nodes"][0];
+    let (id, version) = (org["id"].clone(), org["version"].as_i64().expect("version"));
+    let ops = app.issuer.token("ops-1", &["ops"]);
+    let (status, body) = app
+        .graphql_as(
+            Some(&ops),
+            "mutation Two($a: SetOrganizationFlagInput!, $b: SetOrganizationFlagInput!) {
+               first: setOrganizationFlag(input: $a) { organization { id } }
+               second: setOrganizationFlag(input: $b) { organization { id } }
+             }",
+            json!({
+                "a": { "id": id, "flag": "VIP", "value": true, "reason": "big deal", "expectedVersion": version },
+                "b": { "id": id, "flag": "VIP", "value": false, "reason": "", "expectedVersion": version + 1 },
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let fields = json!(["first: setOrganizationFlag", "second: setOrganizationFlag"]);
+    let events = events_named(&app, "Two").await;
+    assert_eq!(events.len(), 2, "the change and the failure: {events:#?}");
+    assert_eq!(events[0].0, "ok");
+    assert_eq!(events[0].1["fields"], fields);
+    assert_ne!(events[1].0, "ok");
+    assert_eq!(events[1].1["fields"], fields);
+    assert_eq!(
+        events[1].1["failed"],
+        json!([{ "path": "second", "code": "BAD_USER_INPUT" }]),
+        "{events:#?}"
+    );
+
+    // Support may extend a trial but not set a flag: the document is
+    // refused whole, and its event names both fields.
+    let trial = app
+        .query(
+            "{ organizations(first: 1, filter: {status: {is: TRIAL}}) { nodes { id } } }",
+            json!({}),
+        )
+        .await["organizations"]["nodes"][0]["id"]
+        .clone();
+    let support = app.issuer.token("support-1", &["support"]);
+    let (status, body) = app
+        .graphql_as(
+            Some(&support),
+            "mutation Both($t: ExtendTrialInput!, $f: SetOrganizationFlagInput!) {
+               extendTrial(input: $t) { organization { id } }
+               setOrganizationFlag(input: $f) { organization { id } }
+             }",
+            json!({
+                "t": { "id": trial, "days": 5, "reason": "evaluating" },
+                "f": { "id": id, "flag": "VIP", "value": false, "reason": "why not", "expectedVersion": version + 1 },
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    let events = events_named(&app, "Both").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].0, "denied");
+    assert_eq!(
+        events[0].1["fields"],
+        json!(["extendTrial", "setOrganizationFlag"])
+    );
+}
+on_both_databases!(every_field_of_a_mutation_document_is_in_its_events);
+
+/// At shutdown, after the last requests' events and the last refusals are
+/// written, the instance signs the chain's head one last time: the
+/// checkpoints cover every event, and the chain verifies against them.
+async fn shutdown_writes_the_last_checkpoint_after_the_last_events(backend: Backend) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(keys.path());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app =
+        crate::helpers::spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
+            let mut settings = checkpoint_settings(&key, dir.path(), "leaving");
+            // Neither count nor time comes due while the test runs.
+            settings.every_events = 1_000_000;
+            settings.every = std::time::Duration::from_secs(3600);
+            c.audit_checkpoints = Some(settings);
+            c.audit_fold = std::time::Duration::from_secs(3600);
+        })
+        .await;
+    let token = app.issuer.token("auditor-1", &["auditor"]);
+    for n in 0..3 {
+        let (status, _) = app
+            .graphql_as(
+                Some(&token),
+                &format!("query Last{n} {{ viewer {{ subject }} }}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    // Two refusals: the first recorded at once, the second held in its
+    // fold until shutdown.
+    for _ in 0..2 {
+        let (status, _) = app
+            .graphql_as(
+                Some("not-a-token"),
+                "{ viewer { subject } }",
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    let newest = |dir: &std::path::Path| {
+        backplane::audit::checkpoint::read_dir(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| f.checkpoint.ok())
+            .map(|c| c.sequence)
+            .max()
+    };
+    let before = backplane::store::audit::head(&app.store)
+        .await
+        .expect("head")
+        .expect("rows")
+        .0;
+    assert!(
+        newest(dir.path()).is_none_or(|s| s < before),
+        "no checkpoint is due yet"
+    );
+    app.stop().await;
+    let head = backplane::store::audit::head(&app.store)
+        .await
+        .expect("head")
+        .expect("rows")
+        .0;
+    assert!(head > before, "the held refusal was written at shutdown");
+    assert_eq!(
+        newest(dir.path()),
+        Some(head),
+        "the last checkpoint is of the head"
+    );
+    let (ok, text) = verify_with_checkpoints(app.database_url(), dir.path(), &public);
+    assert!(ok, "{text}");
+}
+on_both_databases!(shutdown_writes_the_last_checkpoint_after_the_last_events);
