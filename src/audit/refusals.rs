@@ -321,7 +321,7 @@ mod tests {
     }
 
     fn pending(r: &Refusals) -> Vec<(String, &'static str, u64, bool)> {
-        let folds = r.folds.lock().unwrap();
+        let folds = r.folds.lock().expect("lock");
         let mut v: Vec<_> = folds
             .iter()
             .map(|((s, reason), f)| (s.clone(), *reason, f.pending, f.announced))
@@ -333,8 +333,8 @@ mod tests {
     #[test]
     fn one_fold_per_source_and_reason() {
         let r = Refusals::new(Duration::from_secs(60));
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a: IpAddr = "10.0.0.1".parse().expect("address");
+        let b: IpAddr = "10.0.0.2".parse().expect("address");
         for _ in 0..5 {
             r.note(
                 a,
@@ -381,7 +381,7 @@ mod tests {
                 None,
             );
         }
-        let folds = r.folds.lock().unwrap();
+        let folds = r.folds.lock().expect("lock");
         assert_eq!(folds.len(), MAX_SOURCES + 1);
         assert_eq!(folds[&("*".to_owned(), "foreign_network")].pending, 10);
     }
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn the_subject_is_named_only_when_every_refusal_had_the_same() {
         let r = Refusals::new(Duration::from_secs(60));
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let a: IpAddr = "10.0.0.1".parse().expect("address");
         r.note(
             a,
             "POST /graphql",
@@ -405,7 +405,7 @@ mod tests {
             None,
         );
         let event_of = |r: &Refusals, reason| {
-            let folds = r.folds.lock().unwrap();
+            let folds = r.folds.lock().expect("lock");
             event("10.0.0.1", reason, &folds[&("10.0.0.1".to_owned(), reason)])
         };
         assert_eq!(event_of(&r, "expired_token").actor_subject, "ann");
@@ -418,7 +418,7 @@ mod tests {
         );
         let e = event_of(&r, "expired_token");
         assert_eq!(e.actor_subject, "");
-        let details: Value = serde_json::from_str(e.details.as_deref().unwrap()).unwrap();
+        let details: Value = serde_json::from_str(e.details.as_deref().expect("details")).expect("JSON");
         assert_eq!(details["refused"]["subjects"], json!(["ann", "bob"]));
         assert_eq!(details["refused"]["count"], 3);
         assert_eq!(e.operation_type, OPERATION_TYPE);

@@ -691,14 +691,42 @@ fn sign_in_failed(err: &SignInError) -> Response {
         SignInError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    page(
+    // Recorded in the audit log as a refusal, in fixed words: the provider's
+    // own text came with the redirect, which anyone can forge.
+    let (reason, message) = match err {
+        SignInError::Unavailable => (
+            "issuer_unavailable",
+            "the identity provider cannot be reached",
+        ),
+        SignInError::Refused(_) => (
+            "sign_in_refused",
+            "the identity provider refused the sign-in",
+        ),
+        SignInError::StateMismatch => (
+            "sign_in_state_mismatch",
+            "the sign-in answer's state is not this browser's",
+        ),
+        SignInError::NoPendingSignIn => (
+            "sign_in_not_pending",
+            "no sign-in of this browser was pending",
+        ),
+        SignInError::Invalid(_) => (
+            "sign_in_unverified",
+            "the identity provider's answer could not be verified",
+        ),
+    };
+    let mut response = page(
         status,
         "Sign-in failed",
         &format!(
             "<p>{}</p><p><a href=\"/auth/login?return_to=/playground\">Start again</a></p>",
             escape(&err.to_string())
         ),
-    )
+    );
+    response
+        .extensions_mut()
+        .insert(crate::audit::refusals::Refused::new(reason, message));
+    response
 }
 
 /// A small HTML page of ours (no script, no other host).

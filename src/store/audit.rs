@@ -33,7 +33,8 @@ pub struct NewAuditEvent {
     pub actor_roles: String,
     pub client_addr: Option<String>,
     pub request_id: Option<String>,
-    /// `query` or `mutation`.
+    /// `query` or `mutation`; `request` for a request refused before it
+    /// became an operation (see `details`).
     pub operation_type: String,
     pub operation_name: Option<String>,
     pub document_hash: String,

@@ -242,7 +242,26 @@ async fn every_refusal_before_the_gate_is_recorded(backend: Backend) {
     assert_eq!(event.client_addr.as_deref(), Some("127.0.0.1"));
 
     // In `dev`: a form posted from another site, and a foreign host name.
-    let mut dev = spawn_app_configured(backend, Mode::Dev, |_| {}).await;
+    let mut dev = spawn_app_configured(backend, Mode::Dev, |c| {
+        c.public_url = Some("http://127.0.0.1:9".into());
+        c.browser = Some(backplane::identity::browser::BrowserClientSettings {
+            client_id: "backplane".into(),
+            client_secret: None,
+            redirect_uri: "http://127.0.0.1:9/auth/callback".into(),
+        });
+    })
+    .await;
+    // A sign-in the provider (or whoever forged the redirect) says failed:
+    // recorded in fixed words, nothing of the redirect's text.
+    let failed = dev
+        .client
+        .get(dev.url(
+            "/auth/callback?error=access_denied&error_description=planted-words-in-the-log",
+        ))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(failed.status(), 400);
     let form = dev
         .client
         .post(dev.url("/graphql"))
@@ -268,6 +287,10 @@ async fn every_refusal_before_the_gate_is_recorded(backend: Backend) {
     let (found, total) = of_reason(&events, "foreign_host");
     assert_eq!((found.len(), total), (1, 1), "{events:#?}");
     assert_eq!(found[0].0.operation_name.as_deref(), Some("GET /graphql"));
+    let (found, total) = of_reason(&events, "sign_in_refused");
+    assert_eq!((found.len(), total), (1, 1), "{events:#?}");
+    assert_eq!(found[0].0.operation_name.as_deref(), Some("GET /auth/callback"));
+    assert_eq!(crate::audit::events_containing(&dev, "planted-words").await, 0);
 }
 on_both_databases!(every_refusal_before_the_gate_is_recorded);
 

@@ -25,7 +25,8 @@ impl AuditEvent {
         self.0.occurred_at
     }
 
-    /// The caller's subject.
+    /// The caller's subject; empty for a refused request that no signature
+    /// vouched for.
     async fn actor_subject(&self) -> &str {
         &self.0.actor_subject
     }
@@ -51,12 +52,14 @@ impl AuditEvent {
             .collect()
     }
 
-    /// `query` or `mutation`.
+    /// `query` or `mutation`; `request` for a request refused before it
+    /// became an operation (see `details`).
     async fn operation_type(&self) -> &str {
         &self.0.operation_type
     }
 
-    /// The operation's name; null for anonymous operations.
+    /// The operation's name; for a refused request its route (`POST
+    /// /graphql`); null for anonymous operations.
     async fn operation_name(&self) -> Option<&str> {
         self.0.operation_name.as_deref()
     }
@@ -97,8 +100,11 @@ impl AuditEvent {
         &self.0.variables
     }
 
-    /// JSON: what a mutation changed, or what a refused operation asked for;
-    /// null when there is nothing to add.
+    /// JSON: what a mutation changed (`fields`: the document's root
+    /// fields), which fields failed (`failed`: path and code), what a refused
+    /// operation asked for (`denied`), or why a request was refused before
+    /// the gate (`refused`: reason, status, message, count, from, until,
+    /// routes); null when there is nothing to add.
     async fn details(&self) -> Option<&str> {
         self.0.details.as_deref()
     }
