@@ -418,7 +418,8 @@ mod tests {
         );
         let e = event_of(&r, "expired_token");
         assert_eq!(e.actor_subject, "");
-        let details: Value = serde_json::from_str(e.details.as_deref().expect("details")).expect("JSON");
+        let details: Value =
+            serde_json::from_str(e.details.as_deref().expect("details")).expect("JSON");
         assert_eq!(details["refused"]["subjects"], json!(["ann", "bob"]));
         assert_eq!(details["refused"]["count"], 3);
         assert_eq!(e.operation_type, OPERATION_TYPE);

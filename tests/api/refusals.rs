@@ -253,14 +253,14 @@ async fn every_refusal_before_the_gate_is_recorded(backend: Backend) {
     .await;
     // A sign-in the provider (or whoever forged the redirect) says failed:
     // recorded in fixed words, nothing of the redirect's text.
-    let failed = dev
-        .client
-        .get(dev.url(
-            "/auth/callback?error=access_denied&error_description=planted-words-in-the-log",
-        ))
-        .send()
-        .await
-        .expect("send");
+    let failed =
+        dev.client
+            .get(dev.url(
+                "/auth/callback?error=access_denied&error_description=planted-words-in-the-log",
+            ))
+            .send()
+            .await
+            .expect("send");
     assert_eq!(failed.status(), 400);
     let form = dev
         .client
@@ -289,8 +289,14 @@ async fn every_refusal_before_the_gate_is_recorded(backend: Backend) {
     assert_eq!(found[0].0.operation_name.as_deref(), Some("GET /graphql"));
     let (found, total) = of_reason(&events, "sign_in_refused");
     assert_eq!((found.len(), total), (1, 1), "{events:#?}");
-    assert_eq!(found[0].0.operation_name.as_deref(), Some("GET /auth/callback"));
-    assert_eq!(crate::audit::events_containing(&dev, "planted-words").await, 0);
+    assert_eq!(
+        found[0].0.operation_name.as_deref(),
+        Some("GET /auth/callback")
+    );
+    assert_eq!(
+        crate::audit::events_containing(&dev, "planted-words").await,
+        0
+    );
 }
 on_both_databases!(every_refusal_before_the_gate_is_recorded);
 
