@@ -91,6 +91,14 @@ pub mod reason {
     pub const TOO_MANY_EXPORTS: &str = "too_many_exports";
     /// Not a GraphQL request: a method, media type, body or batch refused.
     pub const MALFORMED_REQUEST: &str = "malformed_request";
+    /// The identity provider answered a browser sign-in with an error.
+    pub const SIGN_IN_REFUSED: &str = "sign_in_refused";
+    /// A sign-in answer whose state is not the browser's.
+    pub const SIGN_IN_STATE_MISMATCH: &str = "sign_in_state_mismatch";
+    /// A sign-in answer without a sign-in of this browser pending.
+    pub const SIGN_IN_NOT_PENDING: &str = "sign_in_not_pending";
+    /// A sign-in answer that could not be verified.
+    pub const SIGN_IN_UNVERIFIED: &str = "sign_in_unverified";
 }
 
 /// The refusals of one source for one reason, since the fold opened.
@@ -320,6 +328,17 @@ mod tests {
         }
     }
 
+    /// Notes a refusal of `reason` from `source`, answered 401.
+    fn note(
+        r: &Refusals,
+        source: IpAddr,
+        route: &str,
+        reason: &'static str,
+        subject: Option<&str>,
+    ) {
+        r.note(source, route, 401, &refused(reason, subject), None);
+    }
+
     fn pending(r: &Refusals) -> Vec<(String, &'static str, u64, bool)> {
         let folds = r.folds.lock().expect("lock");
         let mut v: Vec<_> = folds
@@ -336,28 +355,10 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().expect("address");
         let b: IpAddr = "10.0.0.2".parse().expect("address");
         for _ in 0..5 {
-            r.note(
-                a,
-                "POST /graphql",
-                401,
-                &refused("bad_signature", None),
-                None,
-            );
+            note(&r, a, "POST /graphql", "bad_signature", None);
         }
-        r.note(
-            a,
-            "POST /export",
-            401,
-            &refused("expired_token", Some("s")),
-            None,
-        );
-        r.note(
-            b,
-            "POST /graphql",
-            401,
-            &refused("bad_signature", None),
-            None,
-        );
+        note(&r, a, "POST /export", "expired_token", Some("s"));
+        note(&r, b, "POST /graphql", "bad_signature", None);
         assert_eq!(
             pending(&r),
             vec![
@@ -390,32 +391,14 @@ mod tests {
     fn the_subject_is_named_only_when_every_refusal_had_the_same() {
         let r = Refusals::new(Duration::from_secs(60));
         let a: IpAddr = "10.0.0.1".parse().expect("address");
-        r.note(
-            a,
-            "POST /graphql",
-            401,
-            &refused("expired_token", Some("ann")),
-            None,
-        );
-        r.note(
-            a,
-            "POST /graphql",
-            401,
-            &refused("expired_token", Some("ann")),
-            None,
-        );
+        note(&r, a, "POST /graphql", "expired_token", Some("ann"));
+        note(&r, a, "POST /graphql", "expired_token", Some("ann"));
         let event_of = |r: &Refusals, reason| {
             let folds = r.folds.lock().expect("lock");
             event("10.0.0.1", reason, &folds[&("10.0.0.1".to_owned(), reason)])
         };
         assert_eq!(event_of(&r, "expired_token").actor_subject, "ann");
-        r.note(
-            a,
-            "POST /graphql",
-            401,
-            &refused("expired_token", Some("bob")),
-            None,
-        );
+        note(&r, a, "POST /graphql", "expired_token", Some("bob"));
         let e = event_of(&r, "expired_token");
         assert_eq!(e.actor_subject, "");
         let details: Value =
@@ -424,20 +407,8 @@ mod tests {
         assert_eq!(details["refused"]["count"], 3);
         assert_eq!(e.operation_type, OPERATION_TYPE);
         assert_eq!(e.outcome, "denied");
-        r.note(
-            a,
-            "POST /graphql",
-            401,
-            &refused("bad_signature", Some("x")),
-            None,
-        );
-        r.note(
-            a,
-            "POST /graphql",
-            401,
-            &refused("bad_signature", None),
-            None,
-        );
+        note(&r, a, "POST /graphql", "bad_signature", Some("x"));
+        note(&r, a, "POST /graphql", "bad_signature", None);
         assert_eq!(event_of(&r, "bad_signature").actor_subject, "");
     }
 }

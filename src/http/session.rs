@@ -687,6 +687,7 @@ pub async fn dev_sign_in(
 }
 
 fn sign_in_failed(err: &SignInError) -> Response {
+    use crate::audit::refusals::{self, reason};
     let status = match err {
         SignInError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -695,23 +696,23 @@ fn sign_in_failed(err: &SignInError) -> Response {
     // own text came with the redirect, which anyone can forge.
     let (reason, message) = match err {
         SignInError::Unavailable => (
-            "issuer_unavailable",
+            crate::identity::IdentityError::IssuerUnavailable.reason(),
             "the identity provider cannot be reached",
         ),
         SignInError::Refused(_) => (
-            "sign_in_refused",
+            reason::SIGN_IN_REFUSED,
             "the identity provider refused the sign-in",
         ),
         SignInError::StateMismatch => (
-            "sign_in_state_mismatch",
+            reason::SIGN_IN_STATE_MISMATCH,
             "the sign-in answer's state is not this browser's",
         ),
         SignInError::NoPendingSignIn => (
-            "sign_in_not_pending",
+            reason::SIGN_IN_NOT_PENDING,
             "no sign-in of this browser was pending",
         ),
         SignInError::Invalid(_) => (
-            "sign_in_unverified",
+            reason::SIGN_IN_UNVERIFIED,
             "the identity provider's answer could not be verified",
         ),
     };
@@ -725,7 +726,7 @@ fn sign_in_failed(err: &SignInError) -> Response {
     );
     response
         .extensions_mut()
-        .insert(crate::audit::refusals::Refused::new(reason, message));
+        .insert(refusals::Refused::new(reason, message));
     response
 }
 

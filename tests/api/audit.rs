@@ -996,18 +996,23 @@ async fn a_copy_of_the_log_verifies_against_the_checkpoints(backend: Backend) {
 }
 on_both_databases!(a_copy_of_the_log_verifies_against_the_checkpoints);
 
-/// The events of the operation named `name`, oldest first, with their details.
-async fn events_named(
+/// The events of `app`'s database whose `column` is `value`, oldest first,
+/// with their `details` parsed.
+pub(crate) async fn events_where(
     app: &crate::helpers::TestApp,
-    name: &str,
-) -> Vec<(String, serde_json::Value)> {
+    column: backplane::store::entities::audit_event::Column,
+    value: &str,
+) -> Vec<(
+    backplane::store::entities::audit_event::Model,
+    serde_json::Value,
+)> {
     use backplane::store::entities::audit_event;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let db = Database::connect(app.database_url())
         .await
         .expect("raw connection");
     let events = audit_event::Entity::find()
-        .filter(audit_event::Column::OperationName.eq(name))
+        .filter(column.eq(value))
         .order_by_asc(audit_event::Column::Id)
         .all(&db)
         .await
@@ -1018,8 +1023,21 @@ async fn events_named(
         .map(|e| {
             let details =
                 serde_json::from_str(e.details.as_deref().unwrap_or("null")).expect("JSON");
-            (e.outcome, details)
+            (e, details)
         })
+        .collect()
+}
+
+/// The outcomes and details of the operation named `name`, oldest first.
+async fn events_named(
+    app: &crate::helpers::TestApp,
+    name: &str,
+) -> Vec<(String, serde_json::Value)> {
+    use backplane::store::entities::audit_event::Column;
+    events_where(app, Column::OperationName, name)
+        .await
+        .into_iter()
+        .map(|(e, details)| (e.outcome, details))
         .collect()
 }
 

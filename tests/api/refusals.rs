@@ -4,7 +4,6 @@
 use backplane::config::Mode;
 use backplane::store::entities::audit_event;
 use futures::StreamExt;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, counter, spawn_app_configured};
@@ -13,23 +12,10 @@ use crate::on_both_databases;
 /// The refusal events of `app`'s database, oldest first, with their
 /// `details.refused`.
 async fn refusals(app: &TestApp) -> Vec<(audit_event::Model, Value)> {
-    let db = sea_orm::Database::connect(app.database_url())
+    crate::audit::events_where(app, audit_event::Column::OperationType, "request")
         .await
-        .expect("raw connection");
-    let events = audit_event::Entity::find()
-        .filter(audit_event::Column::OperationType.eq("request"))
-        .order_by_asc(audit_event::Column::Id)
-        .all(&db)
-        .await
-        .expect("read the audit log");
-    db.close().await.ok();
-    events
         .into_iter()
-        .map(|e| {
-            let details: Value =
-                serde_json::from_str(e.details.as_deref().unwrap_or("null")).expect("JSON");
-            (e, details["refused"].clone())
-        })
+        .map(|(e, details)| (e, details["refused"].clone()))
         .collect()
 }
 
