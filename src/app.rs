@@ -167,7 +167,8 @@ impl Application {
             cursors.clone(),
         );
         let export_cursors = cursors.clone();
-        let gate = Arc::new(Gate::new(
+        let gate = Arc::new(
+            Gate::new(
             &schema,
             config.limits,
             crate::graphql::admission::Admission::new(
@@ -179,7 +180,8 @@ impl Application {
                 .compile_reads
                 .then(|| crate::graphql::compiled::CompiledReads::new(store.clone(), cursors))
                 .flatten(),
-        ));
+        )
+        .with_fair_use(config.step_up.clone(), config.fair_use));
         let state = AppState {
             schema,
             gate,
@@ -195,6 +197,7 @@ impl Application {
             plain_exports: config.compile_reads,
             cursors: export_cursors,
             refusals: crate::audit::refusals::Refusals::new(config.audit_fold),
+            step_up: Arc::new(config.step_up.clone()),
         };
         Ok(Self {
             listener,

@@ -229,6 +229,70 @@ pub struct OidcArgs {
     /// never the audit log; scopes on other tokens are ignored.
     #[arg(long, env = "BACKPLANE_SERVICE_CLIENTS", default_value = "")]
     pub service_clients: String,
+
+    /// Rights a person may use only after a recent strong sign-in,
+    /// comma-separated permission names (`viewer.permissions` lists them);
+    /// empty turns step-up off. Service identities are exempt. Without it an
+    /// operation that uses one is refused with 401 and RFC 9470's
+    /// `insufficient_user_authentication` challenge.
+    #[arg(
+        long,
+        env = "BACKPLANE_STEP_UP_PERMISSIONS",
+        default_value = "read:cost_data,bulk:organizations,read:audit_log"
+    )]
+    pub step_up_permissions: String,
+
+    /// Authentication methods (the token's `amr`, RFC 8176) any one of which
+    /// makes a sign-in strong, comma-separated.
+    #[arg(
+        long,
+        env = "BACKPLANE_STEP_UP_AMR",
+        default_value = "mfa,mca,otp,hwk,swk,sc,fpt,face,iris,retina,vbm"
+    )]
+    pub step_up_amr: String,
+
+    /// Authentication context classes (the token's `acr`) any one of which
+    /// makes a sign-in strong, comma-separated (Okta:
+    /// `urn:okta:loa:2fa:any`; Keycloak: the level you bound to a second
+    /// factor). Sent as `acr_values` in the challenge and the playground's
+    /// step-up sign-in.
+    #[arg(long, env = "BACKPLANE_STEP_UP_ACR", default_value = "")]
+    pub step_up_acr: String,
+
+    /// How recent a strong sign-in (the token's `auth_time`) must be:
+    /// seconds, or with a unit (`90m`, `12h`, `1d`).
+    #[arg(long, env = "BACKPLANE_STEP_UP_MAX_AGE", default_value = "12h")]
+    pub step_up_max_age: String,
+}
+
+impl OidcArgs {
+    /// The step-up settings these arguments name.
+    fn step_up(&self) -> anyhow::Result<crate::identity::step_up::StepUpSettings> {
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut permissions = std::collections::BTreeSet::new();
+        for name in list(&self.step_up_permissions) {
+            let Some(p) = crate::policy::Permission::from_name(&name) else {
+                bail!(
+                    "BACKPLANE_STEP_UP_PERMISSIONS: {name:?} is not a permission (one of {})",
+                    crate::policy::Permission::ALL.map(|p| p.as_str()).join(", ")
+                );
+            };
+            permissions.insert(p);
+        }
+        Ok(crate::identity::step_up::StepUpSettings {
+            permissions,
+            amr: list(&self.step_up_amr),
+            acr: list(&self.step_up_acr),
+            max_age: crate::identity::step_up::parse_max_age(&self.step_up_max_age)
+                .map_err(|e| anyhow::anyhow!("BACKPLANE_STEP_UP_MAX_AGE: {e}"))?,
+        })
+    }
 }
 
 impl OidcArgs {
@@ -391,6 +455,17 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_MAX_COST_SHARE_PERCENT", default_value_t = 50,
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_cost_share_percent: u8,
+
+    /// Cost (as `--max-complexity` counts it) one person may spend per
+    /// minute, as a token bucket: a full minute's worth may be spent at once,
+    /// and it refills evenly. Past it, 429 with `Retry-After`, `RateLimit`
+    /// and `RateLimit-Policy`. Unset or 0: no per-minute budget. Per instance.
+    #[arg(long, env = "BACKPLANE_PERSON_COST_PER_MINUTE")]
+    pub person_cost_per_minute: Option<u32>,
+
+    /// The same for each service identity (script).
+    #[arg(long, env = "BACKPLANE_SERVICE_COST_PER_MINUTE")]
+    pub service_cost_per_minute: Option<u32>,
 
     /// On PostgreSQL, answer a read over the customer entities with one SQL
     /// statement that builds the JSON answer (one round trip per request, not
@@ -605,6 +680,11 @@ fn server_config(
 ) -> anyhow::Result<Config> {
     let mut config = Config::new(mode, listen, database.options());
     config.oidc = oidc.settings()?;
+    config.step_up = oidc.step_up()?;
+    config.fair_use = crate::graphql::budget::FairUse {
+        person_per_minute: server.person_cost_per_minute.filter(|n| *n > 0),
+        service_per_minute: server.service_cost_per_minute.filter(|n| *n > 0),
+    };
     config.service_clients = oidc
         .service_clients
         .split(',')

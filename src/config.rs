@@ -96,6 +96,10 @@ pub struct Config {
     /// Most requests served at once (`/healthz` and `/readyz` aside); past
     /// it, 503 with `Retry-After: 1` at once, never a queue.
     pub max_concurrent_requests: usize,
+    /// Rights that need a recent strong sign-in, and what counts as one.
+    pub step_up: crate::identity::step_up::StepUpSettings,
+    /// Cost budgets per caller and minute (`graphql::budget`).
+    pub fair_use: crate::graphql::budget::FairUse,
 }
 
 /// A configuration that cannot work; the message says what to set.
@@ -141,6 +145,8 @@ pub enum ConfigError {
         "BACKPLANE_SERVICE_CLIENTS: {0:?} is not CLIENT or CLIENT=SUBJECT (comma-separated, each client once)"
     )]
     ServiceClient(String),
+    #[error("{0}")]
+    StepUp(String),
 }
 
 impl Config {
@@ -178,6 +184,8 @@ impl Config {
             tls: TlsSettings::default(),
             header_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 256,
+            step_up: Default::default(),
+            fair_use: Default::default(),
         }
     }
 
@@ -190,6 +198,7 @@ impl Config {
         }
         crate::identity::oidc::ServiceClients::parse(&self.service_clients)
             .map_err(ConfigError::ServiceClient)?;
+        self.step_up.validate().map_err(ConfigError::StepUp)?;
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_CERT")),
             (None, Some(_)) => return Err(ConfigError::TlsIncomplete("BACKPLANE_TLS_KEY")),

@@ -136,7 +136,7 @@ fn outcome_of(response: &Response, denied: bool) -> Outcome {
     let refused = response
         .errors
         .iter()
-        .any(|e| matches!(Code::of(e), Some(Code::Forbidden | Code::Unauthenticated)));
+        .any(|e| matches!(Code::of(e), Some(Code::Forbidden | Code::Unauthenticated | Code::InsufficientAuthentication)));
     if refused {
         Outcome::Denied
     } else if response.data == Value::Null {

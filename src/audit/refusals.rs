@@ -91,6 +91,8 @@ pub mod reason {
     pub const TOO_MANY_EXPORTS: &str = "too_many_exports";
     /// Not a GraphQL request: a method, media type, body or batch refused.
     pub const MALFORMED_REQUEST: &str = "malformed_request";
+    /// An operation over its caller's cost budget per minute (429).
+    pub const OVER_BUDGET: &str = "over_budget";
     /// The identity provider answered a browser sign-in with an error.
     pub const SIGN_IN_REFUSED: &str = "sign_in_refused";
     /// A sign-in answer whose state is not the browser's.

@@ -38,6 +38,12 @@ macro_rules! codes {
 codes! {
     /// No valid token or session: the request never reached GraphQL (401).
     Unauthenticated => "UNAUTHENTICATED",
+    /// The operation uses a right that needs a recent strong (multi-factor)
+    /// sign-in, which the caller's token or session lacks (401 with RFC
+    /// 9470's `insufficient_user_authentication` challenge);
+    /// `extensions.permission` names the right, `acrValues` and `maxAge`
+    /// what a new sign-in must meet.
+    InsufficientAuthentication => "INSUFFICIENT_AUTHENTICATION",
     /// The caller may not do this (a guard), or the request is refused at
     /// the edge (network, cross-site) with 403.
     Forbidden => "FORBIDDEN",

@@ -7,7 +7,11 @@
 //! without memoisation, so a chain of doubling fragments must be refused before
 //! it runs); validation of the whole document against the schema of the
 //! caller's permission set (`role_schema`: what it may not see does not exist
-//! there, in any part of any document); required variables. After execution
+//! there, in any part of any document); required variables; the step-up (a
+//! person's right that needs a recent strong sign-in, `identity::step_up`,
+//! refuses the whole document with RFC 9470's challenge); the caller's cost
+//! budget per minute (`budget`: past it, the operation is refused as a
+//! refusal at the edge is, folded in the audit log). After execution
 //! the operation is recorded in the audit log unless a mutation already wrote
 //! its event.
 //!
@@ -29,6 +33,7 @@ use async_graphql::{Request, Response, ServerError};
 
 use super::BackplaneSchema;
 use super::admission::Admission;
+use super::budget::{Budgets, Exhausted, FairUse};
 use super::compiled::CompiledReads;
 use super::error::{Code, or_code, with_code};
 use super::limits::{self, DocumentLimits, Limits};
@@ -36,6 +41,8 @@ use super::role_schema::RoleSchemas;
 use super::visibility::{self, TypeMap};
 use crate::audit::{AuditWriter, OperationAudit, RequestIdentity};
 use crate::identity::Principal;
+use crate::identity::step_up::StepUpSettings;
+use crate::policy::Permission;
 
 /// An operation's answer.
 pub enum Answer {
@@ -44,6 +51,24 @@ pub enum Answer {
     /// The `data` of a compiled read, as JSON text, passed through untouched
     /// (no errors).
     Compiled(String),
+    /// Refused before it ran, for a reason HTTP has its own status for.
+    Refused(Refusal),
+}
+
+/// Why an operation was refused before it ran, beyond what its errors say.
+pub enum Refusal {
+    /// A right that needs a step-up (401; `challenge` is the
+    /// `WWW-Authenticate` value). Recorded by the gate.
+    StepUp {
+        response: Response,
+        challenge: String,
+    },
+    /// Over the caller's budget per minute (429). Not recorded by the gate:
+    /// the HTTP layer marks it as a refusal, folded in the audit log.
+    OverBudget {
+        response: Response,
+        exhausted: Exhausted,
+    },
 }
 
 impl Answer {
@@ -51,6 +76,8 @@ impl Answer {
     pub fn into_response(self) -> Response {
         match self {
             Answer::Executed(response) => response,
+            Answer::Refused(Refusal::StepUp { response, .. })
+            | Answer::Refused(Refusal::OverBudget { response, .. }) => response,
             Answer::Compiled(data) => match serde_json::from_str::<async_graphql::Value>(&data) {
                 Ok(data) => Response::new(data),
                 Err(err) => {
@@ -78,6 +105,10 @@ pub struct Gate {
     in_flight: Admission,
     /// Reads answered by one SQL statement (PostgreSQL).
     reads: Option<CompiledReads>,
+    /// What the step-up challenge asks for.
+    step_up: StepUpSettings,
+    /// Each caller's cost budget per minute.
+    budgets: Budgets,
 }
 
 impl Gate {
@@ -108,6 +139,128 @@ impl Gate {
             audit,
             in_flight,
             reads,
+            step_up: StepUpSettings::off(),
+            budgets: Budgets::new(FairUse::default()),
+        }
+    }
+
+    /// The gate with step-up settings (for its challenge; who must step up
+    /// is `Principal::step_up`) and cost budgets per minute.
+    pub fn with_fair_use(mut self, step_up: StepUpSettings, fair_use: FairUse) -> Self {
+        self.step_up = step_up;
+        self.budgets = Budgets::new(fair_use);
+        self
+    }
+
+    /// Charges `principal`'s budget per minute for an operation of `cost`
+    /// (an export is charged once, for its first page's cost).
+    pub fn charge(&self, principal: &Principal, cost: u64) -> Result<(), Exhausted> {
+        let (kind, roles) = super::budget::labels(principal);
+        match self.budgets.charge(principal, cost) {
+            Ok(_) => {
+                metrics::counter!("backplane_fair_use_cost_total", "kind" => kind, "roles" => roles)
+                    .increment(cost);
+                Ok(())
+            }
+            Err(exhausted) => {
+                metrics::counter!("backplane_fair_use_refused_total", "kind" => kind, "roles" => roles)
+                    .increment(1);
+                tracing::debug!(
+                    retry_after = exhausted.retry_after,
+                    "operation refused: over the caller's budget per minute"
+                );
+                Err(exhausted)
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` value of a step-up refusal.
+    pub fn step_up_challenge(&self) -> String {
+        self.step_up.challenge()
+    }
+
+    /// Whether `request` would be refused for a missing step-up (a batch is
+    /// refused whole before any of it runs). Parses the document: call it
+    /// only for a principal with rights pending (`Principal::step_up`).
+    pub fn needs_step_up(&self, request: &Request, principal: &Principal) -> bool {
+        if principal.step_up.is_empty() {
+            return false;
+        }
+        async_graphql::parser::parse_query(&request.query)
+            .ok()
+            .is_some_and(|document| self.step_up_refusal(&document, principal).is_some())
+    }
+
+    /// The right pending a step-up that `document` uses, with the name that
+    /// uses it, if any.
+    fn step_up_refusal(
+        &self,
+        document: &ExecutableDocument,
+        principal: &Principal,
+    ) -> Option<(Permission, String)> {
+        // `can` says no to pending rights: the walk of visibility finds the
+        // first name that needs one.
+        let refused = visibility::check(&self.types, Some(principal), document).err()?;
+        let name = refused.1;
+        let needs: Vec<Permission> = match name.split_once('.') {
+            Some((ty, field)) => match crate::policy::field_need(ty, field) {
+                Some(need) => Permission::ALL
+                    .into_iter()
+                    .filter(|p| !need.met_by(|held| held != *p))
+                    .collect(),
+                None => crate::policy::type_permission(ty).into_iter().collect(),
+            },
+            None if crate::policy::WRITE_TYPES.contains(&name.as_str()) => {
+                crate::policy::WRITE_PERMISSIONS.to_vec()
+            }
+            None => crate::policy::type_permission(&name).into_iter().collect(),
+        };
+        let permission = needs.into_iter().find(|p| principal.step_up.contains(p))?;
+        Some((permission, name))
+    }
+
+    /// The error of a refused step-up.
+    fn step_up_error(&self, permission: Permission) -> ServerError {
+        let mut error = super::error::request_error(
+            Code::InsufficientAuthentication,
+            format!(
+                "this operation uses {}, which needs a recent multi-factor sign-in: sign in again with a second factor",
+                permission.as_str()
+            ),
+            None,
+        );
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("permission", permission.as_str());
+        if !self.step_up.acr.is_empty() {
+            extensions.set(
+                "acrValues",
+                async_graphql::Value::List(
+                    self.step_up
+                        .acr
+                        .iter()
+                        .map(|a| async_graphql::Value::String(a.clone()))
+                        .collect(),
+                ),
+            );
+        }
+        extensions.set("maxAge", self.step_up.max_age_secs());
+        error
+    }
+
+    /// `response` as a step-up refusal when that is what it is.
+    fn refusal_of(&self, response: Response) -> Answer {
+        let step_up = !response.errors.is_empty()
+            && response
+                .errors
+                .iter()
+                .all(|e| Code::of(e) == Some(Code::InsufficientAuthentication));
+        if step_up {
+            Answer::Refused(Refusal::StepUp {
+                response,
+                challenge: self.step_up.challenge(),
+            })
+        } else {
+            Answer::Executed(response)
         }
     }
 
@@ -126,6 +279,12 @@ impl Gate {
             .await
         {
             Ok(cost) => {
+                if let Err(exhausted) = self.charge(principal, cost) {
+                    return Answer::Refused(Refusal::OverBudget {
+                        response: Response::from_errors(vec![over_budget(&exhausted)]),
+                        exhausted,
+                    });
+                }
                 let _turn = self.in_flight.acquire(&principal.subject, cost).await;
                 let max_page_size = self.limits.of(Some(principal)).max_page_size;
                 let compiled = match &self.reads {
@@ -150,12 +309,14 @@ impl Gate {
             Err(errors) => Answer::Executed(Response::from_errors(errors)),
         };
         let Some(writer) = &self.audit else {
-            return answer;
+            return match answer {
+                Answer::Executed(response) => self.refusal_of(response),
+                other => other,
+            };
         };
         match answer {
-            Answer::Executed(response) => {
-                Answer::Executed(operation.finish(writer, response).await)
-            }
+            Answer::Executed(response) => self.refusal_of(operation.finish(writer, response).await),
+            refused @ Answer::Refused(_) => refused,
             Answer::Compiled(data) => {
                 // No errors: recorded as `ok`, or refused when it cannot be.
                 let recorded = operation.finish(writer, Response::default()).await;
@@ -338,6 +499,16 @@ impl Gate {
         }
         visibility::missing_variables(&document, wanted, &request.variables)
             .map_err(|e| vec![e])?;
+        if !principal.step_up.is_empty()
+            && let Some((permission, name)) = self.step_up_refusal(&document, principal)
+        {
+            tracing::info!(
+                permission = permission.as_str(),
+                "operation refused: the right needs a step-up"
+            );
+            operation.deny(&name);
+            return Err(vec![self.step_up_error(permission)]);
+        }
         request.set_parsed_query(document);
         Ok(cost)
     }
@@ -420,4 +591,21 @@ pub(crate) fn operation_to_run<'a>(
             _ => false,
         })
         .map(|(name, op)| (name, &op.node))
+}
+
+/// The error of an operation over its caller's budget per minute.
+pub fn over_budget(exhausted: &Exhausted) -> ServerError {
+    let mut error = super::error::request_error(
+        Code::LimitExceeded,
+        format!(
+            "over your budget of {} cost units per minute; retry in {} s",
+            exhausted.standing.limit, exhausted.retry_after
+        ),
+        None,
+    );
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("limit", "costPerMinute");
+    extensions.set("retryAfter", exhausted.retry_after);
+    extensions.set("cost", exhausted.charged);
+    error
 }

@@ -28,6 +28,13 @@ pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {
         .is_some_and(|p| p.can(permission))
 }
 
+/// Whether the caller holds `permission`, usable now or once they step up:
+/// what the schema shows them.
+pub fn holds(ctx: &Context<'_>, permission: Permission) -> bool {
+    ctx.data_opt::<crate::identity::Principal>()
+        .is_some_and(|p| p.holds(permission))
+}
+
 /// `visible` functions: which callers see a field or type at all. Each reads the
 /// policy; the catalog's types and fields get theirs from `described`, the
 /// others name theirs (`policy::GUARDED_FIELDS` and `GUARDED_TYPES` list
@@ -35,7 +42,7 @@ pub fn can(ctx: &Context<'_>, permission: Permission) -> bool {
 pub mod visible {
     use async_graphql::Context;
 
-    use super::can;
+    use super::holds as can;
     use crate::policy::Permission;
 
     pub fn customers(ctx: &Context<'_>) -> bool {

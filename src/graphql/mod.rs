@@ -2,6 +2,7 @@
 //! resolvers read (the caller and the DataLoader).
 
 pub mod admission;
+pub mod budget;
 pub mod compiled;
 pub mod described;
 pub mod error;

@@ -34,6 +34,8 @@ pub async fn sdl_for_permissions(
         kind: PrincipalKind::Service,
         roles: BTreeSet::new(),
         scopes: permissions.clone(),
+        authentication: Default::default(),
+        step_up: Default::default(),
     };
     let response = schema
         .execute(async_graphql::Request::new(INTROSPECTION).data(principal))

@@ -342,6 +342,8 @@ mod tests {
             kind: crate::identity::PrincipalKind::Staff,
             roles: roles.iter().copied().collect(),
             scopes: Default::default(),
+            authentication: Default::default(),
+            step_up: Default::default(),
         }
     }
 

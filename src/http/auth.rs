@@ -63,7 +63,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         },
     };
     match found {
-        Ok(principal) => {
+        Ok(mut principal) => {
+            // What the person may not use until they step up, as of now.
+            principal.step_up = state
+                .step_up
+                .standing(&principal, chrono::Utc::now().timestamp())
+                .pending;
             state.directory.seen(&state.store, &principal).await;
             let subject = principal.subject.clone();
             req.extensions_mut().insert(principal);

@@ -171,7 +171,10 @@ pub async fn handle(
     {
         Ok(admitted) => admitted,
         Err(errs) => {
-            let outcome = if operation_denied(&errs) {
+            let step_up = errs
+                .iter()
+                .any(|e| Code::of(e) == Some(Code::InsufficientAuthentication));
+            let outcome = if step_up || operation_denied(&errs) {
                 Outcome::Denied
             } else {
                 Outcome::Error
@@ -182,9 +185,19 @@ pub async fn handle(
                 json!({ "export": { "refused": first_message(&errs) } }),
             )
             .await;
-            return errors(errs);
+            let mut response = errors(errs);
+            if step_up {
+                super::fair_use::step_up(&mut response, &state.gate.step_up_challenge());
+            }
+            return response;
         }
     };
+    if let Err(exhausted) = state.gate.charge(&principal, cost) {
+        // A refusal, folded at the edge as the gate's are: no export event.
+        let mut response = errors(vec![crate::graphql::gate::over_budget(&exhausted)]);
+        super::fair_use::over_budget(&mut response, &exhausted);
+        return response;
+    }
     let plan = match export::plan(&document, wanted.as_deref(), &variables, format) {
         Ok(plan) => plan,
         Err(refusal) => {

@@ -29,7 +29,7 @@ use super::error::{HttpError, error_entry};
 use super::network::ClientAddr;
 use crate::audit::RequestIdentity;
 use crate::graphql::error::Code;
-use crate::graphql::gate::Answer;
+use crate::graphql::gate::{Answer, Refusal};
 use crate::graphql::request_data;
 use crate::identity::Principal;
 
@@ -390,13 +390,27 @@ pub async fn handle(
             };
             match batch {
                 BatchRequest::Single(request) => Executed::Single(run(request).await),
-                BatchRequest::Batch(requests) => {
+                BatchRequest::Batch(mut requests) => {
+                    // A step-up refuses the batch whole, before any of it
+                    // runs: the operation that needs it is refused (and
+                    // recorded) alone.
+                    if let Some(at) = requests
+                        .iter()
+                        .position(|r| state.gate.needs_step_up(r, &principal))
+                    {
+                        return Executed::Single(run(requests.swap_remove(at)).await);
+                    }
                     // One after the other, as async-graphql runs a batch.
                     let mut answers = Vec::with_capacity(requests.len());
+                    let mut over_budget = None;
                     for request in requests {
-                        answers.push(run(request).await.into_response());
+                        let answer = run(request).await;
+                        if let Answer::Refused(Refusal::OverBudget { exhausted, .. }) = &answer {
+                            over_budget = Some(*exhausted);
+                        }
+                        answers.push(answer.into_response());
                     }
-                    Executed::Batch(answers)
+                    Executed::Batch(answers, over_budget)
                 }
             }
         }))
@@ -433,10 +447,14 @@ pub(crate) fn identity_of(
     }
 }
 
-/// What ran: one operation's answer, or a batch's responses.
+/// What ran: one operation's answer, or a batch's responses (and the last
+/// budget refusal among them).
 enum Executed {
     Single(Answer),
-    Batch(Vec<async_graphql::Response>),
+    Batch(
+        Vec<async_graphql::Response>,
+        Option<crate::graphql::budget::Exhausted>,
+    ),
 }
 
 fn is_request_error(response: &async_graphql::Response) -> bool {
@@ -455,9 +473,12 @@ fn error_code(error: &async_graphql::ServerError) -> &'static str {
 fn record(operation: &str, elapsed: std::time::Duration, statements: u64, executed: &Executed) {
     let responses: Vec<&async_graphql::Response> = match executed {
         Executed::Single(Answer::Executed(r)) => vec![r],
+        Executed::Single(Answer::Refused(
+            Refusal::StepUp { response, .. } | Refusal::OverBudget { response, .. },
+        )) => vec![response],
         // A compiled read has no errors.
         Executed::Single(Answer::Compiled(_)) => Vec::new(),
-        Executed::Batch(rs) => rs.iter().collect(),
+        Executed::Batch(rs, _) => rs.iter().collect(),
     };
     let outcome = if responses.iter().all(|r| r.errors.is_empty()) {
         "ok"
@@ -500,7 +521,33 @@ fn respond(media: Media, executed: Executed, request_id: Option<&str>) -> Respon
             response.http_headers.clear();
             write(media, status, &body_of(response, request_error, request_id))
         }
-        Executed::Batch(responses) => {
+        Executed::Single(Answer::Refused(Refusal::StepUp {
+            response,
+            challenge,
+        })) => {
+            // 401 under either media type: HTTP's own word, as for a
+            // missing token, and what RFC 9470's clients look for.
+            let mut answer = write(
+                media,
+                StatusCode::UNAUTHORIZED,
+                &body_of(response, true, request_id),
+            );
+            super::fair_use::step_up(&mut answer, &challenge);
+            answer
+        }
+        Executed::Single(Answer::Refused(Refusal::OverBudget {
+            response,
+            exhausted,
+        })) => {
+            let mut answer = write(
+                media,
+                StatusCode::TOO_MANY_REQUESTS,
+                &body_of(response, true, request_id),
+            );
+            super::fair_use::over_budget(&mut answer, &exhausted);
+            answer
+        }
+        Executed::Batch(responses, over_budget) => {
             let items: Vec<Value> = responses
                 .into_iter()
                 .map(|r| {
@@ -508,7 +555,14 @@ fn respond(media: Media, executed: Executed, request_id: Option<&str>) -> Respon
                     body_of(r, request_error, request_id)
                 })
                 .collect();
-            write(media, StatusCode::OK, &Value::Array(items))
+            // Operations of the batch ran: 200, with the budget's fields
+            // when some were refused for it.
+            let mut answer = write(media, StatusCode::OK, &Value::Array(items));
+            if let Some(exhausted) = over_budget {
+                super::fair_use::over_budget(&mut answer, &exhausted);
+                *answer.status_mut() = StatusCode::OK;
+            }
+            answer
         }
     }
 }

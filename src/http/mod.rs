@@ -8,6 +8,7 @@
 mod auth;
 pub mod error;
 mod export;
+mod fair_use;
 pub mod graphql;
 mod health;
 mod loopback;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub cursors: crate::graphql::pagination::Cursors,
     /// Requests refused before the gate, on their way to the audit log.
     pub refusals: Arc<crate::audit::refusals::Refusals>,
+    /// Which rights need a recent strong sign-in, and what counts as one.
+    pub step_up: Arc<crate::identity::step_up::StepUpSettings>,
 }
 
 /// The request id header, set when the client sent none, echoed in the response.

@@ -40,6 +40,7 @@ use sha2::{Digest, Sha512};
 use super::AppState;
 use crate::config::Mode;
 use crate::identity::browser::{BrowserSignIn, PendingSignIn, SignInError};
+use crate::identity::step_up::Authentication;
 use crate::identity::{Principal, PrincipalKind};
 use crate::policy::Role;
 use crate::store::seed::DEMO_STAFF;
@@ -245,6 +246,10 @@ struct SessionData {
     aud: String,
     /// The mode of the deployment that made it: `dev` or `serve`.
     mode: String,
+    /// How the person signed in at the identity provider (the ID token's
+    /// `amr`, `acr` and `auth_time`), for step-up.
+    #[serde(default)]
+    auth: Authentication,
 }
 
 impl SessionData {
@@ -260,6 +265,8 @@ impl SessionData {
             },
             roles: self.roles.iter().filter_map(|r| r.parse().ok()).collect(),
             scopes: Default::default(),
+            authentication: self.auth.clone(),
+            step_up: Default::default(),
         }
     }
 }
@@ -432,6 +439,9 @@ fn safe_return(to: Option<&str>) -> String {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// Any value: sign in again, strongly (the step-up's `acr_values` and
+    /// `max_age`, and `prompt=login`), as RFC 9470's challenge asks.
+    step_up: Option<String>,
 }
 
 /// Starts a sign-in: at the identity provider, or in `dev` without one, at the
@@ -453,7 +463,8 @@ pub async fn login(
             "<p>This Backplane has no browser sign-in: set <code>BACKPLANE_OIDC_CLIENT_ID</code>, <code>BACKPLANE_OIDC_CLIENT_SECRET</code> and <code>BACKPLANE_PUBLIC_URL</code>. Scripts and developers can still call <code>/graphql</code> with a bearer token.</p>",
         );
     };
-    match sign_in.start(return_to).await {
+    let step_up = query.step_up.is_some().then_some(&*state.step_up);
+    match sign_in.start(return_to, step_up).await {
         Ok((url, pending)) => {
             let sessions = &state.sessions;
             let value = serde_json::to_string(&pending).unwrap_or_default();
@@ -462,7 +473,7 @@ pub async fn login(
                 value,
                 PENDING_TTL,
             ));
-            tracing::info!("browser sign-in started");
+            tracing::info!(step_up = step_up.is_some(), "browser sign-in started");
             (jar, Redirect::to(&url)).into_response()
         }
         Err(err) => sign_in_failed(&err),
@@ -537,6 +548,7 @@ fn start_session(
         },
         aud: sessions.binding.public_url.clone(),
         mode: sessions.binding.mode.to_owned(),
+        auth: principal.authentication.clone(),
     };
     let value = serde_json::to_string(&data).unwrap_or_default();
     // The cookie outlives the session by a day, so that a browser still sends
@@ -578,6 +590,13 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Respo
         Opened::Active(data) => {
             let principal = data.principal();
             let exp = chrono::DateTime::from_timestamp(data.exp, 0).map(|t| t.to_rfc3339());
+            let standing = state
+                .step_up
+                .standing(&principal, chrono::Utc::now().timestamp());
+            let strong_until = standing
+                .strong_until
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339());
             axum::Json(json!({
                 "signedIn": true,
                 "subject": principal.subject,
@@ -585,6 +604,10 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 "email": principal.email,
                 "roles": principal.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                 "expiresAt": exp,
+                "strongAuthentication": standing.strong_until.is_some(),
+                "strongUntil": strong_until,
+                "stepUpRequired": standing.pending.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                "stepUpUrl": "/auth/login?step_up=1",
                 "logoutUrl": "/auth/logout",
                 "mode": mode_name(state.mode),
             }))
@@ -675,6 +698,8 @@ pub async fn dev_sign_in(
         kind: PrincipalKind::Demo,
         roles: [role].into(),
         scopes: Default::default(),
+        authentication: Default::default(),
+        step_up: Default::default(),
     };
     tracing::info!(subject = %principal.subject, role = role.as_str(), "dev sign-in");
     let jar = start_session(

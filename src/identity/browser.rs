@@ -110,11 +110,18 @@ impl BrowserSignIn {
     }
 
     /// The provider's authorization URL for a new sign-in, and what must come
-    /// back with the browser.
-    pub async fn start(&self, return_to: String) -> Result<(String, PendingSignIn), SignInError> {
+    /// back with the browser. With `step_up`, the person is asked to sign in
+    /// again (`prompt=login`), recently (`max_age`) and strongly
+    /// (`acr_values`, when classes are configured), as RFC 9470 says a
+    /// client answers its challenge.
+    pub async fn start(
+        &self,
+        return_to: String,
+        step_up: Option<&super::step_up::StepUpSettings>,
+    ) -> Result<(String, PendingSignIn), SignInError> {
         let client = self.client().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
+        let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
                 CsrfToken::new_random,
@@ -122,8 +129,19 @@ impl BrowserSignIn {
             )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if let Some(step_up) = step_up {
+            request = request
+                .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+                .set_max_age(std::time::Duration::from_secs(step_up.max_age_secs()));
+            for acr in &step_up.acr {
+                request = request
+                    .add_auth_context_value(openidconnect::AuthenticationContextClass::new(
+                        acr.clone(),
+                    ));
+            }
+        }
+        let (url, state, nonce) = request.url();
         Ok((
             url.to_string(),
             PendingSignIn {

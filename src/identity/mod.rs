@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod directory;
 pub mod oidc;
+pub mod step_up;
 
 use std::collections::BTreeSet;
 
@@ -33,11 +34,18 @@ pub struct Principal {
     pub roles: BTreeSet<Role>,
     /// Granted directly (service scopes), on top of what the roles grant.
     pub scopes: BTreeSet<Permission>,
+    /// How the person signed in (`amr`, `acr`, `auth_time`).
+    pub authentication: step_up::Authentication,
+    /// Rights held but not usable until the person steps up
+    /// (`step_up::StepUpSettings::standing`, filled in at authentication).
+    pub step_up: BTreeSet<Permission>,
 }
 
 impl Principal {
-    /// Everything this principal may do: what its roles and scopes grant,
+    /// Everything this principal holds: what its roles and scopes grant,
     /// less any right whose prerequisite is missing (`policy::requires`).
+    /// Rights waiting for a step-up are held (the schema shows them) but not
+    /// usable: see [`Principal::can`].
     pub fn permissions(&self) -> BTreeSet<Permission> {
         let mut all = permissions_of(&self.roles);
         if self.kind == PrincipalKind::Service {
@@ -46,7 +54,15 @@ impl Principal {
         crate::policy::effective(&all)
     }
 
+    /// Whether the principal may use `permission` now: held, with what it
+    /// requires, and not waiting for a step-up.
     pub fn can(&self, permission: Permission) -> bool {
+        !self.step_up.contains(&permission) && self.holds(permission)
+    }
+
+    /// Whether the principal holds `permission`, step-up or not: what its
+    /// schema shows (a right waiting for a step-up stays visible).
+    pub fn holds(&self, permission: Permission) -> bool {
         // Scopes count for service identities only (a second wall behind
         // `oidc::principal`, which fills them for those alone).
         let held = |p: Permission| {
@@ -68,6 +84,8 @@ impl Principal {
             kind: PrincipalKind::Demo,
             roles: BTreeSet::from([Role::Admin]),
             scopes: BTreeSet::new(),
+            authentication: Default::default(),
+            step_up: BTreeSet::new(),
         }
     }
 }

@@ -530,6 +530,8 @@ impl OidcVerifier {
             },
             roles,
             scopes,
+            authentication: super::step_up::Authentication::from_claims(claims),
+            step_up: BTreeSet::new(),
         })
     }
 

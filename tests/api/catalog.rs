@@ -273,6 +273,8 @@ async fn without_the_gate_the_executor_refuses_every_field_a_role_may_not_read(b
             kind: PrincipalKind::Staff,
             roles: roles.iter().copied().collect(),
             scopes: BTreeSet::new(),
+            authentication: Default::default(),
+            step_up: BTreeSet::new(),
         };
         for entity in catalog::ENTITIES {
             let path = path_to(entity.name);

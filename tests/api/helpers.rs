@@ -325,10 +325,15 @@ impl TestIssuer {
         .expect("sign")
     }
 
-    /// Standard claims for `subject` with `roles`, valid for an hour.
+    /// Standard claims for `subject` with `roles`, valid for an hour, of a
+    /// person who signed in a minute ago with a password and a one-time code
+    /// (a strong sign-in: no step-up is pending; see
+    /// [`TestIssuer::password_only`]).
     pub fn claims(&self, subject: &str, roles: &[&str]) -> Value {
         let now = chrono::Utc::now().timestamp();
         json!({
+            "amr": ["pwd", "otp"],
+            "auth_time": now - 60,
             "iss": self.url,
             "aud": AUDIENCE,
             "sub": subject,
@@ -339,6 +344,13 @@ impl TestIssuer {
             "nbf": now - 5,
             "exp": now + 3600,
         })
+    }
+
+    /// A token of a person who signed in with a password alone a minute ago.
+    pub fn password_only(&self, subject: &str, roles: &[&str]) -> String {
+        let mut claims = self.claims(subject, roles);
+        claims["amr"] = json!(["pwd"]);
+        self.sign(claims)
     }
 
     /// A token for `subject` with `roles`, valid for an hour, signed by the

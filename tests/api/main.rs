@@ -26,5 +26,6 @@ mod service_identities;
 mod sessions;
 mod sign_in;
 mod snapshots;
+mod step_up;
 mod statements;
 mod tls;

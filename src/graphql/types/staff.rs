@@ -68,6 +68,17 @@ pub struct Viewer {
     /// Everything the caller may do, by the role matrix (e.g. `read:cost_data`):
     /// a UI shows or hides its controls by these.
     pub permissions: Vec<String>,
+    /// The permissions among `permissions` the caller may use only after
+    /// signing in again with a second factor (a step-up): an operation that
+    /// uses one now is refused with `INSUFFICIENT_AUTHENTICATION`. Empty for
+    /// a recent strong sign-in, and always for service identities.
+    pub step_up_required: Vec<String>,
+    /// When the person last authenticated at the identity provider (the
+    /// token's `auth_time`), when it says.
+    pub authenticated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How they authenticated (the token's `amr`, RFC 8176: `pwd`, `otp`,
+    /// `hwk`, …), when it says.
+    pub authentication_methods: Vec<String>,
 }
 
 impl From<&Principal> for Viewer {
@@ -87,6 +98,12 @@ impl From<&Principal> for Viewer {
                 .into_iter()
                 .map(|x| x.as_str().to_owned())
                 .collect(),
+            step_up_required: p.step_up.iter().map(|x| x.as_str().to_owned()).collect(),
+            authenticated_at: p
+                .authentication
+                .auth_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+            authentication_methods: p.authentication.amr.clone(),
         }
     }
 }

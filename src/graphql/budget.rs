@@ -1,0 +1,250 @@
+//! Fair use over time: a cost budget per caller and minute
+//! (`BACKPLANE_PERSON_COST_PER_MINUTE`, `BACKPLANE_SERVICE_COST_PER_MINUTE`).
+//!
+//! Each caller (by subject) has a token bucket of a minute's budget, refilled
+//! evenly (GCRA, governor's keyed limiter): a person may spend the whole
+//! minute at once and then gets budget back at `budget / 60` units a second.
+//! An operation is charged its cost as the gate measured it, at most one
+//! minute's budget (so that no single operation is refused forever). Past the
+//! budget the operation is refused before it runs: 429 with `Retry-After`
+//! and the IETF `RateLimit` / `RateLimit-Policy` fields, and
+//! `LIMIT_EXCEEDED`. Budgets are per instance: behind a load balancer with N
+//! instances a caller may spend up to N budgets.
+//!
+//! What runs at once is shared fairly by `admission` (a caller's share of
+//! the in-flight cost while others wait); this bounds what one caller takes
+//! over a minute.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::identity::{Principal, PrincipalKind};
+
+/// The budgets as configured; `None` is no per-minute budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FairUse {
+    pub person_per_minute: Option<u32>,
+    pub service_per_minute: Option<u32>,
+}
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// One kind of caller's buckets.
+struct Buckets {
+    /// The policy's name in `RateLimit-Policy`: `person` or `service`.
+    policy: &'static str,
+    per_minute: NonZeroU32,
+    limiter: Limiter,
+    /// Checks since the idle buckets were last dropped.
+    checks: AtomicU64,
+}
+
+/// Buckets of callers idle for a minute hold nothing: they are dropped every
+/// this many checks, so memory follows the callers of the last minute.
+const SWEEP_EVERY: u64 = 4096;
+
+/// Where a caller's budget stands after an operation was charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// `person` or `service`.
+    pub policy: &'static str,
+    /// A minute's budget.
+    pub limit: u32,
+    /// What the caller may still spend at once.
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_secs: u64,
+}
+
+impl Standing {
+    /// `RateLimit-Policy`: the policy, its quota and window (seconds).
+    pub fn policy_field(&self) -> String {
+        format!("\"{}\";q={};w=60", self.policy, self.limit)
+    }
+
+    /// `RateLimit`: the policy, what remains, and seconds until it resets.
+    pub fn field(&self) -> String {
+        format!(
+            "\"{}\";r={};t={}",
+            self.policy, self.remaining, self.reset_secs
+        )
+    }
+}
+
+/// An operation refused: over budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exhausted {
+    pub standing: Standing,
+    /// Whole seconds until the operation would be admitted.
+    pub retry_after: u64,
+    /// What the operation would have been charged.
+    pub charged: u32,
+}
+
+/// Every caller's budget.
+pub struct Budgets {
+    people: Option<Buckets>,
+    services: Option<Buckets>,
+}
+
+impl Budgets {
+    pub fn new(fair_use: FairUse) -> Self {
+        let buckets = |policy, per_minute: Option<u32>| {
+            let per_minute = NonZeroU32::new(per_minute?)?;
+            Some(Buckets {
+                policy,
+                per_minute,
+                limiter: RateLimiter::keyed(Quota::per_minute(per_minute))
+                    .with_middleware::<StateInformationMiddleware>(),
+                checks: AtomicU64::new(0),
+            })
+        };
+        Self {
+            people: buckets("person", fair_use.person_per_minute),
+            services: buckets("service", fair_use.service_per_minute),
+        }
+    }
+
+    /// Charges `principal` for an operation of `cost`: where its budget
+    /// stands then (`None` when its kind has no budget), or why not.
+    pub fn charge(&self, principal: &Principal, cost: u64) -> Result<Option<Standing>, Exhausted> {
+        let Some(buckets) = (match principal.kind {
+            PrincipalKind::Service => &self.services,
+            PrincipalKind::Staff | PrincipalKind::Demo => &self.people,
+        }) else {
+            return Ok(None);
+        };
+        let limit = buckets.per_minute.get();
+        let charged = u32::try_from(cost).unwrap_or(u32::MAX).clamp(1, limit);
+        let n = NonZeroU32::new(charged).unwrap_or(NonZeroU32::MIN);
+        if buckets.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            buckets.limiter.retain_recent();
+            buckets.limiter.shrink_to_fit();
+        }
+        let key = principal.subject.clone();
+        // One unit refills in this long.
+        let per_unit = Duration::from_secs(60) / limit;
+        let reset = |remaining: u32| -> u64 {
+            let missing = limit.saturating_sub(remaining);
+            (per_unit * missing).as_secs_f64().ceil() as u64
+        };
+        match buckets.limiter.check_key_n(&key, n) {
+            Ok(Ok(snapshot)) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Ok(Some(Standing {
+                    policy: buckets.policy,
+                    limit,
+                    remaining,
+                    reset_secs: reset(remaining),
+                }))
+            }
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(buckets.limiter.clock().now());
+                let retry_after = (wait.as_secs_f64().ceil() as u64).max(1);
+                // What is left now: the operation needs `charged` and would
+                // have it after `wait`.
+                let short = (wait.as_nanos() / per_unit.as_nanos().max(1)) as u32;
+                let remaining = charged.saturating_sub(short.saturating_add(1));
+                Err(Exhausted {
+                    standing: Standing {
+                        policy: buckets.policy,
+                        limit,
+                        remaining,
+                        reset_secs: reset(remaining),
+                    },
+                    retry_after,
+                    charged,
+                })
+            }
+            // `charged` is clamped to the bucket's size: cannot happen.
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// The metrics labels of a caller: its kind and roles, never its subject.
+pub fn labels(principal: &Principal) -> (&'static str, String) {
+    let kind = match principal.kind {
+        PrincipalKind::Staff => "person",
+        PrincipalKind::Service => "service",
+        PrincipalKind::Demo => "demo",
+    };
+    let roles = if principal.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        principal
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    (kind, roles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(subject: &str, kind: PrincipalKind) -> Principal {
+        Principal {
+            subject: subject.into(),
+            kind,
+            ..Principal::demo_admin()
+        }
+    }
+
+    #[test]
+    fn a_caller_spends_a_minute_at_once_then_waits_and_others_go_on() {
+        let budgets = Budgets::new(FairUse {
+            person_per_minute: Some(600),
+            service_per_minute: Some(60),
+        });
+        let script = caller("etl", PrincipalKind::Service);
+        let first = budgets.charge(&script, 50).expect("within budget");
+        assert_eq!(
+            first,
+            Some(Standing {
+                policy: "service",
+                limit: 60,
+                remaining: 10,
+                reset_secs: 50
+            })
+        );
+        let refused = budgets.charge(&script, 30).expect_err("over budget");
+        assert_eq!(refused.charged, 30);
+        // 10 left, 20 short: 20 seconds at one unit a second.
+        assert!(
+            (19..=21).contains(&refused.retry_after),
+            "{}",
+            refused.retry_after
+        );
+        assert_eq!(refused.standing.policy_field(), "\"service\";q=60;w=60");
+        // Another caller has its own bucket; a person has another policy.
+        assert!(
+            budgets
+                .charge(&caller("etl-2", PrincipalKind::Service), 60)
+                .is_ok()
+        );
+        let person = budgets
+            .charge(&caller("alice", PrincipalKind::Staff), 1_000_000)
+            .expect("an operation above the budget is charged the budget");
+        assert_eq!(person.map(|s| s.remaining), Some(0));
+    }
+
+    #[test]
+    fn no_budget_charges_nothing() {
+        let budgets = Budgets::new(FairUse::default());
+        assert_eq!(
+            budgets.charge(&caller("a", PrincipalKind::Staff), u64::MAX),
+            Ok(None)
+        );
+    }
+}
