@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--scope", required=True)
     parser.add_argument("--subject", default="bench-script")
     parser.add_argument("--token-file", required=True)
+    parser.add_argument("--person-token-file",
+                        help="also write a token of a person (support, signed in with a second factor)")
+    parser.add_argument("--person-subject", default="bench-agent")
     args = parser.parse_args()
 
     issuer = f"http://127.0.0.1:{args.port}"
@@ -77,18 +80,36 @@ def main() -> None:
         "nbf": now - 60,
         "exp": now + 6 * 3600,
     }
-    signing_input = (
-        b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + b64url(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    signature = openssl("dgst", "-sha256", "-sign", key, stdin=signing_input.encode())
-    token = signing_input + "." + b64url(signature)
+
+    def sign(claims: dict) -> str:
+        signing_input = (
+            b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + b64url(json.dumps(claims, separators=(",", ":")).encode())
+        )
+        signature = openssl("dgst", "-sha256", "-sign", key, stdin=signing_input.encode())
+        return signing_input + "." + b64url(signature)
+
+    def write(path: str, token: str) -> None:
+        with open(path + ".tmp", "w") as f:
+            f.write(token)
+        os.replace(path + ".tmp", path)
+
+    token = sign(claims)
+    person = None
+    if args.person_token_file:
+        person = sign({
+            "iss": issuer, "aud": args.audience, "sub": args.person_subject,
+            "email": f"{args.person_subject}@staff.example", "name": "Bench Agent",
+            "roles": ["support"], "amr": ["pwd", "otp"], "auth_time": now,
+            "iat": now, "nbf": now - 60, "exp": now + 6 * 3600,
+        })
     os.remove(key)
     os.rmdir(workdir)
-    with open(args.token_file + ".tmp", "w") as f:
-        f.write(token)
-    os.replace(args.token_file + ".tmp", args.token_file)
+    if person is not None:
+        write(args.person_token_file, person)
+    # The service token last: its file's presence says both are written.
+    write(args.token_file, token)
 
     routes = {
         "/.well-known/openid-configuration": json.dumps(discovery).encode(),

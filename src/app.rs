@@ -169,19 +169,20 @@ impl Application {
         let export_cursors = cursors.clone();
         let gate = Arc::new(
             Gate::new(
-            &schema,
-            config.limits,
-            crate::graphql::admission::Admission::new(
-                config.max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32,
-                config.max_cost_share_percent,
-            ),
-            Some(audit.clone()),
-            config
-                .compile_reads
-                .then(|| crate::graphql::compiled::CompiledReads::new(store.clone(), cursors))
-                .flatten(),
-        )
-        .with_fair_use(config.step_up.clone(), config.fair_use));
+                &schema,
+                config.limits,
+                crate::graphql::admission::Admission::new(
+                    config.max_cost_in_flight.clamp(1, u64::from(u32::MAX >> 4)) as u32,
+                    config.max_cost_share_percent,
+                ),
+                Some(audit.clone()),
+                config
+                    .compile_reads
+                    .then(|| crate::graphql::compiled::CompiledReads::new(store.clone(), cursors))
+                    .flatten(),
+            )
+            .with_fair_use(config.step_up.clone(), config.fair_use),
+        );
         let state = AppState {
             schema,
             gate,

@@ -280,7 +280,9 @@ impl OidcArgs {
             let Some(p) = crate::policy::Permission::from_name(&name) else {
                 bail!(
                     "BACKPLANE_STEP_UP_PERMISSIONS: {name:?} is not a permission (one of {})",
-                    crate::policy::Permission::ALL.map(|p| p.as_str()).join(", ")
+                    crate::policy::Permission::ALL
+                        .map(|p| p.as_str())
+                        .join(", ")
                 );
             };
             permissions.insert(p);

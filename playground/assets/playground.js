@@ -1,6 +1,9 @@
 /*
  * Backplane playground: who is signed in, GraphiQL against /graphql, example
- * queries for support staff, and what happens when the session ends.
+ * queries for support staff, what happens when the session ends, and the
+ * step-up: an operation refused for want of a recent second factor (RFC 9470,
+ * `INSUFFICIENT_AUTHENTICATION`) offers to sign in again strongly and then
+ * runs the query again.
  *
  * Plain ES2019 with no build step. It runs under the page's Content-Security-
  * Policy (`script-src 'self'`): no inline script, no eval, nothing from another
@@ -16,6 +19,8 @@
   var PLAYGROUND_PATH = '/playground';
   /** Sign-in when the session answer names none (a signed-in answer does not). */
   var DEFAULT_LOGIN_URL = '/auth/login';
+  /** The strong sign-in (`prompt=login`, `max_age`, `acr_values`). */
+  var DEFAULT_STEP_UP_URL = '/auth/login?step_up=1';
 
   var EXAMPLES = {
     lookup: {
@@ -285,6 +290,8 @@
     variables: null,
     /** GraphiQL's editor context, once GraphiQL has rendered (see Bridge). */
     editors: null,
+    /** GraphiQL's execution context (its `run`), once rendered. */
+    execution: null,
     sessionEnded: false
   };
 
@@ -359,13 +366,72 @@
 
   /** Keeps the query and variables (never the headers: they may hold a token) and signs in again. */
   function signInAgain() {
-    var pending = { query: currentQuery(), variables: currentVariables() };
+    keepAndGo(loginUrl(), false);
+  }
+
+  /**
+   * Keeps the query, signs in again with a second factor, and has the query
+   * run again once back (`rerun`).
+   */
+  function stepUp(rerun) {
+    var base = (state.session && state.session.stepUpUrl) || DEFAULT_STEP_UP_URL;
+    keepAndGo(base + '&return_to=' + encodeURIComponent(PLAYGROUND_PATH), rerun);
+  }
+
+  function keepAndGo(url, rerun) {
+    var pending = { query: currentQuery(), variables: currentVariables(), rerun: rerun === true };
     try {
       sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
     } catch (e) {
       // Storage full or disabled: sign in all the same.
     }
-    window.location.assign(loginUrl());
+    window.location.assign(url);
+  }
+
+  /** Shows why the operation was refused, and the way to verify. */
+  function showStepUp(error) {
+    var permission = error && error.extensions && error.extensions.permission;
+    byId('bp-step-up-text').textContent =
+      'This query uses ' + (permission || 'a right') +
+      ', which needs a recent sign-in with a second factor.';
+    byId('bp-step-up').hidden = false;
+  }
+
+  /** The step-up refusal among a response's errors, if it is one. */
+  function stepUpError(body) {
+    var errors = (body && body.errors) || [];
+    for (var i = 0; i < errors.length; i += 1) {
+      if (errors[i] && errors[i].extensions && errors[i].extensions.code === 'INSUFFICIENT_AUTHENTICATION') {
+        return errors[i];
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Runs the kept query once GraphiQL shows it: after a step-up the person
+   * lands back here and sees the answer they asked for.
+   */
+  function rerunWhenReady(query) {
+    var tries = 0;
+    function attempt() {
+      tries += 1;
+      var editors = state.editors;
+      var ready =
+        state.execution && typeof state.execution.run === 'function' &&
+        editors && editors.queryEditor && editors.queryEditor.getValue() === query;
+      if (ready) {
+        // GraphiQL learns the operation's name from an edit 100 ms later.
+        setTimeout(function () {
+          state.execution.run();
+        }, 250);
+        return;
+      }
+      if (tries < 100) {
+        setTimeout(attempt, 100);
+      }
+    }
+    attempt();
   }
 
   /** The query kept before the last sign-in, once: it is removed as it is read. */
@@ -385,7 +451,8 @@
       if (pending && typeof pending.query === 'string') {
         return {
           query: pending.query,
-          variables: typeof pending.variables === 'string' ? pending.variables : null
+          variables: typeof pending.variables === 'string' ? pending.variables : null,
+          rerun: pending.rerun === true
         };
       }
     } catch (e) {
@@ -427,12 +494,43 @@
       expires.title = 'The session ends at ' + at.toString();
       expires.hidden = false;
     }
+    renderStrength(session);
     var signOut = byId('bp-sign-out');
     signOut.href = session.logoutUrl || '/auth/logout';
     signOut.hidden = false;
     header.querySelector('.bp-examples').hidden = false;
     byId('bp-export').hidden = false;
     header.setAttribute('data-state', 'signed-in');
+  }
+
+  /**
+   * Whether the sign-in is strong (and until when), or which rights wait for
+   * a second factor, with the way to give one.
+   */
+  function renderStrength(session) {
+    var strength = byId('bp-strength');
+    var now = byId('bp-step-up-now');
+    var pending = session.stepUpRequired || [];
+    var until = session.strongUntil ? Date.parse(session.strongUntil) : NaN;
+    if (session.strongAuthentication === true && !isNaN(until)) {
+      var at = new Date(until);
+      strength.textContent =
+        'second factor until ' +
+        at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+      strength.title = 'Signed in with a second factor; cost data, bulk changes and the audit log are open until ' + at.toString();
+      strength.setAttribute('data-strong', 'true');
+      strength.hidden = false;
+      now.hidden = true;
+    } else if (pending.length > 0) {
+      strength.textContent = 'no second factor';
+      strength.title = 'Sign in again with a second factor to use: ' + pending.join(', ');
+      strength.setAttribute('data-strong', 'false');
+      strength.hidden = false;
+      now.hidden = false;
+    } else {
+      strength.hidden = true;
+      now.hidden = true;
+    }
   }
 
   // ---- Editors -----------------------------------------------------------
@@ -485,8 +583,9 @@
         if (!res.ok) {
           return res.text().then(function (body) {
             var message = 'HTTP ' + res.status;
+            var parsed = null;
             try {
-              var parsed = JSON.parse(body);
+              parsed = JSON.parse(body);
               if (parsed && parsed.errors && parsed.errors[0]) {
                 message = parsed.errors[0].message;
               }
@@ -494,7 +593,12 @@
               // not JSON: the status says it
             }
             if (res.status === 401) {
-              showSessionEnded();
+              var refusal = stepUpError(parsed);
+              if (refusal) {
+                showStepUp(refusal);
+              } else {
+                showSessionEnded();
+              }
             }
             showError('Export refused: ' + message);
           });
@@ -589,6 +693,7 @@
   function Bridge() {
     var editors = GraphiQL.React.useEditorContext({ nonNull: true });
     state.editors = editors;
+    state.execution = GraphiQL.React.useExecutionContext({ nonNull: true });
     return null;
   }
 
@@ -740,15 +845,21 @@
       body: JSON.stringify(params)
     }).then(function (res) {
       return res.text().then(function (text) {
-        // A 401 for a typed token is about that token: the response says so.
-        if (res.status === 401 && !ownToken) {
-          showSessionEnded();
-        }
         var body = null;
         try {
           body = JSON.parse(text);
         } catch (e) {
           body = null;
+        }
+        // A 401 for a typed token is about that token: the response says so.
+        // A step-up refusal is not the session's end: verifying again is.
+        if (res.status === 401 && !ownToken) {
+          var refusal = stepUpError(body);
+          if (refusal) {
+            showStepUp(refusal);
+          } else {
+            showSessionEnded();
+          }
         }
         if (body !== null && typeof body === 'object') {
           return body;
@@ -800,6 +911,12 @@
 
   function start() {
     byId('bp-sign-in-again').addEventListener('click', signInAgain);
+    byId('bp-verify').addEventListener('click', function () {
+      stepUp(true);
+    });
+    byId('bp-step-up-now').addEventListener('click', function () {
+      stepUp(false);
+    });
     byId('bp-export').addEventListener('click', exportCsv);
     Array.prototype.forEach.call(document.querySelectorAll('[data-example]'), function (button) {
       button.addEventListener('click', function () {
@@ -816,7 +933,11 @@
         }
         renderIdentity(session);
         watchExpiry();
-        renderGraphiQL(takePending());
+        var pending = takePending();
+        renderGraphiQL(pending);
+        if (pending && pending.rerun) {
+          rerunWhenReady(pending.query);
+        }
       })
       .catch(function (err) {
         showError('Could not ask the server who is signed in (' + err.message + '). Reload the page to try again.');

@@ -133,10 +133,12 @@ fn outcome_of(response: &Response, denied: bool) -> Outcome {
     if response.errors.is_empty() {
         return Outcome::Ok;
     }
-    let refused = response
-        .errors
-        .iter()
-        .any(|e| matches!(Code::of(e), Some(Code::Forbidden | Code::Unauthenticated | Code::InsufficientAuthentication)));
+    let refused = response.errors.iter().any(|e| {
+        matches!(
+            Code::of(e),
+            Some(Code::Forbidden | Code::Unauthenticated | Code::InsufficientAuthentication)
+        )
+    });
     if refused {
         Outcome::Denied
     } else if response.data == Value::Null {

@@ -39,7 +39,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                     // The cookie's seal vouches for whose session it is.
                     return with_subject(forbidden(reason), &principal.subject);
                 }
-                Ok(principal)
+                Ok(*principal)
             }
             session::CookieSession::Ended => Err((IdentityError::SessionEnded, None)),
             session::CookieSession::None => match state.mode {

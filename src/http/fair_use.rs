@@ -31,7 +31,10 @@ pub fn step_up(response: &mut Response, challenge: &str) {
 pub fn over_budget(response: &mut Response, exhausted: &Exhausted) {
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(exhausted.retry_after));
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(exhausted.retry_after),
+    );
     for (name, value) in [
         (RATELIMIT_POLICY, exhausted.standing.policy_field()),
         (RATELIMIT, exhausted.standing.field()),

@@ -275,7 +275,7 @@ impl SessionData {
 pub enum CookieSession {
     None,
     /// A valid session.
-    Active(Principal),
+    Active(Box<Principal>),
     /// A session cookie that has ended (or that no key of ours opens).
     Ended,
 }
@@ -284,7 +284,7 @@ pub enum CookieSession {
 pub fn read(sessions: &Sessions, headers: &HeaderMap) -> CookieSession {
     match open(sessions, headers) {
         Opened::None => CookieSession::None,
-        Opened::Active(data) => CookieSession::Active(data.principal()),
+        Opened::Active(data) => CookieSession::Active(Box::new(data.principal())),
         Opened::Ended => CookieSession::Ended,
     }
 }
@@ -292,7 +292,7 @@ pub fn read(sessions: &Sessions, headers: &HeaderMap) -> CookieSession {
 /// What [`open`] found.
 enum Opened {
     None,
-    Active(SessionData),
+    Active(Box<SessionData>),
     Ended,
 }
 
@@ -336,7 +336,7 @@ fn open(sessions: &Sessions, headers: &HeaderMap) -> Opened {
     if data.exp <= chrono::Utc::now().timestamp() {
         return Opened::Ended;
     }
-    Opened::Active(data)
+    Opened::Active(Box::new(data))
 }
 
 /// What a request's authority comes from, when the browser adds it by itself

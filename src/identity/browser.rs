@@ -135,10 +135,9 @@ impl BrowserSignIn {
                 .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
                 .set_max_age(std::time::Duration::from_secs(step_up.max_age_secs()));
             for acr in &step_up.acr {
-                request = request
-                    .add_auth_context_value(openidconnect::AuthenticationContextClass::new(
-                        acr.clone(),
-                    ));
+                request = request.add_auth_context_value(
+                    openidconnect::AuthenticationContextClass::new(acr.clone()),
+                );
             }
         }
         let (url, state, nonce) = request.url();

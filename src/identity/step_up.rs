@@ -71,10 +71,7 @@ impl Authentication {
             Some(Value::String(one)) => vec![one.clone()],
             _ => Vec::new(),
         };
-        let acr = claims
-            .get("acr")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let acr = claims.get("acr").and_then(Value::as_str).map(str::to_owned);
         let auth_time = claims.get("auth_time").and_then(|v| {
             v.as_i64()
                 .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
@@ -222,7 +219,11 @@ pub fn parse_max_age(text: &str) -> Result<Duration, String> {
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
         "d" => n.saturating_mul(86_400),
-        _ => return Err(format!("{text:?} is not a duration such as 12h, 90m or 3600s")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration such as 12h, 90m or 3600s"
+            ));
+        }
     };
     if secs == 0 {
         return Err("the step-up max age must be at least one second".into());
@@ -299,7 +300,9 @@ mod tests {
             ..otp.clone()
         };
         assert_eq!(
-            settings.standing(&person(&[Role::Finance], old), NOW).pending,
+            settings
+                .standing(&person(&[Role::Finance], old), NOW)
+                .pending,
             BTreeSet::from([Permission::ReadCostData])
         );
         let timeless = Authentication {

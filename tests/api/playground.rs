@@ -104,3 +104,33 @@ async fn the_page_and_its_assets_come_from_this_server() {
         .expect("asset");
     assert_eq!(missing.status(), 404);
 }
+
+/// The step-up in a real browser through the real OpenID provider: a
+/// password-only sign-in is refused cost data, the playground offers to
+/// verify, the provider is asked for a new sign-in, and with a one-time code
+/// the query runs again by itself (`tests/browser/step_up.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_steps_up_in_headless_chromium() {
+    let provider = crate::sign_in::start_provider().await;
+    let app = crate::sign_in::app_with_sign_in(Backend::Sqlite, &provider, |_| {}).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let screenshot = format!("{root}/target/playground-step-up.png");
+    let run = tokio::process::Command::new("node")
+        .arg(format!("{root}/tests/browser/step_up.mjs"))
+        .args(["--base", &app.url("")])
+        .args(["--issuer", &provider.issuer])
+        .args(["--screenshot", &screenshot])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser test ends within 3 minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}

@@ -158,14 +158,31 @@ pub async fn follow(client: &reqwest::Client, mut url: String) -> (String, reqwe
 /// Signs `login` in through the provider, as a browser would; returns the
 /// page the browser lands on.
 pub async fn sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> String {
-    let (url, page) = follow(client, app.url("/auth/login?return_to=/playground")).await;
+    sign_in_from(
+        client,
+        app.url("/auth/login?return_to=/playground"),
+        login,
+        None,
+    )
+    .await
+}
+
+/// Signs `login` in from the sign-in URL `start`, with a one-time code when
+/// `otp` is given (a strong sign-in); returns the page the browser lands on.
+pub async fn sign_in_from(
+    client: &reqwest::Client,
+    start: String,
+    login: &str,
+    otp: Option<&str>,
+) -> String {
+    let (url, page) = follow(client, start).await;
     assert_eq!(page.status(), StatusCode::OK, "the provider's login page");
     assert!(url.contains("/interaction/"), "{url}");
     let html = page.text().await.expect("html");
     assert!(html.contains("name=\"login\""), "{html}");
     let resp = client
         .post(format!("{url}/login"))
-        .form(&[("login", login)])
+        .form(&[("login", login), ("otp", otp.unwrap_or_default())])
         .send()
         .await
         .expect("login");
@@ -177,7 +194,7 @@ pub async fn sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> St
 }
 
 /// What `/auth/session` says to this browser.
-async fn session_of(app: &TestApp, client: &reqwest::Client) -> Value {
+pub async fn session_of(app: &TestApp, client: &reqwest::Client) -> Value {
     client
         .get(app.url("/auth/session"))
         .send()
@@ -188,7 +205,7 @@ async fn session_of(app: &TestApp, client: &reqwest::Client) -> Value {
         .expect("json")
 }
 
-async fn graphql_with_cookie(
+pub async fn graphql_with_cookie(
     app: &TestApp,
     client: &reqwest::Client,
     query: &str,

@@ -86,8 +86,7 @@ async fn status_of(app: &TestApp, org: &str) -> String {
 /// with a strong sign-in, answered.
 async fn each_step_up_right_needs_a_strong_sign_in(backend: Backend) {
     for compiled in [true, false] {
-        let app =
-            spawn_app_configured(backend, Mode::Serve, |c| c.compile_reads = compiled).await;
+        let app = spawn_app_configured(backend, Mode::Serve, |c| c.compile_reads = compiled).await;
         for permission in StepUpSettings::default().permissions {
             for role in Role::ALL
                 .into_iter()
@@ -302,3 +301,72 @@ async fn a_step_up_refusal_is_whole_and_audited(backend: Backend) {
     );
 }
 on_both_databases!(a_step_up_refusal_is_whole_and_audited);
+
+/// A browser session through the real OpenID provider: a password-only
+/// sign-in may not read cost data (401, the challenge); `/auth/session`
+/// says so; the step-up sign-in asks the provider for a new, recent sign-in
+/// (`prompt=login`, `max_age`), and with a one-time code the same query is
+/// answered.
+async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
+    use crate::sign_in::{
+        app_with_sign_in, browser, graphql_with_cookie, resolve, session_of, sign_in, sign_in_from,
+        start_provider,
+    };
+    let provider = start_provider().await;
+    let app = app_with_sign_in(backend, &provider, |_| {}).await;
+    let client = browser();
+    sign_in(&app, &client, "fiona").await;
+    let session = session_of(&app, &client).await;
+    assert_eq!(session["signedIn"], true, "{session}");
+    assert_eq!(session["strongAuthentication"], false, "{session}");
+    assert_eq!(session["stepUpRequired"], json!(["read:cost_data"]));
+    let cost = "{ organizations(first: 1) { nodes { monthlyCostCents } } }";
+    let resp = client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": cost }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(crate::helpers::www_authenticate(&resp), DEFAULT_CHALLENGE);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "INSUFFICIENT_AUTHENTICATION"
+    );
+
+    // The step-up sign-in asks for a new sign-in, at most 12 h old.
+    let start = app.url("/auth/login?step_up=1&return_to=/playground");
+    let resp = client.get(&start).send().await.expect("login");
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    let authorize = resolve(
+        &start,
+        resp.headers()["location"].to_str().expect("location"),
+    );
+    let query: std::collections::HashMap<String, String> = reqwest::Url::parse(&authorize)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(query.get("prompt").map(String::as_str), Some("login"));
+    assert_eq!(query.get("max_age").map(String::as_str), Some("43200"));
+    let landed = sign_in_from(&client, authorize, "fiona", Some("123456")).await;
+    assert_eq!(landed, app.url("/playground"));
+
+    let session = session_of(&app, &client).await;
+    assert_eq!(session["strongAuthentication"], true, "{session}");
+    assert_eq!(session["stepUpRequired"], json!([]), "{session}");
+    let until =
+        chrono::DateTime::parse_from_rfc3339(session["strongUntil"].as_str().expect("strongUntil"))
+            .expect("a time");
+    let ahead = until.timestamp() - chrono::Utc::now().timestamp();
+    assert!((43_000..=43_200).contains(&ahead), "{ahead}");
+    let (status, body) = graphql_with_cookie(&app, &client, cost).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(
+        body["data"]["organizations"]["nodes"][0]["monthlyCostCents"].is_number(),
+        "{body}"
+    );
+}
+on_both_databases!(a_browser_session_steps_up_through_the_provider);

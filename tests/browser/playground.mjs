@@ -14,21 +14,15 @@
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
+import {
+  CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, VARIABLES_EDITOR,
+  check, editorText, execute, setEditorText, step,
+} from './lib.mjs';
+
 const USAGE =
   'usage: node tests/browser/playground.mjs --base http://127.0.0.1:PORT [--screenshot out.png] ' +
   '[--role support] [--staff demo-support] [--timeout-ms 20000] [--chromium /usr/bin/chromium] [--no-session-end]';
 
-// Without these, Chromium calls Google's hosts at start (and this machine has no internet).
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-];
 
 /** Typed into GraphiQL's Headers tab: must reach the server, must never be stored. */
 const PROBE_HEADER = 'X-Playground-Check';
@@ -72,41 +66,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** A failed step: its message is what the script prints. */
-class StepError extends Error {}
-
-async function step(name, fn) {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof StepError) throw err;
-    throw new StepError(`${name}: ${err.message.split('\n')[0]}`);
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new StepError(message);
-}
-
-// ---- in-page helpers (run inside the page, passed to page.evaluate) --------
-
-/** The text of a GraphiQL editor: CodeMirror 5 keeps its instance on the wrapper. */
-function editorText(selector) {
-  const el = document.querySelector(selector);
-  return el && el.CodeMirror ? el.CodeMirror.getValue() : null;
-}
-
-function setEditorText([selector, text]) {
-  const el = document.querySelector(selector);
-  if (!el || !el.CodeMirror) return false;
-  el.CodeMirror.setValue(text);
-  return true;
-}
-
-const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
-const VARIABLES_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
-const RESPONSE_EDITOR = '.result-window .CodeMirror';
-
 // ---- the run ----------------------------------------------------------------
 
 async function signIn(page, opts, t) {
@@ -146,26 +105,6 @@ async function waitForPlayground(page, opts, t) {
       return !!(el && el.CodeMirror);
     }, QUERY_EDITOR, { timeout: t }),
   );
-}
-
-/** Clicks GraphiQL's run button and returns what the response editor then shows. */
-async function execute(page, t, what) {
-  await step(`run ${what}`, async () => {
-    await page.evaluate(setEditorText, [RESPONSE_EDITOR, '']);
-    await page.click('.graphiql-execute-button', { timeout: t });
-  });
-  return step(`the response editor shows the result of ${what}`, async () => {
-    const handle = await page.waitForFunction(
-      (sel) => {
-        const el = document.querySelector(sel);
-        const text = el && el.CodeMirror ? el.CodeMirror.getValue() : '';
-        return /"(data|errors)"/.test(text) ? text : false;
-      },
-      RESPONSE_EDITOR,
-      { timeout: t },
-    );
-    return handle.jsonValue();
-  });
 }
 
 async function run(opts) {

@@ -94,6 +94,14 @@ const PERMISSIONS = [
 const RESOURCE_SCOPES = list(env('RESOURCE_SCOPES', PERMISSIONS.map((p) => `backplane:${p}`).join(' ')));
 const SERVICE_SCOPES = list(env('SERVICE_SCOPES', RESOURCE_SCOPES.join(' ')));
 
+// A second factor: the login form takes a one-time code, and a sign-in with
+// the right one is strong (`amr` ["pwd", "otp"], `acr` MFA_ACR); without it,
+// `amr` is ["pwd"] and `acr` PASSWORD_ACR. Both go into ID tokens and JWT
+// access tokens, with `auth_time`.
+const OTP_CODE = env('OTP_CODE', '123456');
+const PASSWORD_ACR = env('PASSWORD_ACR', 'urn:backplane:test:pwd');
+const MFA_ACR = env('MFA_ACR', 'urn:backplane:test:mfa');
+
 const ID_TOKEN_TTL = seconds('ID_TOKEN_TTL', 3600);
 const ACCESS_TOKEN_TTL = seconds('ACCESS_TOKEN_TTL', 3600);
 
@@ -211,6 +219,8 @@ function configuration() {
       // client secret methods as one.
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      // `auth_time` in every ID token, asked for or not.
+      require_auth_time: true,
     });
   }
   if (SERVICE_CLIENT_ID) {
@@ -242,12 +252,19 @@ function configuration() {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     claims: {
-      openid: ['sub'],
+      // How the person signed in (`acr`, `amr`) goes with `openid`: an ID
+      // token says it whatever else was asked for.
+      acr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'roles'],
       roles: ['roles'],
     },
     scopes: [...OIDC_SCOPES],
+    acrValues: [PASSWORD_ACR, MFA_ACR],
     // Claims of the requested scopes go into the ID token, not only userinfo.
     conformIdTokenClaims: false,
     async findAccount(ctx, id) {
@@ -264,7 +281,15 @@ function configuration() {
       if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
       if (token.accountId && ACCOUNTS.has(token.accountId)) {
         const { name, email, roles } = accountClaims(token.accountId);
-        return { name, email, roles };
+        // How the person signed in, as Okta's and Keycloak's access tokens
+        // can carry it (`amr`, `acr`, `auth_time`).
+        const entities = ctx?.oidc?.entities || {};
+        const source = entities.AuthorizationCode || entities.RefreshToken;
+        const how = {};
+        if (source?.amr) how.amr = source.amr;
+        if (source?.acr) how.acr = source.acr;
+        if (source?.authTime) how.auth_time = source.authTime;
+        return { name, email, roles, ...how };
       }
       if (token.kind === 'ClientCredentials' && SERVICE_ROLES) return { roles: SERVICE_ROLES };
       return undefined;
@@ -349,9 +374,11 @@ function loginForm(uid, interaction, error) {
     .join('\n');
   return page('Sign in', `${error ? `<p id="error" role="alert">${escapeHtml(error)}</p>\n` : ''}<p>Client <code>${escapeHtml(interaction.params.client_id)}</code> asks for <code>${escapeHtml(interaction.params.scope || '')}</code>.</p>
 <form method="post" action="/interaction/${escapeHtml(uid)}/login">
-<input name="login" autofocus autocomplete="username">
+<label>Account <input name="login" autofocus autocomplete="username"></label>
+<label>One-time code (optional) <input name="otp" autocomplete="one-time-code" inputmode="numeric"></label>
 <button type="submit">Sign in</button>
 </form>
+<p>The one-time code of every account is <code>${escapeHtml(OTP_CODE)}</code>; without it the sign-in is password-only.</p>
 <p>Accounts:</p>
 <ul>
 ${accounts}
@@ -423,10 +450,21 @@ async function interactionRoute(provider, req, res, uid, action) {
       await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
       log(`interaction ${uid}: ended the session of ${previous?.accountId}`);
     }
+    const otp = (body.get('otp') || '').trim();
+    if (otp && otp !== OTP_CODE) {
+      send(res, 400, loginForm(uid, interaction, 'wrong one-time code'));
+      return;
+    }
+    const strong = otp === OTP_CODE;
     const grantId = await grantEverythingRequested(provider, interaction, login);
-    log(`interaction ${uid}: signed in as ${login}`);
+    log(`interaction ${uid}: signed in as ${login}${strong ? ' with a one-time code' : ''}`);
     await provider.interactionFinished(req, res, {
-      login: { accountId: login, amr: ['pwd'] },
+      login: {
+        accountId: login,
+        amr: strong ? ['pwd', 'otp'] : ['pwd'],
+        acr: strong ? MFA_ACR : PASSWORD_ACR,
+        ts: Math.floor(Date.now() / 1000),
+      },
       consent: { grantId },
     }, { mergeWithLastSubmission: false });
     return;

@@ -1,0 +1,69 @@
+// What the browser tests share: Chromium's flags for a machine without
+// internet, failed steps that say what failed, and GraphiQL's editors.
+
+// Without these, Chromium calls Google's hosts at start (and this machine has no internet).
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+];
+
+/** A failed step: its message is what the script prints. */
+export class StepError extends Error {}
+
+export async function step(name, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StepError) throw err;
+    throw new StepError(`${name}: ${err.message.split('\n')[0]}`);
+  }
+}
+
+export function check(condition, message) {
+  if (!condition) throw new StepError(message);
+}
+
+// ---- in-page helpers (run inside the page, passed to page.evaluate) --------
+
+/** The text of a GraphiQL editor: CodeMirror 5 keeps its instance on the wrapper. */
+export function editorText(selector) {
+  const el = document.querySelector(selector);
+  return el && el.CodeMirror ? el.CodeMirror.getValue() : null;
+}
+
+export function setEditorText([selector, text]) {
+  const el = document.querySelector(selector);
+  if (!el || !el.CodeMirror) return false;
+  el.CodeMirror.setValue(text);
+  return true;
+}
+
+export const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
+export const VARIABLES_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
+export const RESPONSE_EDITOR = '.result-window .CodeMirror';
+
+/** Clicks GraphiQL's run button and returns what the response editor then shows. */
+export async function execute(page, t, what) {
+  await step(`run ${what}`, async () => {
+    await page.evaluate(setEditorText, [RESPONSE_EDITOR, '']);
+    await page.click('.graphiql-execute-button', { timeout: t });
+  });
+  return step(`the response editor shows the result of ${what}`, async () => {
+    const handle = await page.waitForFunction(
+      (sel) => {
+        const el = document.querySelector(sel);
+        const text = el && el.CodeMirror ? el.CodeMirror.getValue() : '';
+        return /"(data|errors)"/.test(text) ? text : false;
+      },
+      RESPONSE_EDITOR,
+      { timeout: t },
+    );
+    return handle.jsonValue();
+  });
+}
