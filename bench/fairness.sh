@@ -4,7 +4,8 @@
 # throwaway PostgreSQL with `backplane serve` (authentication and audit on).
 # Reports the person's p50/p99 alone and under the flood (goal: p99 under the
 # flood at most 3x alone) and the flood's answers by status. Writes
-# bench/out/fairness.md and prints it.
+# bench/FAIRNESS.md (and bench/out/fairness.md) and prints it: one run with
+# the service's budget per minute, one without.
 #
 #   ./bench/fairness.sh
 #   ORGS=2000 DURATION=20 SERVICE_COST_PER_MINUTE=600000 ./bench/fairness.sh
@@ -22,22 +23,14 @@ ORGS=${ORGS:-2000}
 AUDIENCE=backplane-bench
 SERVICE_COST_PER_MINUTE=${SERVICE_COST_PER_MINUTE-600000}
 say() { echo "fairness: $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v psql >/dev/null || missing+=(postgresql-client)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing ${missing[*]} (Debian packages)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "missing: ${missing[*]}; install them (Debian: apt-get install ${missing[*]})"
-    exit 1
-  fi
-fi
+install_missing "${missing[@]}"
 
 if [ -n "${BACKPLANE_BIN:-}" ]; then
   BIN=$BACKPLANE_BIN
@@ -49,12 +42,6 @@ else
   SOURCE="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 fi
 
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  stop_throwaway_postgres
-}
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_throwaway_postgres
@@ -76,26 +63,38 @@ PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$OUT/fairness-token" ] && break; sleep 0.1; done
 [ -s "$OUT/fairness-token" ] || { cat "$OUT/fairness-issuer.log" >&2; exit 1; }
 
-PORT=$(free_port)
-say "starting Backplane (serve) on 127.0.0.1:$PORT; the service's budget: ${SERVICE_COST_PER_MINUTE:-none} a minute"
-BACKPLANE_LISTEN=127.0.0.1:$PORT \
-BACKPLANE_DATABASE_URL=$DB \
-BACKPLANE_OIDC_ISSUER=http://127.0.0.1:$ISSUER_PORT \
-BACKPLANE_OIDC_AUDIENCE=$AUDIENCE \
-BACKPLANE_SERVICE_CLIENTS=bench-script \
-BACKPLANE_SERVICE_COST_PER_MINUTE=$SERVICE_COST_PER_MINUTE \
-RUST_LOG=warn \
-  "$BIN" serve >"$OUT/fairness-backplane.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/fairness-backplane.log" >&2; exit 1; }
+# One run with the service's budget (the goal), one without it (what the
+# in-flight share alone does), each on a fresh server.
+mode=write
+for budget in "$SERVICE_COST_PER_MINUTE" ""; do
+  [ "$mode" = append ] && [ -z "$SERVICE_COST_PER_MINUTE" ] && break
+  PORT=$(free_port)
+  say "starting Backplane (serve) on 127.0.0.1:$PORT; the service's budget: ${budget:-none} a minute"
+  BACKPLANE_LISTEN=127.0.0.1:$PORT \
+  BACKPLANE_DATABASE_URL=$DB \
+  BACKPLANE_OIDC_ISSUER=http://127.0.0.1:$ISSUER_PORT \
+  BACKPLANE_OIDC_AUDIENCE=$AUDIENCE \
+  BACKPLANE_SERVICE_CLIENTS=bench-script \
+  BACKPLANE_SERVICE_COST_PER_MINUTE=$budget \
+  RUST_LOG=warn \
+    "$BIN" serve >"$OUT/fairness-backplane.log" 2>&1 &
+  BP_PID=$!
+  PIDS+=("$BP_PID")
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/fairness-backplane.log" >&2; exit 1; }
 
-BENCH_BP_URL=http://127.0.0.1:$PORT BENCH_TOKEN_FILE=$OUT/fairness-token \
-BENCH_PERSON_TOKEN_FILE=$OUT/fairness-person BENCH_OUT=$OUT BENCH_REPORT=$OUT/fairness.md \
-BENCH_DURATION=${DURATION:-20} BENCH_WARMUP=${WARMUP:-5} BENCH_FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-32} \
-BENCH_PERSON_CONNECTIONS=${PERSON_CONNECTIONS:-2} BENCH_DEEP_N=${DEEP_N:-100} \
-BENCH_SERVICE_COST_PER_MINUTE=${SERVICE_COST_PER_MINUTE:-unset} BENCH_ORGS=$ORGS BENCH_SOURCE="$SOURCE" \
-  python3 bench/fairness.py
+  BENCH_BP_URL=http://127.0.0.1:$PORT BENCH_TOKEN_FILE=$OUT/fairness-token \
+  BENCH_PERSON_TOKEN_FILE=$OUT/fairness-person BENCH_OUT=$OUT BENCH_REPORT=$OUT/fairness.md \
+  BENCH_REPORT_MODE=$mode \
+  BENCH_DURATION=${DURATION:-20} BENCH_WARMUP=${WARMUP:-5} BENCH_FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-32} \
+  BENCH_PERSON_CONNECTIONS=${PERSON_CONNECTIONS:-2} BENCH_DEEP_N=${DEEP_N:-100} \
+  BENCH_SERVICE_COST_PER_MINUTE=$budget BENCH_ORGS=$ORGS BENCH_SOURCE="$SOURCE" \
+    python3 bench/fairness.py >/dev/null
+  kill "$BP_PID"; wait "$BP_PID" 2>/dev/null || true
+  mode=append
+done
+cp "$OUT/fairness.md" bench/FAIRNESS.md
+cat bench/FAIRNESS.md

@@ -38,7 +38,8 @@ WORKLOADS=${BENCH_WORKLOADS:-1,2,3,4,5}
 NEED_PGL=; [[ $WORKLOADS =~ [1-4] ]] && NEED_PGL=1
 
 say() { echo "bench: $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # --- tools -------------------------------------------------------------------
 missing=()
@@ -47,16 +48,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v psql >/dev/null || missing+=(postgresql-client)
 ls /usr/lib/postgresql/*/lib/pg_stat_statements.so >/dev/null 2>&1 || missing+=(postgresql)
 [ -n "$NEED_PGL" ] && ! command -v npm >/dev/null && missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing ${missing[*]} (Debian packages)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "missing: ${missing[*]}; install them (Debian: apt-get install ${missing[*]})"
-    exit 1
-  fi
-fi
+install_missing "${missing[@]}"
 
 # --- Node 22 and PostGraphile (pinned by bench/postgraphile/package-lock.json) ---
 lock_sum=$(cat bench/postgraphile/package.json bench/postgraphile/package-lock.json | sha256sum | cut -c1-16)
@@ -88,12 +80,6 @@ else
 fi
 
 # --- PostgreSQL with pg_stat_statements ------------------------------------------
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  stop_throwaway_postgres
-}
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_throwaway_postgres

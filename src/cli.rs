@@ -462,11 +462,11 @@ pub struct ServerArgs {
     /// minute, as a token bucket: a full minute's worth may be spent at once,
     /// and it refills evenly. Past it, 429 with `Retry-After`, `RateLimit`
     /// and `RateLimit-Policy`. Unset or 0: no per-minute budget. Per instance.
-    #[arg(long, env = "BACKPLANE_PERSON_COST_PER_MINUTE")]
+    #[arg(long, env = "BACKPLANE_PERSON_COST_PER_MINUTE", value_parser = cost_per_minute)]
     pub person_cost_per_minute: Option<u32>,
 
     /// The same for each service identity (script).
-    #[arg(long, env = "BACKPLANE_SERVICE_COST_PER_MINUTE")]
+    #[arg(long, env = "BACKPLANE_SERVICE_COST_PER_MINUTE", value_parser = cost_per_minute)]
     pub service_cost_per_minute: Option<u32>,
 
     /// On PostgreSQL, answer a read over the customer entities with one SQL
@@ -671,6 +671,16 @@ impl ServeArgs {
             &self.server,
         )
     }
+}
+
+/// A budget per minute: cost units, or empty (or 0) for none.
+fn cost_per_minute(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a number of cost units (0 or empty: no budget)"))
 }
 
 fn server_config(
@@ -1040,6 +1050,55 @@ mod tests {
         };
         let config = args.config()?;
         assert_eq!(config.service_clients, ["ops-scripts", "etl=5b0c2a1e"]);
+        Ok(())
+    }
+
+    fn serve_config(extra: &[&str]) -> anyhow::Result<Config> {
+        let mut argv = vec![
+            "backplane",
+            "serve",
+            "--oidc-issuer",
+            "https://id.example",
+            "--oidc-audience",
+            "backplane",
+        ];
+        argv.extend_from_slice(extra);
+        let Command::Serve(args) = Cli::try_parse_from(argv)?.command else {
+            anyhow::bail!("not serve");
+        };
+        args.config()
+    }
+
+    #[test]
+    fn step_up_and_budgets_parse_and_refuse_what_they_cannot_mean() -> anyhow::Result<()> {
+        let config = serve_config(&[])?;
+        assert_eq!(
+            config.step_up,
+            crate::identity::step_up::StepUpSettings::default()
+        );
+        assert_eq!(config.fair_use, Default::default());
+        let config = serve_config(&[
+            "--step-up-permissions",
+            "read:cost_data, read:audit_log",
+            "--step-up-acr",
+            "gold",
+            "--step-up-max-age",
+            "90m",
+            "--service-cost-per-minute",
+            "6000",
+            "--person-cost-per-minute",
+            "",
+        ])?;
+        assert_eq!(config.step_up.permissions.len(), 2);
+        assert_eq!(config.step_up.acr, ["gold"]);
+        assert_eq!(config.step_up.max_age, Duration::from_secs(5400));
+        assert_eq!(config.fair_use.service_per_minute, Some(6000));
+        assert_eq!(config.fair_use.person_per_minute, None);
+        let err = serve_config(&["--step-up-permissions", "read:everything"])
+            .expect_err("an unknown permission");
+        assert!(err.to_string().contains("\"read:everything\""), "{err}");
+        assert!(serve_config(&["--step-up-max-age", "soon"]).is_err());
+        assert!(serve_config(&["--service-cost-per-minute", "lots"]).is_err());
         Ok(())
     }
 

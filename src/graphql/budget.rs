@@ -14,10 +14,18 @@
 //! What runs at once is shared fairly by `admission` (a caller's share of
 //! the in-flight cost while others wait); this bounds what one caller takes
 //! over a minute.
+//!
+//! A caller refused is told when to come back (`Retry-After`). Until then,
+//! its requests are refused before anything of them is read
+//! ([`Budgets::early`]): a script that hammers on without waiting costs a
+//! lookup per request, not a parse and a validation, and the people sharing
+//! the cores keep them.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -44,6 +52,9 @@ struct Buckets {
     limiter: Limiter,
     /// Checks since the idle buckets were last dropped.
     checks: AtomicU64,
+    /// Callers refused, until when, and what the refused operation needed:
+    /// their requests before then are refused unread.
+    refused: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 /// Buckets of callers idle for a minute hold nothing: they are dropped every
@@ -104,6 +115,7 @@ impl Budgets {
                 limiter: RateLimiter::keyed(Quota::per_minute(per_minute))
                     .with_middleware::<StateInformationMiddleware>(),
                 checks: AtomicU64::new(0),
+                refused: Mutex::new(HashMap::new()),
             })
         };
         Self {
@@ -112,13 +124,33 @@ impl Budgets {
         }
     }
 
+    fn of(&self, principal: &Principal) -> Option<&Buckets> {
+        match principal.kind {
+            PrincipalKind::Service => self.services.as_ref(),
+            PrincipalKind::Staff | PrincipalKind::Demo => self.people.as_ref(),
+        }
+    }
+
+    /// Whether `principal` was refused and its `Retry-After` has not come
+    /// yet: then the refusal again, with the time left, without reading the
+    /// request.
+    pub fn early(&self, principal: &Principal) -> Option<Exhausted> {
+        let buckets = self.of(principal)?;
+        let mut refused = buckets.refused.lock().ok()?;
+        let (until, charged) = *refused.get(&principal.subject)?;
+        let now = Instant::now();
+        let Some(wait) = until.checked_duration_since(now).filter(|w| !w.is_zero()) else {
+            refused.remove(&principal.subject);
+            return None;
+        };
+        drop(refused);
+        Some(buckets.exhausted(wait, charged))
+    }
+
     /// Charges `principal` for an operation of `cost`: where its budget
     /// stands then (`None` when its kind has no budget), or why not.
     pub fn charge(&self, principal: &Principal, cost: u64) -> Result<Option<Standing>, Exhausted> {
-        let Some(buckets) = (match principal.kind {
-            PrincipalKind::Service => &self.services,
-            PrincipalKind::Staff | PrincipalKind::Demo => &self.people,
-        }) else {
+        let Some(buckets) = self.of(principal) else {
             return Ok(None);
         };
         let limit = buckets.per_minute.get();
@@ -127,44 +159,54 @@ impl Budgets {
         if buckets.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             buckets.limiter.retain_recent();
             buckets.limiter.shrink_to_fit();
+            if let Ok(mut refused) = buckets.refused.lock() {
+                let now = Instant::now();
+                refused.retain(|_, (until, _)| *until > now);
+            }
         }
-        let key = principal.subject.clone();
-        // One unit refills in this long.
-        let per_unit = Duration::from_secs(60) / limit;
-        let reset = |remaining: u32| -> u64 {
-            let missing = limit.saturating_sub(remaining);
-            (per_unit * missing).as_secs_f64().ceil() as u64
-        };
-        match buckets.limiter.check_key_n(&key, n) {
+        match buckets.limiter.check_key_n(&principal.subject, n) {
             Ok(Ok(snapshot)) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Ok(Some(Standing {
-                    policy: buckets.policy,
-                    limit,
-                    remaining,
-                    reset_secs: reset(remaining),
-                }))
+                Ok(Some(buckets.standing(remaining)))
             }
             Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(buckets.limiter.clock().now());
-                let retry_after = (wait.as_secs_f64().ceil() as u64).max(1);
-                // What is left now: the operation needs `charged` and would
-                // have it after `wait`.
-                let short = (wait.as_nanos() / per_unit.as_nanos().max(1)) as u32;
-                let remaining = charged.saturating_sub(short.saturating_add(1));
-                Err(Exhausted {
-                    standing: Standing {
-                        policy: buckets.policy,
-                        limit,
-                        remaining,
-                        reset_secs: reset(remaining),
-                    },
-                    retry_after,
-                    charged,
-                })
+                if let Ok(mut refused) = buckets.refused.lock() {
+                    refused.insert(principal.subject.clone(), (Instant::now() + wait, charged));
+                }
+                Err(buckets.exhausted(wait, charged))
             }
             // `charged` is clamped to the bucket's size: cannot happen.
             Err(_) => Ok(None),
+        }
+    }
+}
+
+impl Buckets {
+    /// How long one unit takes to refill.
+    fn per_unit(&self) -> Duration {
+        Duration::from_secs(60) / self.per_minute.get()
+    }
+
+    fn standing(&self, remaining: u32) -> Standing {
+        let limit = self.per_minute.get();
+        let missing = limit.saturating_sub(remaining);
+        Standing {
+            policy: self.policy,
+            limit,
+            remaining,
+            reset_secs: (self.per_unit() * missing).as_secs_f64().ceil() as u64,
+        }
+    }
+
+    /// The refusal of an operation that needs `charged` units, which the
+    /// bucket will hold after `wait`.
+    fn exhausted(&self, wait: Duration, charged: u32) -> Exhausted {
+        let short = (wait.as_nanos() / self.per_unit().as_nanos().max(1)) as u32;
+        Exhausted {
+            standing: self.standing(charged.saturating_sub(short.saturating_add(1))),
+            retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
+            charged,
         }
     }
 }
@@ -237,6 +279,26 @@ mod tests {
             .charge(&caller("alice", PrincipalKind::Staff), 1_000_000)
             .expect("an operation above the budget is charged the budget");
         assert_eq!(person.map(|s| s.remaining), Some(0));
+    }
+
+    #[test]
+    fn a_caller_refused_is_refused_unread_until_its_retry_after() {
+        let budgets = Budgets::new(FairUse {
+            person_per_minute: None,
+            service_per_minute: Some(60),
+        });
+        let script = caller("etl", PrincipalKind::Service);
+        assert_eq!(budgets.early(&script), None);
+        budgets.charge(&script, 60).expect("a full bucket");
+        let refused = budgets.charge(&script, 10).expect_err("empty");
+        let early = budgets.early(&script).expect("refused until its retry");
+        assert_eq!(early.charged, 10);
+        assert!(early.retry_after <= refused.retry_after);
+        // Others are not held back by it.
+        assert_eq!(
+            budgets.early(&caller("etl-2", PrincipalKind::Service)),
+            None
+        );
     }
 
     #[test]

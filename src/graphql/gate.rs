@@ -174,6 +174,16 @@ impl Gate {
         }
     }
 
+    /// The refusal of a caller refused over budget whose `Retry-After` has
+    /// not come yet, before anything of its request is read.
+    pub fn early_refusal(&self, principal: &Principal) -> Option<Exhausted> {
+        let exhausted = self.budgets.early(principal)?;
+        let (kind, roles) = super::budget::labels(principal);
+        metrics::counter!("backplane_fair_use_refused_total", "kind" => kind, "roles" => roles)
+            .increment(1);
+        Some(exhausted)
+    }
+
     /// The `WWW-Authenticate` value of a step-up refusal.
     pub fn step_up_challenge(&self) -> String {
         self.step_up.challenge()

@@ -66,6 +66,13 @@ fn errors(errors: Vec<ServerError>) -> Response {
     response
 }
 
+/// 429 for a caller over its budget per minute.
+fn over_budget(exhausted: &crate::graphql::budget::Exhausted) -> Response {
+    let mut response = errors(vec![crate::graphql::gate::over_budget(exhausted)]);
+    super::fair_use::over_budget(&mut response, exhausted);
+    response
+}
+
 /// What happened to an export, for its audit event.
 struct Progress {
     rows: u64,
@@ -81,6 +88,9 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(exhausted) = state.gate.early_refusal(&principal) {
+        return over_budget(&exhausted);
+    }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let Some(format) = Format::negotiate(accept) else {
         return refused_for(
@@ -194,9 +204,7 @@ pub async fn handle(
     };
     if let Err(exhausted) = state.gate.charge(&principal, cost) {
         // A refusal, folded at the edge as the gate's are: no export event.
-        let mut response = errors(vec![crate::graphql::gate::over_budget(&exhausted)]);
-        super::fair_use::over_budget(&mut response, &exhausted);
-        return response;
+        return over_budget(&exhausted);
     }
     let plan = match export::plan(&document, wanted.as_deref(), &variables, format) {
         Ok(plan) => plan,

@@ -356,6 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn settings_nobody_could_meet_are_refused() {
+        let settings = StepUpSettings {
+            amr: Vec::new(),
+            acr: Vec::new(),
+            ..StepUpSettings::default()
+        };
+        assert!(settings.validate().is_err());
+        let off = StepUpSettings {
+            amr: Vec::new(),
+            ..StepUpSettings::off()
+        };
+        assert!(off.validate().is_ok());
+    }
+
+    #[test]
     fn max_ages_parse_with_units() {
         assert_eq!(parse_max_age("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_max_age("90m"), Ok(Duration::from_secs(5_400)));

@@ -17,6 +17,13 @@ async fn graphiql_runs_an_example_in_headless_chromium() {
         c.oidc = None;
     })
     .await;
+    browser_script("playground", &["--base", &app.url("")]).await;
+}
+
+/// Runs `tests/browser/<name>.mjs` with `args` (and a screenshot in
+/// `target/`), bounded in time; panics with what it printed unless it
+/// succeeds.
+async fn browser_script(name: &str, args: &[&str]) {
     let root = env!("CARGO_MANIFEST_DIR");
     assert!(
         std::path::Path::new(root)
@@ -24,10 +31,10 @@ async fn graphiql_runs_an_example_in_headless_chromium() {
             .exists(),
         "run `npm ci --prefix tests/browser` first (scripts/test does)"
     );
-    let screenshot = format!("{root}/target/playground.png");
+    let screenshot = format!("{root}/target/{name}.png");
     let run = tokio::process::Command::new("node")
-        .arg(format!("{root}/tests/browser/playground.mjs"))
-        .args(["--base", &app.url("")])
+        .arg(format!("{root}/tests/browser/{name}.mjs"))
+        .args(args)
         .args(["--screenshot", &screenshot])
         .kill_on_drop(true)
         .output();
@@ -113,24 +120,9 @@ async fn the_page_and_its_assets_come_from_this_server() {
 async fn the_playground_steps_up_in_headless_chromium() {
     let provider = crate::sign_in::start_provider().await;
     let app = crate::sign_in::app_with_sign_in(Backend::Sqlite, &provider, |_| {}).await;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let screenshot = format!("{root}/target/playground-step-up.png");
-    let run = tokio::process::Command::new("node")
-        .arg(format!("{root}/tests/browser/step_up.mjs"))
-        .args(["--base", &app.url("")])
-        .args(["--issuer", &provider.issuer])
-        .args(["--screenshot", &screenshot])
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser test ends within 3 minutes")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser test failed:\n{stdout}\n{stderr}"
-    );
-    println!("{stdout}");
+    browser_script(
+        "step_up",
+        &["--base", &app.url(""), "--issuer", &provider.issuer],
+    )
+    .await;
 }

@@ -283,21 +283,25 @@ async fn a_step_up_refusal_is_whole_and_audited(backend: Backend) {
     assert_eq!(event.operation_name.as_deref(), Some("Log"));
     assert_eq!(details["denied"], "Query.auditEvents", "{details}");
 
-    let resp = app
+    let export = app
         .client
         .post(app.url("/export"))
         .bearer_auth(&weak)
         .header("accept", "application/x-ndjson")
-        .json(&json!({ "query": "{ organizations { nodes { id monthlyCostCents } } }" }))
-        .send()
-        .await
-        .expect("export");
+        .json(&json!({ "query": "{ organizations { nodes { id monthlyCostCents } } }" }));
+    assert_challenged(export).await;
+}
+
+/// Sends `request` and checks it is refused for a step-up: 401, the default
+/// challenge, `INSUFFICIENT_AUTHENTICATION`.
+async fn assert_challenged(request: reqwest::RequestBuilder) {
+    let resp = request.send().await.expect("request");
     assert_eq!(resp.status(), 401);
     assert_eq!(crate::helpers::www_authenticate(&resp), DEFAULT_CHALLENGE);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(
-        body["errors"][0]["extensions"]["code"],
-        "INSUFFICIENT_AUTHENTICATION"
+        body["errors"][0]["extensions"]["code"], "INSUFFICIENT_AUTHENTICATION",
+        "{body}"
     );
 }
 on_both_databases!(a_step_up_refusal_is_whole_and_audited);
@@ -321,19 +325,12 @@ async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
     assert_eq!(session["strongAuthentication"], false, "{session}");
     assert_eq!(session["stepUpRequired"], json!(["read:cost_data"]));
     let cost = "{ organizations(first: 1) { nodes { monthlyCostCents } } }";
-    let resp = client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": cost }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 401);
-    assert_eq!(crate::helpers::www_authenticate(&resp), DEFAULT_CHALLENGE);
-    let body: Value = resp.json().await.expect("json");
-    assert_eq!(
-        body["errors"][0]["extensions"]["code"],
-        "INSUFFICIENT_AUTHENTICATION"
-    );
+    assert_challenged(
+        client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": cost })),
+    )
+    .await;
 
     // The step-up sign-in asks for a new sign-in, at most 12 h old.
     let start = app.url("/auth/login?step_up=1&return_to=/playground");

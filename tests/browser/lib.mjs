@@ -67,3 +67,30 @@ export async function execute(page, t, what) {
     return handle.jsonValue();
   });
 }
+
+/**
+ * Reads `argv` into `opts`: `flags` maps a flag that takes a value to the
+ * option it sets (`['timeoutMs', Number]` converts it), `switches` a flag
+ * without one to `[option, value]`. `--help` prints `usage` and exits.
+ */
+export function parseFlags(argv, opts, { flags, switches = {}, usage }) {
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help') {
+      console.log(usage);
+      process.exit(0);
+    }
+    if (arg in switches) {
+      const [key, value] = switches[arg];
+      opts[key] = value;
+      continue;
+    }
+    if (!(arg in flags)) throw new Error(`unknown argument ${arg}`);
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${arg} needs a value`);
+    i += 1;
+    const [key, convert] = Array.isArray(flags[arg]) ? flags[arg] : [flags[arg], (x) => x];
+    opts[key] = convert(v);
+  }
+  return opts;
+}

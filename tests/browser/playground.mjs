@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 
 import {
   CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, VARIABLES_EDITOR,
-  check, editorText, execute, setEditorText, step,
+  check, editorText, execute, parseFlags, setEditorText, step,
 } from './lib.mjs';
 
 const USAGE =
@@ -38,27 +38,18 @@ function parseArgs(argv) {
     chromium: process.env.CHROMIUM || '/usr/bin/chromium',
     sessionEnd: true,
   };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const value = () => {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${arg} needs a value`);
-      i += 1;
-      return v;
-    };
-    switch (arg) {
-      case '--base': opts.base = value(); break;
-      case '--screenshot': opts.screenshot = value(); break;
-      case '--role': opts.role = value(); break;
-      case '--staff': opts.staff = value(); break;
-      case '--timeout-ms': opts.timeoutMs = Number(value()); break;
-      case '--chromium': opts.chromium = value(); break;
-      case '--no-session-end': opts.sessionEnd = false; break;
-      case '-h':
-      case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${arg}`);
-    }
-  }
+  parseFlags(argv, opts, {
+    flags: {
+      '--base': 'base',
+      '--screenshot': 'screenshot',
+      '--role': 'role',
+      '--staff': 'staff',
+      '--timeout-ms': ['timeoutMs', Number],
+      '--chromium': 'chromium',
+    },
+    switches: { '--no-session-end': ['sessionEnd', false] },
+    usage: USAGE,
+  });
   if (!opts.base) throw new Error('--base is required');
   opts.base = opts.base.replace(/\/+$/, '');
   opts.origin = new URL(opts.base).origin;

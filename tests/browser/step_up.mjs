@@ -16,7 +16,7 @@
 import { chromium } from 'playwright-core';
 
 import {
-  CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, check, execute, setEditorText, step,
+  CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, check, execute, parseFlags, setEditorText, step,
 } from './lib.mjs';
 
 const USAGE =
@@ -35,27 +35,18 @@ function parseArgs(argv) {
     timeoutMs: 20_000,
     chromium: process.env.CHROMIUM || '/usr/bin/chromium',
   };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const value = () => {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${arg} needs a value`);
-      i += 1;
-      return v;
-    };
-    switch (arg) {
-      case '--base': opts.base = value(); break;
-      case '--issuer': opts.issuer = value(); break;
-      case '--login': opts.login = value(); break;
-      case '--otp': opts.otp = value(); break;
-      case '--screenshot': opts.screenshot = value(); break;
-      case '--timeout-ms': opts.timeoutMs = Number(value()); break;
-      case '--chromium': opts.chromium = value(); break;
-      case '-h':
-      case '--help': console.log(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${arg}`);
-    }
-  }
+  parseFlags(argv, opts, {
+    flags: {
+      '--base': 'base',
+      '--issuer': 'issuer',
+      '--login': 'login',
+      '--otp': 'otp',
+      '--screenshot': 'screenshot',
+      '--timeout-ms': ['timeoutMs', Number],
+      '--chromium': 'chromium',
+    },
+    usage: USAGE,
+  });
   if (!opts.base || !opts.issuer) throw new Error('--base and --issuer are required');
   opts.base = opts.base.replace(/\/+$/, '');
   opts.origin = new URL(opts.base).origin;
