@@ -17,14 +17,17 @@
 //!
 //! A caller refused is told when to come back (`Retry-After`). Until then,
 //! its requests are refused before anything of them is read
-//! ([`Budgets::early`]): a script that hammers on without waiting costs a
-//! lookup per request, not a parse and a validation, and the people sharing
-//! the cores keep them.
+//! ([`Budgets::early`]), and held back as long as it should have waited (at
+//! most [`MAX_HOLD`]), [`MAX_HELD`] of them at a time: a script that hammers
+//! on without waiting gets its refusals at the pace it was asked to keep, and
+//! the people sharing the cores keep them. Past `MAX_HELD`, refusals are
+//! answered at once (a lookup each, no parse), so that one caller never
+//! holds more than that many of the server's requests in flight.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -52,9 +55,42 @@ struct Buckets {
     limiter: Limiter,
     /// Checks since the idle buckets were last dropped.
     checks: AtomicU64,
-    /// Callers refused, until when, and what the refused operation needed:
-    /// their requests before then are refused unread.
-    refused: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Callers refused: their requests before then are refused unread.
+    refused: Arc<Mutex<HashMap<String, Refused>>>,
+}
+
+/// A caller refused.
+#[derive(Clone, Copy, Debug)]
+struct Refused {
+    /// When the refused operation would have been admitted.
+    until: Instant,
+    /// What it needed.
+    charged: u32,
+    /// Its early refusals being held back now.
+    held: usize,
+}
+
+/// Longest an early refusal is held back.
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
+/// Most early refusals of one caller held back at once.
+pub const MAX_HELD: usize = 16;
+
+/// An early refusal held back: wait [`Hold::delay`] before answering; the
+/// slot is given back when this drops.
+pub struct Hold {
+    pub delay: Duration,
+    refused: Arc<Mutex<HashMap<String, Refused>>>,
+    subject: String,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Ok(mut refused) = self.refused.lock()
+            && let Some(entry) = refused.get_mut(&self.subject)
+        {
+            entry.held = entry.held.saturating_sub(1);
+        }
+    }
 }
 
 /// Buckets of callers idle for a minute hold nothing: they are dropped every
@@ -115,7 +151,7 @@ impl Budgets {
                 limiter: RateLimiter::keyed(Quota::per_minute(per_minute))
                     .with_middleware::<StateInformationMiddleware>(),
                 checks: AtomicU64::new(0),
-                refused: Mutex::new(HashMap::new()),
+                refused: Arc::new(Mutex::new(HashMap::new())),
             })
         };
         Self {
@@ -133,18 +169,38 @@ impl Budgets {
 
     /// Whether `principal` was refused and its `Retry-After` has not come
     /// yet: then the refusal again, with the time left, without reading the
-    /// request.
-    pub fn early(&self, principal: &Principal) -> Option<Exhausted> {
+    /// request, and how long to hold it back (`None`: answer at once).
+    pub fn early(&self, principal: &Principal) -> Option<(Exhausted, Option<Hold>)> {
         let buckets = self.of(principal)?;
         let mut refused = buckets.refused.lock().ok()?;
-        let (until, charged) = *refused.get(&principal.subject)?;
+        let entry = refused.get_mut(&principal.subject)?;
         let now = Instant::now();
-        let Some(wait) = until.checked_duration_since(now).filter(|w| !w.is_zero()) else {
-            refused.remove(&principal.subject);
+        let Some(wait) = entry
+            .until
+            .checked_duration_since(now)
+            .filter(|w| !w.is_zero())
+        else {
+            if entry.held == 0 {
+                refused.remove(&principal.subject);
+            }
             return None;
         };
+        let hold = (entry.held < MAX_HELD).then(|| {
+            entry.held += 1;
+            Hold {
+                delay: wait.min(MAX_HOLD),
+                refused: buckets.refused.clone(),
+                subject: principal.subject.clone(),
+            }
+        });
+        let charged = entry.charged;
         drop(refused);
-        Some(buckets.exhausted(wait, charged))
+        // Answered after the hold: what is left of the wait then.
+        let after = wait.saturating_sub(hold.as_ref().map_or(Duration::ZERO, |h| h.delay));
+        Some((
+            buckets.exhausted(after.max(Duration::from_millis(1)), charged),
+            hold,
+        ))
     }
 
     /// Charges `principal` for an operation of `cost`: where its budget
@@ -161,7 +217,7 @@ impl Budgets {
             buckets.limiter.shrink_to_fit();
             if let Ok(mut refused) = buckets.refused.lock() {
                 let now = Instant::now();
-                refused.retain(|_, (until, _)| *until > now);
+                refused.retain(|_, entry| entry.until > now || entry.held > 0);
             }
         }
         match buckets.limiter.check_key_n(&principal.subject, n) {
@@ -172,7 +228,13 @@ impl Budgets {
             Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(buckets.limiter.clock().now());
                 if let Ok(mut refused) = buckets.refused.lock() {
-                    refused.insert(principal.subject.clone(), (Instant::now() + wait, charged));
+                    let entry = refused.entry(principal.subject.clone()).or_insert(Refused {
+                        until: Instant::now(),
+                        charged,
+                        held: 0,
+                    });
+                    entry.until = Instant::now() + wait;
+                    entry.charged = charged;
                 }
                 Err(buckets.exhausted(wait, charged))
             }
@@ -288,16 +350,27 @@ mod tests {
             service_per_minute: Some(60),
         });
         let script = caller("etl", PrincipalKind::Service);
-        assert_eq!(budgets.early(&script), None);
+        assert!(budgets.early(&script).is_none());
         budgets.charge(&script, 60).expect("a full bucket");
         let refused = budgets.charge(&script, 10).expect_err("empty");
-        let early = budgets.early(&script).expect("refused until its retry");
+        let (early, hold) = budgets.early(&script).expect("refused until its retry");
         assert_eq!(early.charged, 10);
         assert!(early.retry_after <= refused.retry_after);
+        let hold = hold.expect("held back");
+        assert_eq!(hold.delay, MAX_HOLD);
+        // At most MAX_HELD held at once; then answered at once.
+        let mut holds = vec![hold];
+        for _ in 1..MAX_HELD {
+            holds.push(budgets.early(&script).and_then(|(_, h)| h).expect("held"));
+        }
+        assert!(budgets.early(&script).expect("refused").1.is_none());
+        holds.pop();
+        assert!(budgets.early(&script).expect("refused").1.is_some());
         // Others are not held back by it.
-        assert_eq!(
-            budgets.early(&caller("etl-2", PrincipalKind::Service)),
-            None
+        assert!(
+            budgets
+                .early(&caller("etl-2", PrincipalKind::Service))
+                .is_none()
         );
     }
 

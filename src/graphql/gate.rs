@@ -175,12 +175,16 @@ impl Gate {
     }
 
     /// The refusal of a caller refused over budget whose `Retry-After` has
-    /// not come yet, before anything of its request is read.
-    pub fn early_refusal(&self, principal: &Principal) -> Option<Exhausted> {
-        let exhausted = self.budgets.early(principal)?;
+    /// not come yet, before anything of its request is read; answered once
+    /// it has been held back as `budget` says.
+    pub async fn early_refusal(&self, principal: &Principal) -> Option<Exhausted> {
+        let (exhausted, hold) = self.budgets.early(principal)?;
         let (kind, roles) = super::budget::labels(principal);
         metrics::counter!("backplane_fair_use_refused_total", "kind" => kind, "roles" => roles)
             .increment(1);
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold.delay).await;
+        }
         Some(exhausted)
     }
 

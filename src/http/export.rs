@@ -88,7 +88,7 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(exhausted) = state.gate.early_refusal(&principal) {
+    if let Some(exhausted) = state.gate.early_refusal(&principal).await {
         return over_budget(&exhausted);
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());

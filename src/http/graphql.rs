@@ -276,7 +276,7 @@ pub async fn handle(
     };
     // A caller over budget that did not wait its `Retry-After`: refused
     // before its request is read.
-    if let Some(exhausted) = state.gate.early_refusal(&principal) {
+    if let Some(exhausted) = state.gate.early_refusal(&principal).await {
         let response =
             async_graphql::Response::from_errors(vec![crate::graphql::gate::over_budget(
                 &exhausted,
