@@ -73,7 +73,7 @@ struct Refused {
 /// Longest an early refusal is held back.
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
 /// Most early refusals of one caller held back at once.
-pub const MAX_HELD: usize = 16;
+pub const MAX_HELD: usize = 64;
 
 /// An early refusal held back: wait [`Hold::delay`] before answering; the
 /// slot is given back when this drops.
