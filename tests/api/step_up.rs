@@ -307,10 +307,10 @@ async fn assert_challenged(request: reqwest::RequestBuilder) {
 on_both_databases!(a_step_up_refusal_is_whole_and_audited);
 
 /// A browser session through the real OpenID provider: a password-only
-/// sign-in may not read cost data (401, the challenge); `/auth/session`
-/// says so; the step-up sign-in asks the provider for a new, recent sign-in
-/// (`prompt=login`, `max_age`), and with a one-time code the same query is
-/// answered.
+/// sign-in may use none of the rights that need a step-up (401, the
+/// challenge, nothing run); `/auth/session` says so; the step-up sign-in
+/// asks the provider for a new, recent sign-in (`prompt=login`, `max_age`),
+/// and with a one-time code every one of them is answered.
 async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
     use crate::sign_in::{
         app_with_sign_in, browser, graphql_with_cookie, resolve, session_of, sign_in, sign_in_from,
@@ -319,18 +319,46 @@ async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
     let provider = start_provider().await;
     let app = app_with_sign_in(backend, &provider, |_| {}).await;
     let client = browser();
-    sign_in(&app, &client, "fiona").await;
+    sign_in(&app, &client, "ada").await;
     let session = session_of(&app, &client).await;
     assert_eq!(session["signedIn"], true, "{session}");
     assert_eq!(session["strongAuthentication"], false, "{session}");
-    assert_eq!(session["stepUpRequired"], json!(["read:cost_data"]));
-    let cost = "{ organizations(first: 1) { nodes { monthlyCostCents } } }";
-    assert_challenged(
-        client
-            .post(app.url("/graphql"))
-            .json(&json!({ "query": cost })),
+    let rights = StepUpSettings::default().permissions;
+    let names: Vec<&str> = rights.iter().map(|p| p.as_str()).collect();
+    assert_eq!(session["stepUpRequired"], json!(names), "{session}");
+
+    let status_of = |org: String| {
+        let client = client.clone();
+        let app = &app;
+        async move {
+            let query = format!("{{ organization(id: \"{org}\") {{ status }} }}");
+            let (_, body) = graphql_with_cookie(app, &client, &query).await;
+            body["data"]["organization"]["status"]
+                .as_str()
+                .expect("status")
+                .to_owned()
+        }
+    };
+    let (_, body) = graphql_with_cookie(
+        &app,
+        &client,
+        "{ organizations(first: 1, filter: { status: { is: ACTIVE } }) { nodes { id } } }",
     )
     .await;
+    let org = body["data"]["organizations"]["nodes"][0]["id"]
+        .as_str()
+        .expect("an active organization")
+        .to_owned();
+    for permission in &rights {
+        let (query, _) = operation_using(*permission, &org);
+        assert_challenged(
+            client
+                .post(app.url("/graphql"))
+                .json(&json!({ "query": query })),
+        )
+        .await;
+    }
+    assert_eq!(status_of(org.clone()).await, "ACTIVE", "nothing ran");
 
     // The step-up sign-in asks for a new sign-in, at most 12 h old.
     let start = app.url("/auth/login?step_up=1&return_to=/playground");
@@ -347,7 +375,7 @@ async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
         .collect();
     assert_eq!(query.get("prompt").map(String::as_str), Some("login"));
     assert_eq!(query.get("max_age").map(String::as_str), Some("43200"));
-    let landed = sign_in_from(&client, authorize, "fiona", Some("123456")).await;
+    let landed = sign_in_from(&client, authorize, "ada", Some("123456")).await;
     assert_eq!(landed, app.url("/playground"));
 
     let session = session_of(&app, &client).await;
@@ -358,12 +386,18 @@ async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
             .expect("a time");
     let ahead = until.timestamp() - chrono::Utc::now().timestamp();
     assert!((43_000..=43_200).contains(&ahead), "{ahead}");
-    let (status, body) = graphql_with_cookie(&app, &client, cost).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.get("errors").is_none(), "{body}");
-    assert!(
-        body["data"]["organizations"]["nodes"][0]["monthlyCostCents"].is_number(),
-        "{body}"
-    );
+    for permission in &rights {
+        let (query, after) = operation_using(*permission, &org);
+        let (status, body) = graphql_with_cookie(&app, &client, &query).await;
+        assert_eq!(status, 200, "{}: {body}", permission.as_str());
+        assert!(
+            body.get("errors").is_none(),
+            "{}: {body}",
+            permission.as_str()
+        );
+        if let Some(after) = after {
+            assert_eq!(status_of(org.clone()).await, after, "it ran");
+        }
+    }
 }
 on_both_databases!(a_browser_session_steps_up_through_the_provider);
