@@ -1,5 +1,7 @@
-// What the browser tests share: Chromium's flags for a machine without
-// internet, failed steps that say what failed, and GraphiQL's editors.
+// What the browser tests share: Chromium started for a machine without
+// internet, failed steps that say what failed, GraphiQL's editors, flags.
+
+import { chromium } from 'playwright-core';
 
 // Without these, Chromium calls Google's hosts at start (and this machine has no internet).
 export const CHROMIUM_ARGS = [
@@ -93,4 +95,19 @@ export function parseFlags(argv, opts, { flags, switches = {}, usage }) {
     opts[key] = convert(v);
   }
   return opts;
+}
+
+/**
+ * Starts headless Chromium (`opts.chromium`) and a context whose waits time
+ * out after `opts.timeoutMs`; close the browser when done.
+ */
+export async function launch(opts) {
+  const t = opts.timeoutMs;
+  const browser = await step('launch Chromium', () =>
+    chromium.launch({ executablePath: opts.chromium, headless: true, args: CHROMIUM_ARGS, timeout: t }),
+  );
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  context.setDefaultTimeout(t);
+  context.setDefaultNavigationTimeout(t);
+  return { browser, context };
 }

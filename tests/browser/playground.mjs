@@ -12,11 +12,9 @@
 // `npm ci` in tests/browser. Exits 0 with a one-line summary, or 1 saying what failed.
 
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-
 import {
-  CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, VARIABLES_EDITOR,
-  check, editorText, execute, parseFlags, setEditorText, step,
+  QUERY_EDITOR, RESPONSE_EDITOR, StepError, VARIABLES_EDITOR,
+  check, editorText, execute, launch, parseFlags, setEditorText, step,
 } from './lib.mjs';
 
 const USAGE =
@@ -103,13 +101,8 @@ async function run(opts) {
   const started = Date.now();
   const requests = [];
   const problems = [];
-  const browser = await step('launch Chromium', () =>
-    chromium.launch({ executablePath: opts.chromium, headless: true, args: CHROMIUM_ARGS, timeout: t }),
-  );
+  const { browser, context } = await launch(opts);
   try {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    context.setDefaultTimeout(t);
-    context.setDefaultNavigationTimeout(t);
     context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), failed: null }));
     context.on('requestfailed', (r) => {
       const failure = r.failure();

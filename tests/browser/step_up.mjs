@@ -13,10 +13,8 @@
 // (tests/oidc-provider) and `npm ci` in tests/browser. Exits 0 with a
 // one-line summary, or 1 saying what failed.
 
-import { chromium } from 'playwright-core';
-
 import {
-  CHROMIUM_ARGS, QUERY_EDITOR, RESPONSE_EDITOR, StepError, check, execute, parseFlags, setEditorText, step,
+  QUERY_EDITOR, RESPONSE_EDITOR, StepError, check, execute, launch, parseFlags, setEditorText, step,
 } from './lib.mjs';
 
 const USAGE =
@@ -92,12 +90,8 @@ async function run(opts) {
   const started = Date.now();
   const requests = [];
   const problems = [];
-  const browser = await step('launch Chromium', () =>
-    chromium.launch({ executablePath: opts.chromium, headless: true, args: CHROMIUM_ARGS, timeout: t }),
-  );
+  const { browser, context } = await launch(opts);
   try {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    context.setDefaultTimeout(t);
     context.on('request', (r) => requests.push(r.url()));
     const page = await context.newPage();
     page.on('pageerror', (err) => problems.push(`uncaught error in the page: ${err.message}`));
