@@ -71,6 +71,16 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The refusal of an operation over its caller's budget per minute.
+    pub fn over_budget(exhausted: Exhausted) -> Self {
+        Refusal::OverBudget {
+            response: Response::from_errors(vec![over_budget(&exhausted)]),
+            exhausted,
+        }
+    }
+}
+
 impl Answer {
     /// The answer as async-graphql's response (parses a compiled answer).
     pub fn into_response(self) -> Response {
@@ -216,20 +226,21 @@ impl Gate {
         // first name that needs one.
         let refused = visibility::check(&self.types, Some(principal), document).err()?;
         let name = refused.1;
-        let needs: Vec<Permission> = match name.split_once('.') {
-            Some((ty, field)) => match crate::policy::field_need(ty, field) {
-                Some(need) => Permission::ALL
-                    .into_iter()
-                    .filter(|p| !need.met_by(|held| held != *p))
-                    .collect(),
-                None => crate::policy::type_permission(ty).into_iter().collect(),
-            },
+        let usable = |p: Permission| principal.can(p);
+        let missing = match name.split_once('.') {
+            Some((ty, field)) => crate::policy::field_need(ty, field)
+                .and_then(|need| need.missing(usable))
+                .or_else(|| crate::policy::type_permission(ty).filter(|p| !usable(*p))),
             None if crate::policy::WRITE_TYPES.contains(&name.as_str()) => {
-                crate::policy::WRITE_PERMISSIONS.to_vec()
+                crate::policy::WRITE_PERMISSIONS
+                    .iter()
+                    .copied()
+                    .find(|p| !usable(*p))
             }
-            None => crate::policy::type_permission(&name).into_iter().collect(),
+            None => crate::policy::type_permission(&name).filter(|p| !usable(*p)),
         };
-        let permission = needs.into_iter().find(|p| principal.step_up.contains(p))?;
+        // Anything else missing is validation's to refuse, not a step-up.
+        let permission = missing.filter(|p| principal.step_up.contains(p))?;
         Some((permission, name))
     }
 
@@ -294,10 +305,7 @@ impl Gate {
         {
             Ok(cost) => {
                 if let Err(exhausted) = self.charge(principal, cost) {
-                    return Answer::Refused(Refusal::OverBudget {
-                        response: Response::from_errors(vec![over_budget(&exhausted)]),
-                        exhausted,
-                    });
+                    return Answer::Refused(Refusal::over_budget(exhausted));
                 }
                 let _turn = self.in_flight.acquire(&principal.subject, cost).await;
                 let max_page_size = self.limits.of(Some(principal)).max_page_size;

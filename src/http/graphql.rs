@@ -277,17 +277,8 @@ pub async fn handle(
     // A caller over budget that did not wait its `Retry-After`: refused
     // before its request is read.
     if let Some(exhausted) = state.gate.early_refusal(&principal).await {
-        let response =
-            async_graphql::Response::from_errors(vec![crate::graphql::gate::over_budget(
-                &exhausted,
-            )]);
-        let mut answer = write(
-            media,
-            StatusCode::TOO_MANY_REQUESTS,
-            &body_of(response, true, None),
-        );
-        super::fair_use::over_budget(&mut answer, &exhausted);
-        return answer;
+        let refused = Answer::Refused(Refusal::over_budget(exhausted));
+        return respond(media, Executed::Single(refused), None);
     }
     let batch = if method == Method::GET {
         match request_from_uri(&uri) {

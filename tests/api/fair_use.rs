@@ -85,6 +85,8 @@ async fn a_caller_past_its_budget_waits_while_others_are_served(backend: Backend
         }
     }
     let refused = refused.expect("the script is refused within 200 pages");
+    // Still refused right away, before its Retry-After (held back, unread) …
+    assert_eq!(post(&app, &script, PAGE).await.status, 429);
     assert!(
         (20..=80).contains(&served),
         "{served} pages before the refusal"
@@ -125,7 +127,8 @@ async fn a_caller_past_its_budget_waits_while_others_are_served(backend: Backend
             >= counter(&before, "backplane_fair_use_refused_total", &labels) + 1.0
     );
 
-    // Meanwhile: another script, a person, and the probes.
+    // Meanwhile: another script, a person, and the probes; and the script
+    // is served once the bucket has refilled for a page.
     let other = post(&app, &service_token(&app, "etl-2"), PAGE).await;
     assert_eq!(other.status, 200, "{}", other.body);
     let person = app.issuer.token("alice", &["support"]);
@@ -135,8 +138,6 @@ async fn a_caller_past_its_budget_waits_while_others_are_served(backend: Backend
         let resp = app.client.get(app.url(probe)).send().await.expect(probe);
         assert_eq!(resp.status(), 200, "{probe}");
     }
-    // Still refused right away …
-    assert_eq!(post(&app, &script, PAGE).await.status, 429);
     // … and served once the bucket has refilled for a page.
     tokio::time::sleep(Duration::from_secs(retry_after + 1)).await;
     let again = post(&app, &script, PAGE).await;
