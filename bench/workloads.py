@@ -77,7 +77,7 @@ ADMIN_PGL = """query AdminList {
 # 3. Deep page: the ten-level query of the DataLoader test
 # (tests/api/statements.rs) at $n parents.
 DEEP_BP = """query Deep($n: Int!) {
-  organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id
+  organizations(first: $n, filter: {status: ACTIVE}) { nodes { id
     users(first: 2) { nodes { id
       organization { id
         invoices(first: 1) { nodes { number

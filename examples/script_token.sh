@@ -52,7 +52,7 @@ fi
 # Page through every suspended organization, 100 at a time.
 after=null
 while :; do
-  page=$(graphql 'query($after: String) { organizations(first: 100, after: $after, filter: {status: {is: SUSPENDED}}) { pageInfo { hasNextPage endCursor } nodes { id slug } } }' "{\"after\": $after}")
+  page=$(graphql 'query($after: String) { organizations(first: 100, after: $after, filter: {status: SUSPENDED}) { pageInfo { hasNextPage endCursor } nodes { id slug } } }' "{\"after\": $after}")
   echo "$page" | python3 -c 'import json,sys; [print(n["id"], n["slug"]) for n in json.load(sys.stdin)["data"]["organizations"]["nodes"]]'
   next=$(echo "$page" | python3 -c 'import json,sys; p=json.load(sys.stdin)["data"]["organizations"]["pageInfo"]; print(json.dumps(p["endCursor"]) if p["hasNextPage"] else "")')
   [ -n "$next" ] || break

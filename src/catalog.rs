@@ -116,18 +116,36 @@ impl Need {
 pub struct Sort {
     pub column: Option<&'static str>,
     pub descending: bool,
+    /// For a column of enum values sorted by meaning rather than by name:
+    /// the values, lowest first (a ticket's priority).
+    pub rank: Option<&'static [&'static str]>,
 }
 
 impl Sort {
     pub const ID_ASC: Sort = Sort {
         column: None,
         descending: false,
+        rank: None,
     };
 
     pub const fn by(column: &'static str, descending: bool) -> Self {
         Sort {
             column: Some(column),
             descending,
+            rank: None,
+        }
+    }
+
+    /// By `column`'s enum values in the order of `values`, lowest first.
+    pub const fn ranked(
+        column: &'static str,
+        values: &'static [&'static str],
+        descending: bool,
+    ) -> Self {
+        Sort {
+            column: Some(column),
+            descending,
+            rank: Some(values),
         }
     }
 }
@@ -206,8 +224,14 @@ pub enum Source {
     },
     /// An object of this catalog type over the same row (`internalFlags`).
     Embedded(&'static str),
-    /// The one related row of `target`, or null.
-    ToOne { target: &'static str, join: Join },
+    /// The one related row of `target`; `required` when every row has one
+    /// (a non-null foreign key: the GraphQL field is non-null), else null
+    /// when there is none.
+    ToOne {
+        target: &'static str,
+        join: Join,
+        required: bool,
+    },
     /// A page of the `target` rows that hold our id in `parent_column`, in
     /// `ordering`.
     Many {
@@ -310,10 +334,21 @@ const fn many(target: &'static str, parent_column: &'static str, ordering: Order
     }
 }
 
+/// A link every row has: a non-null foreign key.
 const fn forward(target: &'static str, column: &'static str) -> Source {
     Source::ToOne {
         target,
         join: Join::Forward(column),
+        required: true,
+    }
+}
+
+/// A link a row may lack: a nullable foreign key.
+const fn optional(target: &'static str, column: &'static str) -> Source {
+    Source::ToOne {
+        target,
+        join: Join::Forward(column),
+        required: false,
     }
 }
 
@@ -343,6 +378,9 @@ const CREDIT_NOTES_IN_ORDER: Ordering = Ordering::new("crn:id", Sort::ID_ASC);
 const MESSAGES_IN_ORDER: Ordering = Ordering::new("msg:id", Sort::ID_ASC);
 const SUBSCRIPTIONS_OLDEST_FIRST: Ordering = Ordering::new("sub:id", Sort::ID_ASC);
 const STAFF_BY_ID: Ordering = Ordering::new("stf:id", Sort::ID_ASC);
+/// A ticket's priorities as stored, least urgent first (a test holds it to
+/// the store's enum).
+pub const TICKET_PRIORITIES: &[&str] = &["LOW", "NORMAL", "HIGH", "URGENT"];
 
 /// Every entity of the domain.
 pub const ENTITIES: &[Entity] = &[
@@ -359,7 +397,7 @@ pub const ENTITIES: &[Entity] = &[
                 "internalFlags",
                 InternalFlag,
                 Source::Embedded("InternalFlags"),
-                "Internal flags. Null when the caller may not read them.",
+                "Internal flags: fraud review, VIP, churn risk, beta access. Only callers who may read internal flags (`read:internal_flags`) have this field.",
             ),
             field(
                 "plan",
@@ -371,6 +409,7 @@ pub const ENTITIES: &[Entity] = &[
                         back: "organization_id",
                         forward: "plan_id",
                     },
+                    required: false,
                 },
                 "The plan of the current subscription; null when there is none.",
             ),
@@ -380,6 +419,7 @@ pub const ENTITIES: &[Entity] = &[
                 Source::ToOne {
                     target: "Subscription",
                     join: Join::Back("organization_id"),
+                    required: false,
                 },
                 "The current subscription; null when there is none.",
             ),
@@ -582,6 +622,14 @@ pub const ENTITIES: &[Entity] = &[
                 "EMAIL_ASC",
                 Ordering::new("usr:email_asc", Sort::by("email", false)),
             ),
+            (
+                "EMAIL_DESC",
+                Ordering::new("usr:email_desc", Sort::by("email", true)),
+            ),
+            (
+                "NAME_ASC",
+                Ordering::new("usr:name_asc", Sort::by("name", false)),
+            ),
         ],
         history: false,
     },
@@ -609,7 +657,7 @@ pub const ENTITIES: &[Entity] = &[
             field(
                 "assignee",
                 Public,
-                forward("StaffMember", "assignee_id"),
+                optional("StaffMember", "assignee_id"),
                 "The staff member working on it; null when unassigned.",
             ),
             field(
@@ -624,6 +672,28 @@ pub const ENTITIES: &[Entity] = &[
             (
                 "CREATED_AT_ASC",
                 Ordering::new("tkt:created_asc", Sort::by("created_at", false)),
+            ),
+            (
+                "PRIORITY_DESC",
+                Ordering::new(
+                    "tkt:priority_desc",
+                    Sort::ranked("priority", TICKET_PRIORITIES, true),
+                ),
+            ),
+            (
+                "PRIORITY_ASC",
+                Ordering::new(
+                    "tkt:priority_asc",
+                    Sort::ranked("priority", TICKET_PRIORITIES, false),
+                ),
+            ),
+            (
+                "UPDATED_AT_DESC",
+                Ordering::new("tkt:updated_desc", Sort::by("updated_at", true)),
+            ),
+            (
+                "UPDATED_AT_ASC",
+                Ordering::new("tkt:updated_asc", Sort::by("updated_at", false)),
             ),
         ],
         history: true,
@@ -646,13 +716,13 @@ pub const ENTITIES: &[Entity] = &[
             field(
                 "authorUser",
                 Public,
-                forward("User", "author_user_id"),
+                optional("User", "author_user_id"),
                 "The customer who wrote it; null when staff wrote it.",
             ),
             field(
                 "authorStaff",
                 Public,
-                forward("StaffMember", "author_staff_id"),
+                optional("StaffMember", "author_staff_id"),
                 "The staff member who wrote it; null when the customer wrote it.",
             ),
         ],
@@ -673,7 +743,21 @@ pub const ENTITIES: &[Entity] = &[
             many("SupportTicket", "assignee_id", TICKETS_NEWEST_FIRST),
             paged!("Tickets assigned to this person, newest first."),
         )],
-        orderings: &[],
+        orderings: &[
+            ("CREATED_AT_ASC", STAFF_BY_ID),
+            (
+                "NAME_ASC",
+                Ordering::new("stf:name_asc", Sort::by("name", false)),
+            ),
+            (
+                "NAME_DESC",
+                Ordering::new("stf:name_desc", Sort::by("name", true)),
+            ),
+            (
+                "EMAIL_ASC",
+                Ordering::new("stf:email_asc", Sort::by("email", false)),
+            ),
+        ],
         history: false,
     },
 ];
@@ -689,6 +773,7 @@ pub const AUDIT_NEWEST_FIRST: Ordering = Ordering::new(
     Sort {
         column: None,
         descending: true,
+        rank: None,
     },
 );
 
@@ -1183,6 +1268,54 @@ mod tests {
         );
         assert!(is_audited("TicketMessage", "body"));
         assert!(is_audited("SupportTicket", "internalNotes"));
+    }
+
+    #[test]
+    fn ticket_priorities_rank_as_the_store_declares_them() {
+        use sea_orm::{ActiveEnum, Iterable};
+        let stored: Vec<String> = support_ticket::TicketPriority::iter()
+            .map(|p| p.to_value())
+            .collect();
+        assert_eq!(stored, TICKET_PRIORITIES);
+    }
+
+    /// A link is required exactly when its foreign key is not null.
+    #[test]
+    fn required_links_are_non_null_foreign_keys() {
+        for e in ENTITIES {
+            for f in e.fields() {
+                if let Source::ToOne {
+                    join: Join::Forward(column),
+                    required,
+                    ..
+                } = f.source
+                {
+                    let nullable = model_column_nullable(e.name, column);
+                    assert_eq!(required, !nullable, "{}.{}", e.name, f.name);
+                }
+            }
+        }
+    }
+
+    /// Whether the sea-orm model's column is nullable.
+    fn model_column_nullable(entity: &str, column: &str) -> bool {
+        use sea_orm::{ColumnTrait, EntityTrait, IdenStatic, Iterable};
+        fn of<E: EntityTrait>(column: &str) -> bool {
+            E::Column::iter()
+                .find(|c| c.as_str() == column)
+                .map(|c| c.def().is_null())
+                .unwrap_or_else(|| panic!("no column {column}"))
+        }
+        match entity {
+            "Subscription" => of::<subscription::Entity>(column),
+            "Invoice" => of::<invoice::Entity>(column),
+            "InvoiceLine" => of::<invoice_line::Entity>(column),
+            "CreditNote" => of::<credit_note::Entity>(column),
+            "User" => of::<user::Entity>(column),
+            "SupportTicket" => of::<support_ticket::Entity>(column),
+            "TicketMessage" => of::<ticket_message::Entity>(column),
+            other => panic!("{other} has no forward link known to the test"),
+        }
     }
 
     #[test]

@@ -229,7 +229,6 @@ pub const WRITE_TYPES: &[&str] = &["Mutation", "BulkResult", "BulkFailure", "Bul
 /// permission: the types that only guarded fields lead to. (A catalog
 /// entity's types are visible with it: `catalog::Entity::types`.)
 pub const GUARDED_TYPES: &[(&str, Permission)] = &[
-    ("StatusMatch", Permission::ReadCustomers),
     ("AuditEvent", Permission::ReadAuditLog),
     ("AuditEventConnection", Permission::ReadAuditLog),
     ("AuditEventEdge", Permission::ReadAuditLog),

@@ -48,12 +48,12 @@ use super::pagination::{Cursors, DEFAULT_PAGE_SIZE, Ordering};
 use super::types::billing::{InvoiceFilter, InvoiceOrder};
 use super::types::organization::{OrganizationFilter, OrganizationOrder, OrganizationStatus};
 use super::types::support::{SupportTicketFilter, SupportTicketOrder};
+use super::types::staff::{StaffMemberFilter, StaffMemberOrder};
 use super::types::user::{UserFilter, UserOrder};
+use super::filter::{Instant, InstantRange, ListFilter, ListOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
-use crate::store::organizations::{self, OrganizationQuery};
 use crate::store::page::{Keyset, Sort};
-use crate::store::people;
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
@@ -284,6 +284,10 @@ impl<'a> Compiler<'a> {
                 ("InvoiceOrder", _) => parses::<InvoiceOrder>(&value),
                 ("SupportTicketFilter", _) => parses::<SupportTicketFilter>(&value),
                 ("SupportTicketOrder", _) => parses::<SupportTicketOrder>(&value),
+                ("StaffMemberFilter", _) => parses::<StaffMemberFilter>(&value),
+                ("StaffMemberOrder", _) => parses::<StaffMemberOrder>(&value),
+                ("InstantRange", _) => parses::<InstantRange>(&value),
+                ("DateTime", _) => parses::<Instant>(&value),
                 _ => false,
             };
             if !ok {
@@ -631,7 +635,7 @@ impl<'a> Compiler<'a> {
                 Self::only_arguments(field, &[])?;
                 self.object(catalog::entity(name)?, alias, &field.sets)
             }
-            Source::ToOne { target, join } => {
+            Source::ToOne { target, join, .. } => {
                 Self::only_arguments(field, &[])?;
                 let target = catalog::entity(target)?;
                 let other = self.alias();
@@ -869,33 +873,19 @@ pub(crate) fn list_query(
     order: ConstValue,
 ) -> Option<(&'static Entity, Sql, Ordering)> {
     let entity = catalog::entity(catalog::root(name)?.entity)?;
+    fn rows<F: ListFilter, O: ListOrder>(
+        filter: ConstValue,
+        order: ConstValue,
+    ) -> Option<(Sql, Ordering)> {
+        let conditions = parse_or_default::<F>(filter)?.conditions().ok()?;
+        Some((conditions, parse_or_default::<O>(order)?.ordering()))
+    }
     let (conditions, ordering) = match name {
-        "organizations" => {
-            let filter: OrganizationFilter = parse_or_default(filter)?;
-            let query: OrganizationQuery = filter.into();
-            let order: OrganizationOrder = parse_or_default(order)?;
-            (organizations::conditions(&query), order.ordering())
-        }
-        "users" => {
-            let query = parse_or_default::<UserFilter>(filter)?.into_query().ok()?;
-            let order: UserOrder = parse_or_default(order)?;
-            (people::user_conditions(&query), order.ordering())
-        }
-        "invoices" => {
-            let query = parse_or_default::<InvoiceFilter>(filter)?
-                .into_query()
-                .ok()?;
-            let order: InvoiceOrder = parse_or_default(order)?;
-            (people::invoice_conditions(&query), order.ordering())
-        }
-        "tickets" => {
-            let query = parse_or_default::<SupportTicketFilter>(filter)?
-                .into_query()
-                .ok()?;
-            let order: SupportTicketOrder = parse_or_default(order)?;
-            (people::ticket_conditions(&query), order.ordering())
-        }
-        "staffMembers" => (Sql::default(), catalog::root_ordering(name)),
+        "organizations" => rows::<OrganizationFilter, OrganizationOrder>(filter, order)?,
+        "users" => rows::<UserFilter, UserOrder>(filter, order)?,
+        "invoices" => rows::<InvoiceFilter, InvoiceOrder>(filter, order)?,
+        "tickets" => rows::<SupportTicketFilter, SupportTicketOrder>(filter, order)?,
+        "staffMembers" => rows::<StaffMemberFilter, StaffMemberOrder>(filter, order)?,
         _ => return None,
     };
     Some((entity, conditions, ordering))

@@ -432,6 +432,8 @@ mod tests {
     use super::*;
     use crate::graphql::types::billing::InvoiceOrder;
     use crate::graphql::types::organization::OrganizationOrder;
+    use crate::graphql::filter::ListOrder;
+    use crate::graphql::types::staff::StaffMemberOrder;
     use crate::graphql::types::support::SupportTicketOrder;
     use crate::graphql::types::user::UserOrder;
 
@@ -465,7 +467,17 @@ mod tests {
             for f in entity.fields() {
                 let expected = match f.source {
                     Source::Column { .. } => f.column_type().expect("a column"),
-                    Source::Embedded(t) | Source::ToOne { target: t, .. } => t.to_owned(),
+                    Source::Embedded(t)
+                    | Source::ToOne {
+                        target: t,
+                        required: false,
+                        ..
+                    } => t.to_owned(),
+                    Source::ToOne {
+                        target: t,
+                        required: true,
+                        ..
+                    } => format!("{t}!"),
                     Source::Many { target, .. } => format!("{target}Connection!"),
                 };
                 assert_eq!(
@@ -530,6 +542,7 @@ mod tests {
         orders_match::<UserOrder>("User", UserOrder::ordering);
         orders_match::<InvoiceOrder>("Invoice", InvoiceOrder::ordering);
         orders_match::<SupportTicketOrder>("SupportTicket", SupportTicketOrder::ordering);
+        orders_match::<StaffMemberOrder>("StaffMember", StaffMemberOrder::ordering);
     }
 
     /// A cursor holds the sort column's value: every ordering sorts by a
@@ -547,8 +560,11 @@ mod tests {
                     } if c == column => Some(scalar),
                     _ => None,
                 });
+                // An enum column sorts by its rank, and its cursor holds the
+                // value's name.
+                let ranked = ordering.sort.rank.is_some() && matches!(scalar, Some(Scalar::Enum(_)));
                 assert!(
-                    matches!(scalar, Some(Scalar::Text | Scalar::Time)),
+                    ranked || matches!(scalar, Some(Scalar::Text | Scalar::Time)),
                     "{} sorts {} by {column}",
                     ordering.tag,
                     entity.name

@@ -6,6 +6,7 @@ pub mod budget;
 pub mod compiled;
 pub mod described;
 pub mod error;
+pub mod filter;
 pub mod gate;
 pub mod guard;
 pub mod ids;

@@ -4,7 +4,7 @@
 //! operation with the request's audit record, and loads the answer.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, SimpleObject};
-use chrono::{DateTime, Utc};
+use crate::graphql::filter::Instant;
 use sea_orm::EntityTrait;
 
 use super::error::ApiError;
@@ -175,7 +175,7 @@ pub struct ChangeSubscriptionPayload {
 pub struct MarkInvoicePaidInput {
     pub id: ID,
     /// When it was paid: not in the future, not before the invoice was issued.
-    pub paid_at: DateTime<Utc>,
+    pub paid_at: Instant,
     /// The payment's reference at the processor or bank.
     pub payment_reference: String,
     pub expected_version: i64,
@@ -371,7 +371,7 @@ pub async fn mark_invoice_paid(
 ) -> async_graphql::Result<MarkInvoicePaidPayload> {
     let op = billing::MarkPaid {
         id: ids::decode(Kind::Invoice, &input.id, "id")?,
-        paid_at: input.paid_at,
+        paid_at: input.paid_at.0,
         payment_reference: input.payment_reference,
         expected_version: input.expected_version,
         asked: Asked::new(None, input.idempotency_key),

@@ -3,18 +3,21 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::described::FromCatalog;
+use super::described::{Described, FromCatalog};
 use super::error::ApiError;
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::pagination::{cursors, keyset_of, page_request};
+use super::filter::{ListFilter, ListOrder};
+use super::pagination::{Ordering, cursors, keyset_of, page_request};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
 use super::types::load_one;
 use super::types::organization::{
     Organization, OrganizationConnection, OrganizationFilter, OrganizationOrder,
 };
-use super::types::staff::{StaffMember, StaffMemberConnection, Viewer};
+use super::types::staff::{
+    StaffMember, StaffMemberConnection, StaffMemberFilter, StaffMemberOrder, Viewer,
+};
 use super::types::support::{
     SupportTicket, SupportTicketConnection, SupportTicketFilter, SupportTicketOrder,
 };
@@ -22,7 +25,28 @@ use super::types::user::{User, UserConnection, UserFilter, UserOrder};
 use super::{principal, store};
 use crate::policy::Permission;
 use crate::store::loaders::{InvoiceId, OrganizationId, StaffId, TicketId, UserId};
+use crate::store::page::Page;
 use crate::store::{audit, organizations, people};
+
+/// A page of a root list: its filter's conditions, in `ordering`.
+async fn list_page<T: Described, F: ListFilter>(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<F>,
+    ordering: &Ordering,
+) -> async_graphql::Result<Page<T::Model>>
+where
+    T::Model: sea_orm::FromQueryResult,
+{
+    let req = page_request(ctx, first, after.as_deref(), ordering)?;
+    let conditions = filter.unwrap_or_default().conditions()?;
+    Ok(
+        crate::store::page::list(store(ctx)?, T::ENTITY, &conditions, ordering.sort, &req)
+            .await
+            .map_err(ApiError::from)?,
+    )
+}
 
 /// The root of every read.
 #[derive(Default)]
@@ -45,18 +69,8 @@ impl Query {
         order_by: Option<OrganizationOrder>,
     ) -> async_graphql::Result<OrganizationConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
-        let query = filter.unwrap_or_default().into();
-        let page = organizations::list(store(ctx)?, &query, ordering.sort, &req)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(OrganizationConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &ordering,
-            keyset_of(&ordering),
-            Organization,
-        ))
+        let page = list_page::<Organization, _>(ctx, first, after, filter, &ordering).await?;
+        Ok(OrganizationConnection::of(cursors(ctx)?, page, &ordering))
     }
 
     #[graphql(guard = "FromCatalog(\"Query\")")]
@@ -91,18 +105,8 @@ impl Query {
         order_by: Option<UserOrder>,
     ) -> async_graphql::Result<UserConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
-        let query = filter.unwrap_or_default().into_query()?;
-        let page = people::users(store(ctx)?, &query, ordering.sort, &req)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(UserConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &ordering,
-            keyset_of(&ordering),
-            User,
-        ))
+        let page = list_page::<User, _>(ctx, first, after, filter, &ordering).await?;
+        Ok(UserConnection::of(cursors(ctx)?, page, &ordering))
     }
 
     #[graphql(guard = "FromCatalog(\"Query\")")]
@@ -133,18 +137,8 @@ impl Query {
         order_by: Option<InvoiceOrder>,
     ) -> async_graphql::Result<InvoiceConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
-        let query = filter.unwrap_or_default().into_query()?;
-        let page = people::invoices(store(ctx)?, &query, ordering.sort, &req)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(InvoiceConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &ordering,
-            keyset_of(&ordering),
-            Invoice,
-        ))
+        let page = list_page::<Invoice, _>(ctx, first, after, filter, &ordering).await?;
+        Ok(InvoiceConnection::of(cursors(ctx)?, page, &ordering))
     }
 
     #[graphql(guard = "FromCatalog(\"Query\")")]
@@ -163,18 +157,8 @@ impl Query {
         order_by: Option<SupportTicketOrder>,
     ) -> async_graphql::Result<SupportTicketConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let req = page_request(ctx, first, after.as_deref(), &ordering)?;
-        let query = filter.unwrap_or_default().into_query()?;
-        let page = people::tickets(store(ctx)?, &query, ordering.sort, &req)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(SupportTicketConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &ordering,
-            keyset_of(&ordering),
-            SupportTicket,
-        ))
+        let page = list_page::<SupportTicket, _>(ctx, first, after, filter, &ordering).await?;
+        Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 
     #[graphql(guard = "FromCatalog(\"Query\")")]
@@ -203,19 +187,12 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        filter: Option<StaffMemberFilter>,
+        order_by: Option<StaffMemberOrder>,
     ) -> async_graphql::Result<StaffMemberConnection> {
-        let order = crate::catalog::root_ordering("staffMembers");
-        let req = page_request(ctx, first, after.as_deref(), &order)?;
-        let page = people::staff(store(ctx)?, order.sort, &req)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(StaffMemberConnection::from_page(
-            cursors(ctx)?,
-            page,
-            &order,
-            keyset_of(&order),
-            StaffMember,
-        ))
+        let ordering = order_by.unwrap_or_default().ordering();
+        let page = list_page::<StaffMember, _>(ctx, first, after, filter, &ordering).await?;
+        Ok(StaffMemberConnection::of(cursors(ctx)?, page, &ordering))
     }
 
     #[graphql(guard = "FromCatalog(\"Query\")")]
@@ -242,8 +219,8 @@ impl Query {
         filter: Option<AuditEventFilter>,
     ) -> async_graphql::Result<AuditEventConnection> {
         let req = page_request(ctx, first, after.as_deref(), &AUDIT_NEWEST_FIRST)?;
-        let query = filter.unwrap_or_default().into();
-        let page = audit::list(store(ctx)?, &query, AUDIT_NEWEST_FIRST.sort, &req)
+        let conditions = filter.unwrap_or_default().conditions();
+        let page = audit::list(store(ctx)?, &conditions, AUDIT_NEWEST_FIRST.sort, &req)
             .await
             .map_err(ApiError::from)?;
         Ok(AuditEventConnection::from_page(

@@ -79,8 +79,27 @@ impl Sort {
     pub(crate) fn order_by(&self, alias: &str) -> String {
         let dir = if self.descending { "DESC" } else { "ASC" };
         match self.column {
-            Some(col) => format!("{alias}.\"{col}\" {dir}, {alias}.\"id\" {dir}"),
+            Some(col) => format!(
+                "{} {dir}, {alias}.\"id\" {dir}",
+                self.term(&format!("{alias}.\"{col}\""))
+            ),
             None => format!("{alias}.\"id\" {dir}"),
+        }
+    }
+
+    /// What the rows are sorted by: `value` itself, or its rank among the
+    /// sort's enum values.
+    fn term(&self, value: &str) -> String {
+        match self.rank {
+            None => value.to_owned(),
+            Some(values) => {
+                let mut term = format!("CASE {value}");
+                for (i, v) in values.iter().enumerate() {
+                    term.push_str(&format!(" WHEN '{v}' THEN {i}"));
+                }
+                term.push_str(" END");
+                term
+            }
         }
     }
 
@@ -94,8 +113,17 @@ impl Sort {
         let op = if self.descending { "<" } else { ">" };
         match (self.column, keyset.value.clone().into_value()) {
             (Some(col), Some(value)) => {
-                sql.push(&format!("({alias}.\"{col}\", {alias}.\"id\") {op} ("))
+                let (ours, theirs) = (
+                    self.term(&format!("{alias}.\"{col}\"")),
+                    match self.rank {
+                        Some(_) => self.term("CAST(? AS TEXT)"),
+                        None => "?".to_owned(),
+                    },
+                );
+                let (before, after) = theirs.split_once('?').unwrap_or((&theirs, ""));
+                sql.push(&format!("({ours}, {alias}.\"id\") {op} ({before}"))
                     .bind(value)
+                    .push(after)
                     .push(", ")
                     .bind(keyset.id)
                     .push(")");
@@ -142,6 +170,18 @@ impl<M> Page<M> {
 
 fn total_of(row: &QueryResult) -> Result<i64, StoreError> {
     Ok(row.try_get::<i64>("", "__total")?)
+}
+
+/// A page of a catalog entity's list under `filter` (a SQL condition on
+/// alias `c`; empty for none), in `sort`'s order.
+pub(crate) async fn list<M: FromQueryResult>(
+    store: &Store,
+    entity: &str,
+    filter: &Sql,
+    sort: Sort,
+    req: &PageRequest,
+) -> Result<Page<M>, StoreError> {
+    root_page(store, crate::catalog::table(entity), filter, sort, req).await
 }
 
 /// A page of a whole table under `filter` (a SQL condition on alias `c`; empty for

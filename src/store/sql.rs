@@ -116,12 +116,32 @@ impl Conditions {
         &mut self.sql
     }
 
-    /// `c."column" IN (…)`, skipped when `values` is empty.
-    pub(crate) fn any_of<V: Into<Value> + Clone>(&mut self, column: &str, values: &[V]) {
-        if !values.is_empty() {
-            self.and()
-                .push(&format!("c.\"{column}\" IN "))
-                .bind_list(values);
+    /// `c."column" IN (…)` when a set is given; an empty set matches nothing
+    /// (a script filtering by a computed set that came out empty must not get
+    /// every row).
+    pub(crate) fn in_set<V: Into<Value> + Clone>(&mut self, column: &str, values: Option<&[V]>) {
+        match values {
+            None => {}
+            Some([]) => {
+                self.and().push("1 = 0");
+            }
+            Some(values) => {
+                self.and()
+                    .push(&format!("c.\"{column}\" IN "))
+                    .bind_list(values);
+            }
+        }
+    }
+
+    /// `c."column" IS NULL`.
+    pub(crate) fn is_null(&mut self, column: &str) {
+        self.and().push(&format!("c.\"{column}\" IS NULL"));
+    }
+
+    /// Another condition, already written.
+    pub(crate) fn and_sql(&mut self, condition: Sql) {
+        if !condition.is_empty() {
+            self.and().append(&condition);
         }
     }
 

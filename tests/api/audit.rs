@@ -214,8 +214,8 @@ async fn reads_are_recorded_with_their_sensitive_fields(backend: Backend) {
         .find(|e| e["actorSubject"] == "finance-1")
         .expect("the finance read is recorded");
     assert_eq!(read["operationName"], "CostReview");
-    assert_eq!(read["operationType"], "query");
-    assert_eq!(read["outcome"], "ok");
+    assert_eq!(read["operationType"], "QUERY");
+    assert_eq!(read["outcome"], "OK");
     assert_eq!(read["actorRoles"], json!(["finance"]));
     let fields = read["sensitiveFields"].as_array().expect("fields");
     assert!(
@@ -226,7 +226,7 @@ async fn reads_are_recorded_with_their_sensitive_fields(backend: Backend) {
     assert_eq!(read["documentHash"].as_str().map(str::len), Some(64));
     assert!(read["requestId"].is_string(), "{read}");
     assert_eq!(read["clientAddr"], "127.0.0.1");
-    let variables = read["variables"].as_str().unwrap_or_default();
+    let variables = read["variables"].to_string();
     assert!(
         variables.contains("\"apiToken\":\"[hidden: 15 characters, HMAC-SHA256 ")
             && variables.contains("\"n\":2")
@@ -238,12 +238,11 @@ async fn reads_are_recorded_with_their_sensitive_fields(backend: Backend) {
         .iter()
         .find(|e| e["actorSubject"] == "support-1")
         .expect("the refused read is recorded");
-    assert_eq!(denied["outcome"], "denied");
+    assert_eq!(denied["outcome"], "DENIED");
     assert_eq!(denied["operationName"], "Peek");
     assert!(
         denied["details"]
-            .as_str()
-            .unwrap_or_default()
+            .to_string()
             .contains("Organization.internalFlags"),
         "{denied}"
     );
@@ -549,7 +548,7 @@ async fn no_secret_reaches_the_audit_log_whatever_its_name(backend: Backend) {
         events["auditEvents"]["nodes"]
             .as_array()
             .and_then(|n| n.iter().find(|e| e["operationName"] == name))
-            .map(|e| serde_json::from_str(e["variables"].as_str().unwrap_or("{}")).expect("JSON"))
+            .map(|e| e["variables"].clone())
             .unwrap_or_else(|| panic!("no event for {name}: {events}"))
     };
     assert_eq!(of("Q2"), json!({}), "an undeclared variable is not kept");
@@ -1050,7 +1049,7 @@ async fn every_field_of_a_mutation_document_is_in_its_events(backend: Backend) {
     let app = crate::helpers::spawn_app(backend).await;
     let data = app
         .query(
-            "{ organizations(first: 1, filter: {status: {is: ACTIVE}}) { nodes { id version } } }",
+            "{ organizations(first: 1, filter: {status: ACTIVE}) { nodes { id version } } }",
             json!({}),
         )
         .await;
@@ -1092,7 +1091,7 @@ async fn every_field_of_a_mutation_document_is_in_its_events(backend: Backend) {
     // refused whole, and its event names both fields.
     let trial = app
         .query(
-            "{ organizations(first: 1, filter: {status: {is: TRIAL}}) { nodes { id } } }",
+            "{ organizations(first: 1, filter: {status: TRIAL}) { nodes { id } } }",
             json!({}),
         )
         .await["organizations"]["nodes"][0]["id"]

@@ -14,7 +14,7 @@ const BULK: &str = "mutation Bulk($input: BulkOrganizationStatusInput!) {
 async fn orgs_in(app: &TestApp, status: &str, n: usize) -> Vec<String> {
     let data = app
         .query(
-            "query($s: OrganizationStatus!, $n: Int) { organizations(first: $n, filter: {status: {is: $s}}) { nodes { id } } }",
+            "query($s: OrganizationStatus!, $n: Int) { organizations(first: $n, filter: {status: [$s]}) { nodes { id } } }",
             json!({ "s": status, "n": n }),
         )
         .await;
@@ -125,12 +125,10 @@ async fn dry_runs_and_modes_do_what_they_say(backend: Backend) {
         .await;
     let events = data["auditEvents"]["nodes"].as_array().expect("events");
     assert_eq!(events.len(), 5, "{data}");
-    assert!(events.iter().all(|e| e["operationType"] == "mutation"));
+    assert!(events.iter().all(|e| e["operationType"] == "MUTATION"));
     let applied: Vec<Value> = events
         .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e["details"].as_str().unwrap_or("{}")).unwrap_or_default()
-        })
+        .map(|e| e["details"].clone())
         .filter(|d| d["applied"] == true && d["changed"] == 4)
         .collect();
     assert_eq!(applied.len(), 1, "{data}");
@@ -202,19 +200,17 @@ async fn the_wrong_role_is_refused_and_the_refusal_audited(backend: Backend) {
     }
     assert_eq!(statuses(&app, &active).await, vec!["ACTIVE"; 2]);
     let data = app
-        .query(r#"{ auditEvents(first: 20, filter: {outcome: "denied"}) { nodes { actorRoles operationType details } } }"#, json!({}))
+        .query(r#"{ auditEvents(first: 20, filter: {outcome: DENIED}) { nodes { actorRoles operationType details } } }"#, json!({}))
         .await;
     let denied = data["auditEvents"]["nodes"].as_array().expect("events");
     assert_eq!(denied.len(), 4, "{data}");
     assert!(
         denied.iter().all(|e| e["details"]
-            .as_str()
-            .unwrap_or_default()
+            .to_string()
             .to_lowercase()
             .contains("bulkorganizationstatus")
             || e["details"]
-                .as_str()
-                .unwrap_or_default()
+                .to_string()
                 .contains("bulkUpdateOrganizationStatus")),
         "{data}"
     );

@@ -62,7 +62,7 @@ fn ok<'a>(body: &'a Value, mutation: &str) -> &'a Value {
 async fn orgs(app: &TestApp, status: &str, n: usize) -> Vec<(String, i64)> {
     let data = app
         .query(
-            "query($s: OrganizationStatus!, $n: Int) { organizations(first: $n, filter: {status: {is: $s}}) { nodes { id version } } }",
+            "query($s: OrganizationStatus!, $n: Int) { organizations(first: $n, filter: {status: [$s]}) { nodes { id version } } }",
             json!({ "s": status, "n": n }),
         )
         .await;
@@ -178,14 +178,14 @@ async fn organization_operations_follow_their_rules(backend: Backend) {
     // Each refusal is in the audit log, as a failed operation of its caller.
     let failed = app
         .query(
-            r#"{ auditEvents(filter: {actor: "ops-1", outcome: "error"}) { totalCount nodes { operationType operationName } } }"#,
+            r#"{ auditEvents(filter: {actor: "ops-1", outcome: ERROR}) { totalCount nodes { operationType operationName } } }"#,
             json!({}),
         )
         .await;
     assert_eq!(failed["auditEvents"]["totalCount"], 4, "{failed}");
     assert_eq!(
         failed["auditEvents"]["nodes"][0]["operationType"],
-        "mutation"
+        "MUTATION"
     );
 
     // A flag.
@@ -709,7 +709,7 @@ async fn each_operation_refuses_the_roles_without_its_right_and_audits_it(backen
     assert_eq!(mutations.len(), 10, "{mutations:?}");
     let denied_before = app
         .query(
-            r#"{ auditEvents(filter: {outcome: "denied"}) { totalCount } }"#,
+            r#"{ auditEvents(filter: {outcome: DENIED}) { totalCount } }"#,
             json!({}),
         )
         .await["auditEvents"]["totalCount"]
@@ -755,7 +755,7 @@ async fn each_operation_refuses_the_roles_without_its_right_and_audits_it(backen
     }
     let denied_after = app
         .query(
-            r#"{ auditEvents(filter: {outcome: "denied"}) { totalCount } }"#,
+            r#"{ auditEvents(filter: {outcome: DENIED}) { totalCount } }"#,
             json!({}),
         )
         .await["auditEvents"]["totalCount"]
@@ -1369,10 +1369,10 @@ async fn the_history_lists_what_each_role_may_read(backend: Backend) {
         .as_array()
         .expect("nodes")
         .iter()
-        .filter_map(|e| e["details"].as_str())
-        .find(|d| d.contains("subscription.seats"))
+        .map(|e| &e["details"])
+        .find(|d| d.to_string().contains("subscription.seats"))
         .expect("the subscription change's event");
-    let details: Value = serde_json::from_str(with_seats).expect("JSON");
+    let details = with_seats.clone();
     assert_eq!(details["changes"][0]["fields"][0]["before"], sub["seats"]);
 
     // Invoices and tickets keep theirs too.
@@ -1438,7 +1438,7 @@ async fn histories_of_a_list_are_read_in_a_constant_number_of_statements(backend
             "{body}"
         );
     }
-    let query = "query($n: Int) { organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id history(first: 2) { totalCount nodes { operationName fields { field after } } } } } }";
+    let query = "query($n: Int) { organizations(first: $n, filter: {status: ACTIVE}) { nodes { id history(first: 2) { totalCount nodes { operationName fields { field after } } } } } }";
     app.query(query, json!({ "n": 1 })).await; // the first request also records its caller
     let (one, data) = app
         .statements_during(app.query(query, json!({ "n": 1 })))

@@ -194,7 +194,7 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
     let first = p
         .reference
         .query(
-            "{ organizations(first: 1, filter: {status: {is: ACTIVE}}) { nodes { slug } } }",
+            "{ organizations(first: 1, filter: {status: ACTIVE}) { nodes { slug } } }",
             json!({}),
         )
         .await;
@@ -240,9 +240,9 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
         // Not given: false for async-graphql's `@include`, whatever the default.
         json!({ "skipFlags": false }),
         json!({ "skipFlags": false, "order": "NAME_DESC", "first": 7 }),
-        json!({ "skipFlags": false, "order": "CREATED_AT_DESC", "filter": { "status": { "anyOf": ["TRIAL", "SUSPENDED"] } } }),
+        json!({ "skipFlags": false, "order": "CREATED_AT_DESC", "filter": { "status": ["TRIAL", "SUSPENDED"] } }),
         json!({ "skipFlags": false, "order": "NAME_ASC", "filter": { "search": "a", "planCode": "team" } }),
-        json!({ "skipFlags": false, "filter": { "createdAfter": "2020-01-01T00:00:00Z", "createdBefore": "2100-01-01T00:00:00Z" } }),
+        json!({ "skipFlags": false, "filter": { "createdAt": { "from": "2020-01-01T00:00:00Z", "before": "2100-01-01" } } }),
         json!({ "skipFlags": false, "first": 0 }),
     ];
     for variables in variations {
@@ -301,9 +301,9 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
                 "invoiceOrder": "ISSUED_AT_ASC", "invoiceFilter": { "status": ["OPEN", "PAID"], "currency": "USD" },
                 "ticketOrder": "CREATED_AT_ASC", "ticketFilter": { "priority": ["HIGH", "URGENT"], "search": "e" } }),
         json!({ "userOrder": "CREATED_AT_DESC", "userFilter": { "organizationId": org },
-                "invoiceFilter": { "organizationId": org, "issuedAfter": "2020-01-01T00:00:00Z", "issuedBefore": "2100-01-01T00:00:00Z" },
+                "invoiceFilter": { "organizationId": org, "issuedAt": { "from": "2020-01-01", "before": "2100-01-01T00:00:00Z" } },
                 "ticketFilter": { "organizationId": org, "status": ["OPEN", "PENDING", "SOLVED", "CLOSED"],
-                                  "createdAfter": "2020-01-01T00:00:00Z" } }),
+                                  "createdAt": { "from": "2020-01-01T00:00:00Z" } } }),
     ];
     for variables in lists {
         let (answer, statements) = p.ask(LISTS, &variables).await;
@@ -350,7 +350,7 @@ async fn what_is_not_compiled_goes_to_the_executor() {
     // error.
     for (order, filter) in [
         ("CREATED_AT_ASC", json!(null)),
-        ("NAME_ASC", json!({ "status": { "is": "ACTIVE" } })),
+        ("NAME_ASC", json!({ "status": "ACTIVE" })),
         ("CREATED_AT_DESC", json!(null)),
     ] {
         let first = p
@@ -484,5 +484,5 @@ async fn compiled_reads_are_audited_as_executed_ones() {
     assert!(!has(&fields[0], "Organization.monthlyCostCents"));
     assert!(!has(&fields[0], "User.email"));
     assert!(has(&fields[0], "Organization.internalFlags"));
-    assert!(events.iter().all(|e| e["outcome"] == "ok"));
+    assert!(events.iter().all(|e| e["outcome"] == "OK"));
 }

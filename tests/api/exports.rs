@@ -69,7 +69,7 @@ async fn the_export_event(app: &TestApp, operation: &str) -> Value {
     for _ in 0..100 {
         let data = app
             .query(
-                "query($o: String) { auditEvents(first: 5, filter: {operationName: $o}) { nodes { outcome sensitiveFields details } } }",
+                "query($o: [String!]) { auditEvents(first: 5, filter: {operationName: $o}) { nodes { outcome sensitiveFields details } } }",
                 json!({ "o": operation }),
             )
             .await;
@@ -143,9 +143,9 @@ async fn an_export_is_every_row_of_the_list_in_its_order(backend: Backend) {
 
     // One event for the export: what it read, how much, that it completed.
     let event = the_export_event(&app, "ExportUsers").await;
-    assert_eq!(event["outcome"], "ok", "{event}");
+    assert_eq!(event["outcome"], "OK", "{event}");
     let details: Value =
-        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
+        event["details"].clone();
     let counts = &details["export"];
     assert_eq!(counts["rows"], paged.len(), "{details}");
     assert_eq!(counts["completed"], true);
@@ -195,7 +195,7 @@ async fn an_export_is_refused_as_a_query_would_be(backend: Backend) {
     );
     assert!(!body.contains("Did you mean"), "{body}");
     let event = the_export_event(&app, "Costs").await;
-    assert_eq!(event["outcome"], "denied", "{event}");
+    assert_eq!(event["outcome"], "DENIED", "{event}");
 
     for (query, field, says) in [
         (
@@ -257,7 +257,7 @@ async fn csv_cells_are_quoted_and_formulas_neutralised(backend: Backend) {
         &app,
         &["admin"],
         "text/csv",
-        "query($o: ID) { invoices(filter: {organizationId: $o, status: [PAID]}) { nodes { id paymentReference amountCents } } }",
+        "query($o: [ID!]) { invoices(filter: {organizationId: $o, status: [PAID]}) { nodes { id paymentReference amountCents } } }",
         json!({ "o": invoice["organization"]["id"] }),
     )
     .await;
@@ -293,9 +293,9 @@ async fn a_client_that_goes_away_stops_the_export_and_its_event_says_so(backend:
     assert!(!chunk.is_empty());
     drop(resp);
     let event = the_export_event(&app, "ExportWide").await;
-    assert_eq!(event["outcome"], "partial", "{event}");
+    assert_eq!(event["outcome"], "PARTIAL", "{event}");
     let details: Value =
-        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
+        event["details"].clone();
     assert_eq!(details["export"]["completed"], false, "{details}");
     assert_eq!(
         details["export"]["cutShort"], "the client went away",
@@ -633,8 +633,8 @@ async fn a_client_that_stops_reading_has_its_export_cut() {
     // Not reading: the export waits, then gives up.
     let event = the_export_event(&app, "Stalled").await;
     let details: Value =
-        serde_json::from_str(event["details"].as_str().unwrap_or("{}")).expect("JSON");
-    assert_eq!(event["outcome"], "partial", "{event}");
+        event["details"].clone();
+    assert_eq!(event["outcome"], "PARTIAL", "{event}");
     assert_eq!(
         details["export"]["cutShort"], "the client stopped reading for 1 s",
         "{details}"

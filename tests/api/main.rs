@@ -14,6 +14,7 @@ mod errors;
 mod exports;
 mod failures;
 mod fair_use;
+mod filters;
 mod hidden_schema;
 mod http;
 mod limits;

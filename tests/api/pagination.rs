@@ -95,7 +95,7 @@ async fn nested_pages_continue_per_parent(backend: Backend) {
     let app = spawn_app(backend).await;
     let first = app
         .query(
-            "{ organizations(first: 3, filter: {status: {is: ACTIVE}}) { nodes { id users(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
+            "{ organizations(first: 3, filter: {status: ACTIVE}) { nodes { id users(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
             json!({}),
         )
         .await;
@@ -138,7 +138,7 @@ async fn nested_pages_continue_per_parent(backend: Backend) {
         // After the last row: an empty page, still counting the whole list.
         let past = app
             .query(
-                "query($after: String) { organizations(first: 3, filter: {status: {is: ACTIVE}}) { nodes { id users(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
+                "query($after: String) { organizations(first: 3, filter: {status: ACTIVE}) { nodes { id users(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
                 json!({ "after": cursor }),
             )
             .await;
@@ -160,8 +160,8 @@ async fn filters_and_lookups_answer(backend: Backend) {
     let data = app
         .query(
             r#"{
-                trial: organizations(filter: {status: {is: TRIAL}}) { totalCount nodes { status plan { code } } }
-                many: organizations(filter: {status: {anyOf: [SUSPENDED, CHURNED]}}) { totalCount nodes { status } }
+                trial: organizations(filter: {status: TRIAL}) { totalCount nodes { status plan { code } } }
+                many: organizations(filter: {status: [SUSPENDED, CHURNED]}) { totalCount nodes { status } }
                 team: organizations(filter: {planCode: "team"}) { totalCount nodes { plan { code } } }
                 search: organizations(filter: {search: "ACME"}) { nodes { name } }
                 all: organizations { totalCount }

@@ -103,3 +103,67 @@ async fn a_role_schema_has_no_hidden_names() {
     }
     assert!(support.contains("organizations("));
 }
+
+/// Every type, field, argument, enum value and input field of
+/// `schema.graphql` is described (the directives and scalars GraphQL itself
+/// defines aside): what a UI developer reads in their editor or the
+/// playground's docs.
+#[test]
+fn everything_in_schema_graphql_is_described() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+    let sdl = std::fs::read_to_string(path).expect("schema.graphql");
+    let doc = async_graphql::parser::parse_schema(&sdl).expect("schema.graphql parses");
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    let mut check = |what: String, description: bool| {
+        seen += 1;
+        if !description {
+            missing.push(what);
+        }
+    };
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(ty) = def else {
+            continue;
+        };
+        let ty = &ty.node;
+        let name = ty.name.node.as_str();
+        check(format!("type {name}"), ty.description.is_some());
+        let fields = match &ty.kind {
+            TypeKind::Object(o) => Some(&o.fields),
+            TypeKind::Interface(i) => Some(&i.fields),
+            _ => None,
+        };
+        for field in fields.into_iter().flatten() {
+            let f = &field.node;
+            check(format!("{name}.{}", f.name.node), f.description.is_some());
+            for arg in &f.arguments {
+                check(
+                    format!("{name}.{}({}:)", f.name.node, arg.node.name.node),
+                    arg.node.description.is_some(),
+                );
+            }
+        }
+        match &ty.kind {
+            TypeKind::Enum(e) => {
+                for v in &e.values {
+                    check(format!("{name}.{}", v.node.value.node), v.node.description.is_some());
+                }
+            }
+            TypeKind::InputObject(i) => {
+                for f in &i.fields {
+                    check(format!("{name}.{}", f.node.name.node), f.node.description.is_some());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(seen > 500, "only {seen} names: did the parse find the schema?");
+    assert!(
+        missing.is_empty(),
+        "{} of {seen} names have no description:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

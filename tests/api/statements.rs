@@ -13,7 +13,7 @@ use crate::on_both_databases;
 /// Eleven levels: organizations → users → organization → invoices → lines →
 /// invoice → organization → tickets → requester → tickets → (assignee, messages).
 pub const DEEP: &str = "query Deep($n: Int!) {
-  organizations(first: $n, filter: {status: {is: ACTIVE}}) { nodes { id
+  organizations(first: $n, filter: {status: ACTIVE}) { nodes { id
     users(first: 2) { nodes { id
       organization { id
         invoices(first: 1) { nodes { number

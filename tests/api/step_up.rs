@@ -57,7 +57,7 @@ fn operation_using(permission: Permission, org: &str) -> (String, Option<&'stati
 async fn first_org(app: &TestApp) -> (String, String) {
     let data = app
         .query(
-            "{ organizations(first: 1, filter: { status: { is: ACTIVE } }) { nodes { id status } } }",
+            "{ organizations(first: 1, filter: { status: ACTIVE }) { nodes { id status } } }",
             json!({}),
         )
         .await;
@@ -342,7 +342,7 @@ async fn a_browser_session_steps_up_through_the_provider(backend: Backend) {
     let (_, body) = graphql_with_cookie(
         &app,
         &client,
-        "{ organizations(first: 1, filter: { status: { is: ACTIVE } }) { nodes { id } } }",
+        "{ organizations(first: 1, filter: { status: ACTIVE }) { nodes { id } } }",
     )
     .await;
     let org = body["data"]["organizations"]["nodes"][0]["id"]

@@ -1,11 +1,11 @@
 //! The audit log, as auditors and admins read it.
 
-use async_graphql::{ID, InputObject, Object};
-use chrono::{DateTime, Utc};
+use async_graphql::{ID, InputObject, Json, Object};
 
+use crate::graphql::filter::{Instant, InstantRange, Where};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::connection;
-use crate::store::audit::AuditQuery;
+use crate::store::sql::Sql;
 use crate::store::entities::audit_event;
 
 pub use crate::catalog::AUDIT_NEWEST_FIRST;
@@ -21,8 +21,9 @@ impl AuditEvent {
         ids::encode(Kind::AuditEvent, self.0.id)
     }
 
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    /// When it happened.
+    async fn occurred_at(&self) -> Instant {
+        Instant(self.0.occurred_at)
     }
 
     /// The caller's subject; empty for a refused request that no signature
@@ -52,10 +53,10 @@ impl AuditEvent {
             .collect()
     }
 
-    /// `query` or `mutation`; `request` for a request refused before it
+    /// What was asked: a query or a mutation, or a request refused before it
     /// became an operation (see `details`).
-    async fn operation_type(&self) -> &str {
-        &self.0.operation_type
+    async fn operation_type(&self) -> AuditOperationType {
+        AuditOperationType::of(&self.0.operation_type)
     }
 
     /// The operation's name; for a refused request its route (`POST
@@ -69,9 +70,9 @@ impl AuditEvent {
         serde_json::from_str(&self.0.sensitive_fields).unwrap_or_default()
     }
 
-    /// `ok`, `partial`, `denied` or `error`.
-    async fn outcome(&self) -> &str {
-        &self.0.outcome
+    /// How it ended.
+    async fn outcome(&self) -> AuditOutcome {
+        AuditOutcome::of(&self.0.outcome)
     }
 
     /// SHA-256 of the document, hex.
@@ -79,6 +80,7 @@ impl AuditEvent {
         &self.0.document_hash
     }
 
+    /// How long it took, in milliseconds.
     async fn duration_ms(&self) -> i64 {
         self.0.duration_ms
     }
@@ -93,20 +95,24 @@ impl AuditEvent {
         self.0.request_id.as_deref()
     }
 
-    /// The operation's declared variables as JSON: IDs, enum values, numbers
-    /// and booleans as given; text only where the catalog records it (reasons,
+    /// The operation's declared variables: IDs, enum values, numbers and
+    /// booleans as given; text only where the catalog records it (reasons,
     /// searches), else `[hidden: N characters, HMAC-SHA256 …]`.
-    async fn variables(&self) -> &str {
-        &self.0.variables
+    async fn variables(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.0.variables).unwrap_or(serde_json::Value::Null))
     }
 
-    /// JSON: what a mutation changed (`fields`: the document's root
+    /// What a mutation changed (`fields`: the document's root
     /// fields), which fields failed (`failed`: path and code), what a refused
     /// operation asked for (`denied`), or why a request was refused before
     /// the gate (`refused`: reason, status, message, count, from, until,
     /// routes); null when there is nothing to add.
-    async fn details(&self) -> Option<&str> {
-        self.0.details.as_deref()
+    async fn details(&self) -> Option<Json<serde_json::Value>> {
+        self.0
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .map(Json)
     }
 }
 
@@ -118,32 +124,105 @@ connection!(
     "crate::graphql::guard::visible::audit_log"
 );
 
+/// What an audit event records.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(visible = "crate::graphql::guard::visible::audit_log")]
+pub enum AuditOperationType {
+    /// A read.
+    Query,
+    /// A change.
+    Mutation,
+    /// A subscription (refused: Backplane has none).
+    Subscription,
+    /// A request refused before it became an operation (a bad token, a
+    /// foreign network, a body too large): see `details.refused`.
+    Request,
+    /// A document that did not parse far enough to say.
+    Unknown,
+}
+
+impl AuditOperationType {
+    /// The stored text's value.
+    fn of(stored: &str) -> Self {
+        match stored {
+            "query" => Self::Query,
+            "mutation" => Self::Mutation,
+            "subscription" => Self::Subscription,
+            "request" => Self::Request,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// How an audited operation ended.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(visible = "crate::graphql::guard::visible::audit_log")]
+pub enum AuditOutcome {
+    /// Answered without errors.
+    Ok,
+    /// Answered, with errors on some fields.
+    Partial,
+    /// Refused: something the caller may not use, or a request refused at
+    /// the edge.
+    Denied,
+    /// Failed.
+    Error,
+}
+
+impl AuditOutcome {
+    fn of(stored: &str) -> Self {
+        match stored {
+            "ok" => Self::Ok,
+            "partial" => Self::Partial,
+            "denied" => Self::Denied,
+            _ => Self::Error,
+        }
+    }
+
+    /// As stored.
+    fn stored(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// Which audit events to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
 #[graphql(visible = "crate::graphql::guard::visible::audit_log")]
 pub struct AuditEventFilter {
-    /// The caller's subject.
-    pub actor: Option<String>,
-    pub operation_name: Option<String>,
+    /// Events of any of these callers, by subject; an empty list matches
+    /// nothing.
+    pub actor: Option<Vec<String>>,
+    /// Events of any of these operation names (a refused request's route);
+    /// an empty list matches nothing.
+    pub operation_name: Option<Vec<String>>,
     /// Events that resolved this sensitive field, named as `Type.field`.
     pub field: Option<String>,
-    /// At or after this instant.
-    pub from: Option<DateTime<Utc>>,
-    /// Before this instant.
-    pub to: Option<DateTime<Utc>>,
-    /// `ok`, `partial`, `denied` or `error`.
-    pub outcome: Option<String>,
+    /// Events within this span.
+    pub occurred_at: Option<InstantRange>,
+    /// Events with any of these outcomes; an empty list matches nothing.
+    pub outcome: Option<Vec<AuditOutcome>>,
 }
 
-impl From<AuditEventFilter> for AuditQuery {
-    fn from(f: AuditEventFilter) -> Self {
-        AuditQuery {
-            actor: f.actor,
-            operation_name: f.operation_name,
-            field: f.field,
-            from: f.from,
-            to: f.to,
-            outcome: f.outcome,
+impl AuditEventFilter {
+    pub(crate) fn conditions(self) -> Sql {
+        let mut w = Where::default()
+            .any_text("actor_subject", self.actor)
+            .any_text("operation_name", self.operation_name)
+            .any_text(
+                "outcome",
+                self.outcome
+                    .map(|o| o.into_iter().map(|o| o.stored().to_owned()).collect()),
+            )
+            .within("occurred_at", self.occurred_at);
+        if let Some(field) = self.field {
+            // Stored as a JSON array of strings: match the quoted name exactly.
+            w = w.search(&["sensitive_fields"], Some(format!("\"{field}\"")));
         }
+        w.done()
     }
 }

@@ -1,18 +1,20 @@
 //! Billing: plans, subscriptions, invoices and their lines.
 
-use async_graphql::{Context, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::organization::Organization;
-use super::{child_page, mirror_enum, to_one};
+use super::{child_page, link, mirror_enum};
 use crate::graphql::described::{Columns, FromCatalog, described};
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, connection, cursors};
+use crate::catalog;
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{InstantRange, ListFilter, Where};
+use crate::graphql::ids::Kind;
+use crate::graphql::pagination::{connection, cursors};
 use crate::store::entities::{credit_note, invoice, invoice_line, plan, subscription};
 use crate::store::loaders::{
     CreditNotesOfInvoice, InvoiceId, LinesOfInvoice, OrganizationId, PlanId, SubscriptionsOfPlan,
 };
-use crate::store::people::InvoiceQuery;
+use crate::store::sql::Sql;
 
 /// A price plan.
 #[derive(Clone)]
@@ -73,13 +75,13 @@ impl Subscription {
     }
 
     #[graphql(guard = "FromCatalog(\"Subscription\")")]
-    async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Plan>> {
-        to_one::<_, PlanId, _, _>(ctx, self).await
+    async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<Plan> {
+        link::<_, PlanId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"Subscription\")")]
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        to_one::<_, OrganizationId, _, _>(ctx, self).await
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        link::<_, OrganizationId, _, _>(ctx, self).await
     }
 }
 
@@ -120,8 +122,8 @@ impl Invoice {
     }
 
     #[graphql(guard = "FromCatalog(\"Invoice\")")]
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        to_one::<_, OrganizationId, _, _>(ctx, self).await
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        link::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"Invoice\")")]
@@ -176,8 +178,8 @@ impl InvoiceLine {
     }
 
     #[graphql(guard = "FromCatalog(\"InvoiceLine\")")]
-    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
-        to_one::<_, InvoiceId, _, _>(ctx, self).await
+    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Invoice> {
+        link::<_, InvoiceId, _, _>(ctx, self).await
     }
 }
 
@@ -202,8 +204,8 @@ impl CreditNote {
     }
 
     #[graphql(guard = "FromCatalog(\"CreditNote\")")]
-    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
-        to_one::<_, InvoiceId, _, _>(ctx, self).await
+    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Invoice> {
+        link::<_, InvoiceId, _, _>(ctx, self).await
     }
 }
 
@@ -217,38 +219,39 @@ connection!(
 /// Which invoices to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
 pub struct InvoiceFilter {
-    /// Any of these statuses.
+    /// Any of these statuses; an empty list matches nothing.
     pub status: Option<Vec<InvoiceStatus>>,
-    /// Invoices of this organization.
-    pub organization_id: Option<ID>,
-    /// ISO 4217 code.
-    pub currency: Option<String>,
-    /// Issued at or after this instant.
-    pub issued_after: Option<DateTime<Utc>>,
-    /// Issued before this instant.
-    pub issued_before: Option<DateTime<Utc>>,
-    /// Text in the invoice number.
+    /// Invoices of any of these organizations; an empty list matches nothing.
+    pub organization_id: MaybeUndefined<Vec<ID>>,
+    /// Any of these ISO 4217 codes (`EUR`); an empty list matches nothing.
+    pub currency: Option<Vec<String>>,
+    /// Case-insensitive text in the invoice number.
     pub search: Option<String>,
+    /// Issued within this span.
+    pub issued_at: Option<InstantRange>,
+    /// Due within this span.
+    pub due_at: Option<InstantRange>,
 }
 
-impl InvoiceFilter {
-    pub fn into_query(self) -> Result<InvoiceQuery, crate::graphql::error::ApiError> {
-        Ok(InvoiceQuery {
-            statuses: self
-                .status
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            organization_id: self
-                .organization_id
-                .map(|id| ids::decode(Kind::Organization, &id, "filter.organizationId"))
-                .transpose()?,
-            currency: self.currency,
-            issued_after: self.issued_after,
-            issued_before: self.issued_before,
-            search: self.search,
-        })
+impl ListFilter for InvoiceFilter {
+    fn conditions(self) -> Result<Sql, ApiError> {
+        Ok(Where::default()
+            .any_of::<_, invoice::InvoiceStatus>("status", self.status)
+            .reference(
+                catalog::foreign_key("Invoice", "organization"),
+                self.organization_id,
+                Kind::Organization,
+                "filter.organizationId",
+            )?
+            .any_text(
+                "currency",
+                self.currency
+                    .map(|c| c.into_iter().map(|c| c.trim().to_uppercase()).collect()),
+            )
+            .search(&["number"], self.search)
+            .within("issued_at", self.issued_at)
+            .within("due_at", self.due_at)
+            .done())
     }
 }
 
@@ -260,10 +263,4 @@ pub enum InvoiceOrder {
     IssuedAtDesc,
     /// Oldest first.
     IssuedAtAsc,
-}
-
-impl InvoiceOrder {
-    pub fn ordering(self) -> Ordering {
-        super::ordering_of("Invoice", self)
-    }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Json, SimpleObject};
-use chrono::{DateTime, Utc};
+use crate::graphql::filter::Instant;
 
 use crate::catalog::{self, Ordering, Sort};
 use crate::graphql::guard::can;
@@ -24,6 +24,7 @@ pub const HISTORY_NEWEST_FIRST: Ordering = Ordering::new(
     Sort {
         column: None,
         descending: true,
+        rank: None,
     },
 );
 
@@ -47,7 +48,8 @@ pub struct FieldChange {
 pub struct Change {
     /// The audit event's id: the audit log's entry for this change.
     pub id: ID,
-    pub occurred_at: DateTime<Utc>,
+    /// When it was made.
+    pub occurred_at: Instant,
     /// Who made it: the identity provider's subject.
     pub actor_subject: String,
     /// The mutation that made it.
@@ -85,7 +87,7 @@ pub fn change_of(ctx: &Context<'_>, event: &audit_event::Model) -> Change {
         .collect();
     Change {
         id: ids::encode(Kind::AuditEvent, event.id),
-        occurred_at: event.occurred_at,
+        occurred_at: Instant(event.occurred_at),
         actor_subject: event.actor_subject.clone(),
         operation_name: details
             .mutation
@@ -111,7 +113,7 @@ impl From<HistoryEntry> for Change {
     fn from(e: HistoryEntry) -> Self {
         Change {
             id: ids::encode(Kind::AuditEvent, e.event),
-            occurred_at: e.occurred_at,
+            occurred_at: Instant(e.occurred_at),
             actor_subject: e.actor_subject,
             operation_name: e.mutation,
             reason: e.reason,

@@ -124,6 +124,23 @@ where
     }
 }
 
+/// The related row of a to-one relation every row has (the catalog's
+/// `required`: a non-null foreign key), as [`to_one`] finds it. Its absence
+/// is a broken foreign key: an internal error, logged.
+pub(crate) async fn link<T, K, M, W>(ctx: &Context<'_>, row: &T) -> async_graphql::Result<W>
+where
+    T: crate::graphql::described::Described,
+    K: From<i64> + Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+    W: From<M>,
+    StoreLoader:
+        async_graphql::dataloader::Loader<K, Value = M, Error = crate::store::loaders::LoadError>,
+{
+    to_one::<T, K, M, W>(ctx, row)
+        .await?
+        .ok_or_else(|| super::error::ApiError::MissingContext("the row of a required link").into())
+}
+
 /// Loads one row by key through the request's DataLoader.
 pub(crate) async fn load_one<K, V>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<V>>
 where

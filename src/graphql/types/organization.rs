@@ -1,19 +1,20 @@
 //! Organizations: customer accounts, with their cost data and internal flags.
 
-use async_graphql::{Context, InputObject, Object, OneofObject};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, InputObject, Object};
 
 use super::billing::{InvoiceConnection, Plan, Subscription};
 use super::support::SupportTicketConnection;
 use super::user::UserConnection;
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::described::{Columns, FromCatalog, columns_only, described};
-use crate::graphql::pagination::{Ordering, connection, cursors};
+use crate::graphql::pagination::{connection, cursors};
 use crate::store::entities::organization;
 use crate::store::loaders::{
     BillingOfOrganization, InvoicesOfOrganization, TicketsOfOrganization, UsersOfOrganization,
 };
-use crate::store::organizations::OrganizationQuery;
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{InstantRange, ListFilter, Where};
+use crate::store::sql::Sql;
 
 mirror_enum! {
     /// Where a customer account is in its lifecycle.
@@ -129,44 +130,31 @@ connection!(
     "an organization",
 );
 
-/// One status or several.
-#[derive(OneofObject, Clone)]
-#[graphql(visible = "crate::graphql::guard::visible::customers")]
-pub enum StatusMatch {
-    /// Exactly this status.
-    Is(OrganizationStatus),
-    /// Any of these statuses.
-    AnyOf(Vec<OrganizationStatus>),
-}
-
 /// Which organizations to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
 pub struct OrganizationFilter {
-    /// One status or a list of them.
-    pub status: Option<StatusMatch>,
+    /// Any of these statuses (`status: ACTIVE` for one); an empty list
+    /// matches nothing.
+    pub status: Option<Vec<OrganizationStatus>>,
     /// Case-insensitive text in the name or slug.
     pub search: Option<String>,
-    /// Subscribed to the plan with this code (e.g. `team`).
-    pub plan_code: Option<String>,
-    /// Created at or after this instant.
-    pub created_after: Option<DateTime<Utc>>,
-    /// Created before this instant.
-    pub created_before: Option<DateTime<Utc>>,
+    /// Subscribed to any of the plans of these codes (e.g. `team`); an empty
+    /// list matches nothing.
+    pub plan_code: Option<Vec<String>>,
+    /// Created within this span.
+    pub created_at: Option<InstantRange>,
 }
 
-impl From<OrganizationFilter> for OrganizationQuery {
-    fn from(f: OrganizationFilter) -> Self {
-        OrganizationQuery {
-            statuses: match f.status {
-                None => Vec::new(),
-                Some(StatusMatch::Is(s)) => vec![s.into()],
-                Some(StatusMatch::AnyOf(list)) => list.into_iter().map(Into::into).collect(),
-            },
-            search: f.search,
-            plan_code: f.plan_code,
-            created_after: f.created_after,
-            created_before: f.created_before,
+impl ListFilter for OrganizationFilter {
+    fn conditions(self) -> Result<Sql, ApiError> {
+        let mut w = Where::default()
+            .any_of::<_, organization::OrganizationStatus>("status", self.status)
+            .search(&["name", "slug"], self.search)
+            .within("created_at", self.created_at);
+        if let Some(codes) = self.plan_code {
+            w = w.and(crate::store::organizations::on_plans(&codes));
         }
+        Ok(w.done())
     }
 }
 
@@ -182,10 +170,4 @@ pub enum OrganizationOrder {
     NameAsc,
     /// By name, Z to A.
     NameDesc,
-}
-
-impl OrganizationOrder {
-    pub fn ordering(self) -> Ordering {
-        super::ordering_of("Organization", self)
-    }
 }

@@ -1,14 +1,17 @@
 //! Staff: employees known from the identity provider, and the caller (`viewer`).
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::child_page;
 use super::support::SupportTicketConnection;
 use crate::graphql::described::{Columns, FromCatalog, described};
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{Instant, InstantRange, ListFilter, Where};
 use crate::graphql::pagination::{connection, cursors};
 use crate::identity::{Principal, PrincipalKind};
 use crate::store::entities::staff_member;
 use crate::store::loaders::TicketsOfAssignee;
+use crate::store::sql::Sql;
 
 /// An employee, as last seen in a token from the identity provider.
 #[derive(Clone)]
@@ -43,6 +46,38 @@ connection!(
     "a staff member",
 );
 
+/// Which staff members to list; every given condition must hold.
+#[derive(InputObject, Clone, Default)]
+pub struct StaffMemberFilter {
+    /// Case-insensitive text in the email or name.
+    pub search: Option<String>,
+    /// Last seen (signed in or called) within this span.
+    pub last_seen_at: Option<InstantRange>,
+}
+
+impl ListFilter for StaffMemberFilter {
+    fn conditions(self) -> Result<Sql, ApiError> {
+        Ok(Where::default()
+            .search(&["email", "name"], self.search)
+            .within("last_seen_at", self.last_seen_at)
+            .done())
+    }
+}
+
+/// The order of a staff list. Ties are broken by id.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StaffMemberOrder {
+    /// First seen first (the default).
+    #[default]
+    CreatedAtAsc,
+    /// By name, A to Z.
+    NameAsc,
+    /// By name, Z to A.
+    NameDesc,
+    /// By email, A to Z.
+    EmailAsc,
+}
+
 /// What kind of caller.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewerKind {
@@ -75,7 +110,7 @@ pub struct Viewer {
     pub step_up_required: Vec<String>,
     /// When the person last authenticated at the identity provider (the
     /// token's `auth_time`), when it says.
-    pub authenticated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub authenticated_at: Option<Instant>,
     /// How they authenticated (the token's `amr`, RFC 8176: `pwd`, `otp`,
     /// `hwk`, …), when it says.
     pub authentication_methods: Vec<String>,
@@ -102,7 +137,8 @@ impl From<&Principal> for Viewer {
             authenticated_at: p
                 .authentication
                 .auth_time
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(Instant),
             authentication_methods: p.authentication.amr.clone(),
         }
     }

@@ -1,18 +1,20 @@
 //! Support: tickets and their messages.
 
-use async_graphql::{Context, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::organization::Organization;
 use super::staff::StaffMember;
 use super::user::User;
-use super::{child_page, mirror_enum, to_one};
+use super::{child_page, link, mirror_enum, to_one};
 use crate::graphql::described::{Columns, FromCatalog, described};
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, connection, cursors};
+use crate::catalog;
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{InstantRange, ListFilter, Where};
+use crate::graphql::ids::Kind;
+use crate::graphql::pagination::{connection, cursors};
 use crate::store::entities::{support_ticket, ticket_message};
 use crate::store::loaders::{MessagesOfTicket, OrganizationId, StaffId, TicketId, UserId};
-use crate::store::people::TicketQuery;
+use crate::store::sql::Sql;
 
 mirror_enum! {
     /// Where a ticket is in its life.
@@ -59,13 +61,13 @@ impl SupportTicket {
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        to_one::<_, OrganizationId, _, _>(ctx, self).await
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        link::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
-    async fn requester(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        to_one::<_, UserId, _, _>(ctx, self).await
+    async fn requester(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        link::<_, UserId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"SupportTicket\")")]
@@ -118,8 +120,8 @@ impl TicketMessage {
     }
 
     #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
-    async fn ticket(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SupportTicket>> {
-        to_one::<_, TicketId, _, _>(ctx, self).await
+    async fn ticket(&self, ctx: &Context<'_>) -> async_graphql::Result<SupportTicket> {
+        link::<_, TicketId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"TicketMessage\")")]
@@ -143,49 +145,53 @@ connection!(
 /// Which tickets to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
 pub struct SupportTicketFilter {
-    /// Any of these statuses.
+    /// Any of these statuses; an empty list matches nothing.
     pub status: Option<Vec<TicketStatus>>,
-    /// Any of these priorities.
+    /// Any of these priorities; an empty list matches nothing.
     pub priority: Option<Vec<TicketPriority>>,
-    /// Tickets of this organization.
-    pub organization_id: Option<ID>,
-    /// Tickets assigned to this staff member.
-    pub assignee_id: Option<ID>,
+    /// Tickets of any of these organizations; an empty list matches nothing.
+    pub organization_id: MaybeUndefined<Vec<ID>>,
+    /// Tickets raised by any of these users; an empty list matches nothing.
+    pub requester_id: MaybeUndefined<Vec<ID>>,
+    /// Tickets assigned to any of these staff members; `null`: unassigned
+    /// tickets; an empty list matches nothing.
+    pub assignee_id: MaybeUndefined<Vec<ID>>,
     /// Case-insensitive text in the subject.
     pub search: Option<String>,
-    /// Opened at or after this instant.
-    pub created_after: Option<DateTime<Utc>>,
-    /// Opened before this instant.
-    pub created_before: Option<DateTime<Utc>>,
+    /// Opened within this span.
+    pub created_at: Option<InstantRange>,
+    /// Last changed within this span.
+    pub updated_at: Option<InstantRange>,
 }
 
-impl SupportTicketFilter {
-    pub fn into_query(self) -> Result<TicketQuery, crate::graphql::error::ApiError> {
-        Ok(TicketQuery {
-            statuses: self
-                .status
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            priorities: self
-                .priority
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            organization_id: self
-                .organization_id
-                .map(|id| ids::decode(Kind::Organization, &id, "filter.organizationId"))
-                .transpose()?,
-            assignee_id: self
-                .assignee_id
-                .map(|id| ids::decode(Kind::Staff, &id, "filter.assigneeId"))
-                .transpose()?,
-            search: self.search,
-            created_after: self.created_after,
-            created_before: self.created_before,
-        })
+impl ListFilter for SupportTicketFilter {
+    fn conditions(self) -> Result<Sql, ApiError> {
+        let key = |field| catalog::foreign_key("SupportTicket", field);
+        Ok(Where::default()
+            .any_of::<_, support_ticket::TicketStatus>("status", self.status)
+            .any_of::<_, support_ticket::TicketPriority>("priority", self.priority)
+            .reference(
+                key("organization"),
+                self.organization_id,
+                Kind::Organization,
+                "filter.organizationId",
+            )?
+            .reference(
+                key("requester"),
+                self.requester_id,
+                Kind::User,
+                "filter.requesterId",
+            )?
+            .reference(
+                key("assignee"),
+                self.assignee_id,
+                Kind::Staff,
+                "filter.assigneeId",
+            )?
+            .search(&["subject"], self.search)
+            .within("created_at", self.created_at)
+            .within("updated_at", self.updated_at)
+            .done())
     }
 }
 
@@ -197,10 +203,12 @@ pub enum SupportTicketOrder {
     CreatedAtDesc,
     /// Oldest first: the queue.
     CreatedAtAsc,
-}
-
-impl SupportTicketOrder {
-    pub fn ordering(self) -> Ordering {
-        super::ordering_of("SupportTicket", self)
-    }
+    /// Most urgent first (`URGENT`, `HIGH`, `NORMAL`, `LOW`), then newest.
+    PriorityDesc,
+    /// Least urgent first.
+    PriorityAsc,
+    /// Most recently changed first.
+    UpdatedAtDesc,
+    /// Longest unchanged first.
+    UpdatedAtAsc,
 }

@@ -1,16 +1,19 @@
 //! Users: people in customer organizations. Email and name are personal data.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::organization::Organization;
 use super::support::SupportTicketConnection;
-use super::{child_page, mirror_enum, to_one};
+use super::{child_page, link, mirror_enum};
 use crate::graphql::described::{Columns, FromCatalog, described};
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::pagination::{Ordering, connection, cursors};
+use crate::catalog;
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{InstantRange, ListFilter, Where};
+use crate::graphql::ids::Kind;
+use crate::graphql::pagination::{connection, cursors};
 use crate::store::entities::user;
 use crate::store::loaders::{OrganizationId, TicketsOfRequester};
-use crate::store::people::UserQuery;
+use crate::store::sql::Sql;
 
 mirror_enum! {
     /// A user's role inside their own organization.
@@ -50,8 +53,8 @@ impl User {
     }
 
     #[graphql(guard = "FromCatalog(\"User\")")]
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
-        to_one::<_, OrganizationId, _, _>(ctx, self).await
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        link::<_, OrganizationId, _, _>(ctx, self).await
     }
 
     #[graphql(guard = "FromCatalog(\"User\")")]
@@ -72,29 +75,33 @@ connection!(UserConnection, UserEdge, User, "a user",);
 /// Which users to list; every given condition must hold.
 #[derive(InputObject, Clone, Default)]
 pub struct UserFilter {
-    /// Any of these statuses.
+    /// Any of these statuses; an empty list matches nothing.
     pub status: Option<Vec<UserStatus>>,
+    /// Any of these roles in their organization; an empty list matches
+    /// nothing.
+    pub org_role: Option<Vec<UserOrgRole>>,
     /// Case-insensitive text in the email or name.
     pub search: Option<String>,
-    /// Users of this organization.
-    pub organization_id: Option<ID>,
+    /// Users of any of these organizations; an empty list matches nothing.
+    pub organization_id: MaybeUndefined<Vec<ID>>,
+    /// Joined within this span.
+    pub created_at: Option<InstantRange>,
 }
 
-impl UserFilter {
-    pub fn into_query(self) -> Result<UserQuery, crate::graphql::error::ApiError> {
-        Ok(UserQuery {
-            statuses: self
-                .status
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            search: self.search,
-            organization_id: self
-                .organization_id
-                .map(|id| ids::decode(Kind::Organization, &id, "filter.organizationId"))
-                .transpose()?,
-        })
+impl ListFilter for UserFilter {
+    fn conditions(self) -> Result<Sql, ApiError> {
+        Ok(Where::default()
+            .any_of::<_, user::UserStatus>("status", self.status)
+            .any_of::<_, user::UserOrgRole>("org_role", self.org_role)
+            .search(&["email", "name"], self.search)
+            .reference(
+                catalog::foreign_key("User", "organization"),
+                self.organization_id,
+                Kind::Organization,
+                "filter.organizationId",
+            )?
+            .within("created_at", self.created_at)
+            .done())
     }
 }
 
@@ -108,10 +115,8 @@ pub enum UserOrder {
     CreatedAtDesc,
     /// By email, A to Z.
     EmailAsc,
-}
-
-impl UserOrder {
-    pub fn ordering(self) -> Ordering {
-        super::ordering_of("User", self)
-    }
+    /// By email, Z to A.
+    EmailDesc,
+    /// By name, A to Z.
+    NameAsc,
 }

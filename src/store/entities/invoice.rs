@@ -31,7 +31,7 @@ pub struct Model {
     #[catalog(
         CostData,
         nullable,
-        "Cost data: what the payment processor charged us, in minor units. Null when the caller may not read cost data."
+        "Cost data: what the payment processor charged us, in minor units. Only callers who may read cost data (`read:cost_data`) have this field: for others it does not exist."
     )]
     pub processing_fee_cents: i64,
     #[catalog(skip)]

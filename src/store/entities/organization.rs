@@ -20,7 +20,7 @@ pub struct Model {
     #[catalog(
         CostData,
         nullable,
-        "Cost data: what this account costs to serve per month, in minor units of USD. Null when the caller may not read cost data."
+        "Cost data: what this account costs to serve per month, in minor units of USD. Only callers who may read cost data (`read:cost_data`) have this field: for others it does not exist."
     )]
     pub monthly_cost_cents: i64,
     /// Gross margin in basis points (1/100 of a percent); negative when it loses money.

@@ -20,7 +20,7 @@ pub struct Model {
     #[catalog(
         CostData,
         nullable,
-        "Cost data: what one seat costs us per month, in minor units. Null when the caller may not read cost data."
+        "Cost data: what one seat costs us per month, in minor units. Only callers who may read cost data (`read:cost_data`) have this field: for others it does not exist."
     )]
     pub unit_cost_cents: i64,
     #[catalog(skip)]
