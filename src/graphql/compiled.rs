@@ -44,13 +44,13 @@ mod answer;
 
 use super::ids;
 
+use super::filter::{Instant, InstantRange, ListFilter, ListOrder};
 use super::pagination::{Cursors, DEFAULT_PAGE_SIZE, Ordering};
 use super::types::billing::{InvoiceFilter, InvoiceOrder};
 use super::types::organization::{OrganizationFilter, OrganizationOrder, OrganizationStatus};
-use super::types::support::{SupportTicketFilter, SupportTicketOrder};
 use super::types::staff::{StaffMemberFilter, StaffMemberOrder};
+use super::types::support::{SupportTicketFilter, SupportTicketOrder};
 use super::types::user::{UserFilter, UserOrder};
-use super::filter::{Instant, InstantRange, ListFilter, ListOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
 use crate::store::page::{Keyset, Sort};

@@ -369,6 +369,7 @@ fn visible_fn(need: Option<Need>) -> Option<fn(&Context<'_>) -> bool> {
 
 /// Sets every catalog type's and field's description and visibility.
 fn apply(registry: &mut Registry) {
+    describe_by_name(registry);
     for entity in catalog::ENTITIES {
         let visible = visible_fn(Some(Need::One(entity.read)));
         for name in entity.types() {
@@ -414,6 +415,135 @@ fn apply(registry: &mut Registry) {
 /// The query root's name.
 const Q_NAME: &str = "Query";
 
+/// What an argument of this name means, wherever it appears: written once.
+const ARGUMENTS: &[(&str, &str)] = &[
+    (
+        "first",
+        "Rows wanted: default 20, at most 100 (1,000 for service identities) unless configured.",
+    ),
+    (
+        "after",
+        "Continue after this row: a `pageInfo.endCursor` (or an edge's `cursor`) of the same list and order.",
+    ),
+    (
+        "last",
+        "Rows wanted from the end (with `before`, the page before it): default 20, at most 100 (1,000 for service identities) unless configured.",
+    ),
+    (
+        "before",
+        "Continue before this row: a `pageInfo.startCursor` (or an edge's `cursor`) of the same list and order.",
+    ),
+    (
+        "filter",
+        "Which rows: every condition given must hold; an empty list in a condition matches nothing.",
+    ),
+    ("orderBy", "The order; ties are broken by id."),
+    (
+        "id",
+        "The row's opaque id, as the list or another field gave it.",
+    ),
+    ("slug", "The organization's slug (the URL name), exactly."),
+    ("email", "The user's email, case-insensitively."),
+    ("input", "What to do: see the input type's fields."),
+];
+
+/// What an input field of this name means in every input that has it.
+const INPUT_FIELDS: &[(&str, &str)] = &[
+    ("id", "The id of the record to change."),
+    (
+        "ids",
+        "The records to change: at most the configured maximum (10,000 by default); a repeated id counts once.",
+    ),
+    ("organizationId", "The organization's id."),
+    ("ticketId", "The ticket's id."),
+    ("invoiceId", "The invoice's id."),
+    (
+        "expectedVersion",
+        "The record's `version` as you read it: the change is refused with `CONFLICT` (and `extensions.currentVersion`) if somebody changed it since.",
+    ),
+    (
+        "idempotencyKey",
+        "Any string unique to this change: sending the same request again with the same key returns the first answer instead of changing twice (kept for a day by default).",
+    ),
+    (
+        "reason",
+        "Why: kept in the audit log and the record's history.",
+    ),
+    (
+        "dryRun",
+        "Validate and report what would change, without changing anything.",
+    ),
+    (
+        "mode",
+        "`ALL_OR_NOTHING` (the default): nothing changes if any record cannot; `BEST_EFFORT`: change what can.",
+    ),
+    ("flag", "Which internal flag."),
+    ("value", "Set (true) or clear (false)."),
+];
+
+/// What an output field of this name means wherever it appears.
+const OUTPUT_FIELDS: &[(&str, &str)] = &[
+    ("node", "The row."),
+    (
+        "change",
+        "The change as the record's history and the audit log keep it.",
+    ),
+    (
+        "organization",
+        "The organization, as it is after the change.",
+    ),
+    (
+        "subscription",
+        "The subscription, as it is after the change.",
+    ),
+    ("invoice", "The invoice, as it is after the change."),
+    ("ticket", "The ticket, as it is after the change."),
+    ("message", "The message written."),
+    ("creditNote", "The credit note issued."),
+];
+
+/// Describes, by name, every argument, input field and field the code left
+/// undescribed (`first`, `after`, `expectedVersion`, a payload's `change`):
+/// each such name means one thing across the schema, so its description is
+/// written once, here.
+fn describe_by_name(registry: &mut Registry) {
+    let of = |table: &[(&str, &'static str)], name: &str| {
+        table
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| (*d).to_owned())
+    };
+    if let Some(MetaType::Scalar { description, .. }) = registry.types.get_mut("JSON") {
+        *description = Some(
+            "Any JSON value, given as JSON itself (an object, a list, a string, a number, a boolean or null), not as text to parse.".to_owned(),
+        );
+    }
+    for ty in registry.types.values_mut() {
+        match ty {
+            MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => {
+                for (name, field) in fields.iter_mut() {
+                    if field.description.is_none() {
+                        field.description = of(OUTPUT_FIELDS, name);
+                    }
+                    for (arg, value) in field.args.iter_mut() {
+                        if value.description.is_none() {
+                            value.description = of(ARGUMENTS, arg);
+                        }
+                    }
+                }
+            }
+            MetaType::InputObject { input_fields, .. } => {
+                for (name, value) in input_fields.iter_mut() {
+                    if value.description.is_none() {
+                        value.description = of(INPUT_FIELDS, name);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn set_type_visible(ty: &mut MetaType, to: Option<fn(&Context<'_>) -> bool>) {
     match ty {
         MetaType::Object { visible, .. }
@@ -430,9 +560,9 @@ mod tests {
     use async_graphql::resolver_utils::EnumType;
 
     use super::*;
+    use crate::graphql::filter::ListOrder;
     use crate::graphql::types::billing::InvoiceOrder;
     use crate::graphql::types::organization::OrganizationOrder;
-    use crate::graphql::filter::ListOrder;
     use crate::graphql::types::staff::StaffMemberOrder;
     use crate::graphql::types::support::SupportTicketOrder;
     use crate::graphql::types::user::UserOrder;
@@ -562,7 +692,8 @@ mod tests {
                 });
                 // An enum column sorts by its rank, and its cursor holds the
                 // value's name.
-                let ranked = ordering.sort.rank.is_some() && matches!(scalar, Some(Scalar::Enum(_)));
+                let ranked =
+                    ordering.sort.rank.is_some() && matches!(scalar, Some(Scalar::Enum(_)));
                 assert!(
                     ranked || matches!(scalar, Some(Scalar::Text | Scalar::Time)),
                     "{} sorts {} by {column}",

@@ -35,7 +35,8 @@ pub use mutation::Mutation;
 pub use query::Query;
 
 /// The schema type.
-pub type BackplaneSchema = Schema<described::CatalogRoot<Query>, Mutation, EmptySubscription>;
+pub type BackplaneSchema =
+    Schema<described::CatalogRoot<Query>, described::CatalogRoot<Mutation>, EmptySubscription>;
 
 /// Builds the schema. `store` is absent only when the schema is built to print
 /// it. The schema registers no async-graphql extension (see `gate`): requests
@@ -58,11 +59,15 @@ pub fn build_serving_schema(
     limits: limits::Limits,
     cursors: pagination::Cursors,
 ) -> BackplaneSchema {
-    let mut builder = Schema::build(described::CatalogRoot(Query), Mutation, EmptySubscription)
-        // Suggestions are built from every field, hidden ones too: they would name
-        // what a role may not see.
-        .disable_suggestions()
-        .data(cursors);
+    let mut builder = Schema::build(
+        described::CatalogRoot(Query),
+        described::CatalogRoot(Mutation),
+        EmptySubscription,
+    )
+    // Suggestions are built from every field, hidden ones too: they would name
+    // what a role may not see.
+    .disable_suggestions()
+    .data(cursors);
     if let Some(store) = store {
         builder = builder.data(store);
     }

@@ -109,9 +109,13 @@ pub struct BulkOrganizationStatusInput {
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(visible = "crate::graphql::guard::visible::write_internal_flags")]
 pub enum InternalFlag {
+    /// Under review for fraud.
     FraudReview,
+    /// A customer to treat with care.
     Vip,
+    /// At risk of leaving.
     ChurnRisk,
+    /// Sees features before everyone else.
     BetaAccess,
 }
 
@@ -258,6 +262,11 @@ pub(crate) fn domain_error(err: DomainError) -> ApiError {
     }
 }
 
+/// Every change: one record at a time with its business rules
+/// (`setOrganizationStatus`, `markInvoicePaid`, …), or many at once
+/// (`bulk…`). Each takes one `input`, checks the caller's rights and the
+/// record's `expectedVersion`, accepts an `idempotencyKey`, and records the
+/// change in the audit log and the record's history.
 #[Object(visible = "crate::graphql::guard::visible::any_write")]
 impl Mutation {
     /// Change the status of many organizations at once: suspend, reactivate,

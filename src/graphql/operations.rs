@@ -3,8 +3,8 @@
 //! what it did). The rules are in `domain`; this only decodes ids, runs the
 //! operation with the request's audit record, and loads the answer.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, SimpleObject};
 use crate::graphql::filter::Instant;
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, SimpleObject};
 use sea_orm::EntityTrait;
 
 use super::error::ApiError;
@@ -274,7 +274,10 @@ pub struct AddInternalNotePayload {
 #[graphql(visible = "crate::graphql::guard::visible::write_tickets")]
 pub struct UpdateTicketInput {
     pub id: ID,
+    /// The new status; omit to keep it. Reopening a CLOSED ticket needs a
+    /// `reason`.
     pub status: Option<TicketStatus>,
+    /// The new priority; omit to keep it.
     pub priority: Option<TicketPriority>,
     /// A staff member holding the support or admin role; null to unassign;
     /// omit to keep.

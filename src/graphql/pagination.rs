@@ -314,6 +314,7 @@ macro_rules! connection {
         #[derive(async_graphql::SimpleObject, Clone)]
         #[graphql($($args)*)]
         pub struct $edge {
+            /// The row.
             pub node: $node,
             /// Pass as `after` to continue after this row.
             pub cursor: String,
@@ -326,6 +327,7 @@ macro_rules! connection {
             total: i64,
         }
 
+        #[doc = concat!("A page of ", $what, "s, with where to continue (Relay's connection).")]
         #[async_graphql::Object($($args)*)]
         impl $conn {
             /// The rows of this page, in order.

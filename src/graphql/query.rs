@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, Object};
 
 use super::described::{Described, FromCatalog};
 use super::error::ApiError;
+use super::filter::{ListFilter, ListOrder};
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::filter::{ListFilter, ListOrder};
 use super::pagination::{Ordering, cursors, keyset_of, page_request};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
@@ -52,6 +52,10 @@ where
 #[derive(Default)]
 pub struct Query;
 
+/// Every read: the lists (with `filter`, `orderBy` and Relay pages), the
+/// lookups by id, slug and email, the audit log, and `viewer`, the caller.
+/// What a caller sees follows their roles: a field or type they may not read
+/// is not in their schema at all.
 #[Object]
 impl Query {
     /// Who is calling, with their roles and what they may do.

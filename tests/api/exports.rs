@@ -144,8 +144,7 @@ async fn an_export_is_every_row_of_the_list_in_its_order(backend: Backend) {
     // One event for the export: what it read, how much, that it completed.
     let event = the_export_event(&app, "ExportUsers").await;
     assert_eq!(event["outcome"], "OK", "{event}");
-    let details: Value =
-        event["details"].clone();
+    let details: Value = event["details"].clone();
     let counts = &details["export"];
     assert_eq!(counts["rows"], paged.len(), "{details}");
     assert_eq!(counts["completed"], true);
@@ -294,8 +293,7 @@ async fn a_client_that_goes_away_stops_the_export_and_its_event_says_so(backend:
     drop(resp);
     let event = the_export_event(&app, "ExportWide").await;
     assert_eq!(event["outcome"], "PARTIAL", "{event}");
-    let details: Value =
-        event["details"].clone();
+    let details: Value = event["details"].clone();
     assert_eq!(details["export"]["completed"], false, "{details}");
     assert_eq!(
         details["export"]["cutShort"], "the client went away",
@@ -632,8 +630,7 @@ async fn a_client_that_stops_reading_has_its_export_cut() {
     resp.chunk().await.expect("a chunk").expect("some bytes");
     // Not reading: the export waits, then gives up.
     let event = the_export_event(&app, "Stalled").await;
-    let details: Value =
-        event["details"].clone();
+    let details: Value = event["details"].clone();
     assert_eq!(event["outcome"], "PARTIAL", "{event}");
     assert_eq!(
         details["export"]["cutShort"], "the client stopped reading for 1 s",

@@ -51,13 +51,18 @@ async fn total(app: &TestApp, list: &str, filter: Value) -> i64 {
     let (status, body) = app
         .graphql_as(
             Some(&app.issuer.token("admin-1", &["admin"])),
-            &format!("query($f: {}) {{ {list}(filter: $f) {{ totalCount }} }}", filter_type(list)),
+            &format!(
+                "query($f: {}) {{ {list}(filter: $f) {{ totalCount }} }}",
+                filter_type(list)
+            ),
             json!({ "f": filter }),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("errors").is_none(), "{list} {body}");
-    body["data"][list]["totalCount"].as_i64().expect("totalCount")
+    body["data"][list]["totalCount"]
+        .as_i64()
+        .expect("totalCount")
 }
 
 fn filter_type(list: &str) -> &'static str {
@@ -84,7 +89,10 @@ async fn an_empty_set_matches_nothing_in_every_filter(backend: Backend) {
     for (list, ty) in &lists {
         assert_eq!(filter_type(list), ty, "{list}");
         let all = total(&app, list, json!({})).await;
-        assert!(all > 0, "{list} is empty in the seed: the test would prove nothing");
+        assert!(
+            all > 0,
+            "{list} is empty in the seed: the test would prove nothing"
+        );
         for field in list_fields(&app, ty).await {
             assert_eq!(
                 total(&app, list, json!({ field.as_str(): [] })).await,
@@ -107,7 +115,10 @@ async fn null_asks_for_tickets_without_an_assignee(backend: Backend) {
     let unassigned = app.query(q, json!({ "f": { "assigneeId": null } })).await;
     let nodes = unassigned["tickets"]["nodes"].as_array().expect("nodes");
     assert!(!nodes.is_empty(), "the seed has unassigned tickets");
-    assert!(nodes.iter().all(|n| n["assignee"].is_null()), "{unassigned}");
+    assert!(
+        nodes.iter().all(|n| n["assignee"].is_null()),
+        "{unassigned}"
+    );
     // The assigned ones, by id, and the unassigned ones make up the list.
     let staff = app
         .query("{ staffMembers(first: 100) { nodes { id } } }", json!({}))
@@ -118,10 +129,10 @@ async fn null_asks_for_tickets_without_an_assignee(backend: Backend) {
         .iter()
         .map(|n| n["id"].clone())
         .collect();
-    let assigned = app.query(q, json!({ "f": { "assigneeId": ids } })).await["tickets"]
-        ["totalCount"]
-        .as_i64()
-        .expect("count");
+    let assigned =
+        app.query(q, json!({ "f": { "assigneeId": ids } })).await["tickets"]["totalCount"]
+            .as_i64()
+            .expect("count");
     assert_eq!(
         assigned + unassigned["tickets"]["totalCount"].as_i64().expect("count"),
         all
@@ -134,10 +145,12 @@ async fn null_asks_for_tickets_without_an_assignee(backend: Backend) {
             json!({}),
         )
         .await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
     assert_eq!(
-        body["errors"][0]["extensions"]["argument"],
-        "filter.assigneeId",
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["argument"], "filter.assigneeId",
         "{body}"
     );
 }
@@ -147,7 +160,11 @@ on_both_databases!(null_asks_for_tickets_without_an_assignee);
 /// ticket once with its cursors.
 async fn tickets_page_by_priority(backend: Backend) {
     let app = spawn_app(backend).await;
-    let rank = |p: &str| ["LOW", "NORMAL", "HIGH", "URGENT"].iter().position(|x| *x == p);
+    let rank = |p: &str| {
+        ["LOW", "NORMAL", "HIGH", "URGENT"]
+            .iter()
+            .position(|x| *x == p)
+    };
     for (order, descending) in [("PRIORITY_DESC", true), ("PRIORITY_ASC", false)] {
         let mut after: Option<String> = None;
         let mut seen = std::collections::HashSet::new();
@@ -163,10 +180,16 @@ async fn tickets_page_by_priority(backend: Backend) {
             let conn = &data["tickets"];
             total = conn["totalCount"].as_i64().expect("count");
             for node in conn["nodes"].as_array().expect("nodes") {
-                assert!(seen.insert(node["id"].clone().to_string()), "{order}: {node} twice");
+                assert!(
+                    seen.insert(node["id"].clone().to_string()),
+                    "{order}: {node} twice"
+                );
                 let r = rank(node["priority"].as_str().expect("priority")).expect("a priority");
                 if let Some(l) = last {
-                    assert!(if descending { r <= l } else { r >= l }, "{order}: {node} after rank {l}");
+                    assert!(
+                        if descending { r <= l } else { r >= l },
+                        "{order}: {node} after rank {l}"
+                    );
                 }
                 last = Some(r);
             }
@@ -185,15 +208,30 @@ on_both_databases!(tickets_page_by_priority);
 async fn spans_take_dates_alone(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(
-        total(&app, "organizations", json!({ "createdAt": { "from": "2000-01-01" } })).await as u64,
+        total(
+            &app,
+            "organizations",
+            json!({ "createdAt": { "from": "2000-01-01" } })
+        )
+        .await as u64,
         SEED_ORGS
     );
     assert_eq!(
-        total(&app, "organizations", json!({ "createdAt": { "before": "2000-01-01" } })).await,
+        total(
+            &app,
+            "organizations",
+            json!({ "createdAt": { "before": "2000-01-01" } })
+        )
+        .await,
         0
     );
     assert_eq!(
-        total(&app, "invoices", json!({ "issuedAt": { "from": "2100-01-01T00:00:00+02:00" } })).await,
+        total(
+            &app,
+            "invoices",
+            json!({ "issuedAt": { "from": "2100-01-01T00:00:00+02:00" } })
+        )
+        .await,
         0
     );
     let (_, body) = app

@@ -27,6 +27,17 @@ fn the_contract_names_are_in_the_schema() {
         Default::default(),
         Default::default(),
     ));
+    // Descriptions out, whitespace collapsed: what a client's types depend on.
+    let sdl: String = sdl
+        .split("\"\"\"")
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")");
     for name in [
         "viewer: Viewer!",
         "organizations(",
@@ -148,18 +159,27 @@ fn everything_in_schema_graphql_is_described() {
         match &ty.kind {
             TypeKind::Enum(e) => {
                 for v in &e.values {
-                    check(format!("{name}.{}", v.node.value.node), v.node.description.is_some());
+                    check(
+                        format!("{name}.{}", v.node.value.node),
+                        v.node.description.is_some(),
+                    );
                 }
             }
             TypeKind::InputObject(i) => {
                 for f in &i.fields {
-                    check(format!("{name}.{}", f.node.name.node), f.node.description.is_some());
+                    check(
+                        format!("{name}.{}", f.node.name.node),
+                        f.node.description.is_some(),
+                    );
                 }
             }
             _ => {}
         }
     }
-    assert!(seen > 500, "only {seen} names: did the parse find the schema?");
+    assert!(
+        seen > 500,
+        "only {seen} names: did the parse find the schema?"
+    );
     assert!(
         missing.is_empty(),
         "{} of {seen} names have no description:\n{}",

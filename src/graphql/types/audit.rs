@@ -5,8 +5,8 @@ use async_graphql::{ID, InputObject, Json, Object};
 use crate::graphql::filter::{Instant, InstantRange, Where};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::pagination::connection;
-use crate::store::sql::Sql;
 use crate::store::entities::audit_event;
+use crate::store::sql::Sql;
 
 pub use crate::catalog::AUDIT_NEWEST_FIRST;
 
@@ -14,6 +14,8 @@ pub use crate::catalog::AUDIT_NEWEST_FIRST;
 #[derive(Clone)]
 pub struct AuditEvent(pub audit_event::Model);
 
+/// One entry of the audit log: who asked what, when, from where, and how
+/// it ended; its hash chains it to the entry before.
 #[Object(visible = "crate::graphql::guard::visible::audit_log")]
 impl AuditEvent {
     /// Opaque, stable id.

@@ -4,8 +4,8 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::organization::Organization;
 use super::{child_page, link, mirror_enum};
-use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::catalog;
+use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::error::ApiError;
 use crate::graphql::filter::{InstantRange, ListFilter, Where};
 use crate::graphql::ids::Kind;

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Json, SimpleObject};
 use crate::graphql::filter::Instant;
+use async_graphql::{Context, ID, Json, SimpleObject};
 
 use crate::catalog::{self, Ordering, Sort};
 use crate::graphql::guard::can;

@@ -7,13 +7,13 @@ use super::support::SupportTicketConnection;
 use super::user::UserConnection;
 use super::{child_page, load_one, mirror_enum};
 use crate::graphql::described::{Columns, FromCatalog, columns_only, described};
+use crate::graphql::error::ApiError;
+use crate::graphql::filter::{InstantRange, ListFilter, Where};
 use crate::graphql::pagination::{connection, cursors};
 use crate::store::entities::organization;
 use crate::store::loaders::{
     BillingOfOrganization, InvoicesOfOrganization, TicketsOfOrganization, UsersOfOrganization,
 };
-use crate::graphql::error::ApiError;
-use crate::graphql::filter::{InstantRange, ListFilter, Where};
 use crate::store::sql::Sql;
 
 mirror_enum! {

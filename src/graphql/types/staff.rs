@@ -96,7 +96,9 @@ pub struct Viewer {
     pub subject: String,
     /// Null for service identities.
     pub email: Option<String>,
+    /// The person's name; null for service identities.
     pub name: Option<String>,
+    /// A person, a script, or the dev demo identity.
     pub kind: ViewerKind,
     /// Roles held (`support`, `billing`, `finance`, `ops`, `admin`, `auditor`).
     pub roles: Vec<String>,

@@ -6,8 +6,8 @@ use super::organization::Organization;
 use super::staff::StaffMember;
 use super::user::User;
 use super::{child_page, link, mirror_enum, to_one};
-use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::catalog;
+use crate::graphql::described::{Columns, FromCatalog, described};
 use crate::graphql::error::ApiError;
 use crate::graphql::filter::{InstantRange, ListFilter, Where};
 use crate::graphql::ids::Kind;
@@ -33,8 +33,11 @@ mirror_enum! {
 mirror_enum! {
     /// How urgent a ticket is.
     TicketPriority <=> support_ticket::TicketPriority {
+        /// When there is time.
         Low,
+        /// The usual.
         Normal,
+        /// Soon: a customer is blocked.
         High,
         /// Production down or money at stake.
         Urgent,
