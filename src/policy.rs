@@ -223,7 +223,13 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
 
 /// Types every writer shares (the mutation root, bulk results): visible with any
 /// of [`WRITE_PERMISSIONS`].
-pub const WRITE_TYPES: &[&str] = &["Mutation", "BulkResult", "BulkFailure", "BulkMode"];
+pub const WRITE_TYPES: &[&str] = &[
+    "Mutation",
+    "BulkResult",
+    "BulkFailure",
+    "BulkFailureCode",
+    "BulkMode",
+];
 
 /// Schema types outside the catalog that exist only for callers with a
 /// permission: the types that only guarded fields lead to. (A catalog

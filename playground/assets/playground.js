@@ -22,240 +22,13 @@
   /** The strong sign-in (`prompt=login`, `max_age`, `acr_values`). */
   var DEFAULT_STEP_UP_URL = '/auth/login?step_up=1';
 
-  var EXAMPLES = {
-    lookup: {
-      query: [
-        '# Find a customer account by its slug, and users by',
-        '# email: users(filter: { search }) matches part of an',
-        '# email or a name; userByEmail(email:) finds one exact',
-        '# address.',
-        'query Lookup($slug: String!, $email: String!) {',
-        '  organizationBySlug(slug: $slug) {',
-        '    id',
-        '    name',
-        '    slug',
-        '    status',
-        '    region',
-        '    createdAt',
-        '    plan {',
-        '      code',
-        '      name',
-        '    }',
-        '  }',
-        '  users(first: 10, filter: { search: $email }) {',
-        '    totalCount',
-        '    nodes {',
-        '      id',
-        '      email',
-        '      name',
-        '      status',
-        '      orgRole',
-        '      lastSeenAt',
-        '      organization {',
-        '        name',
-        '        slug',
-        '        status',
-        '      }',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: {
-        slug: 'cyberdyne-labs-1',
-        email: 'parker.tanaka1@cyberdyne-labs-1.example'
-      }
-    },
-    'tickets-invoices': {
-      query: [
-        "# An account's open tickets (OPEN: waiting for staff;",
-        '# PENDING: waiting for the customer) and its latest',
-        '# invoices. organizationId is the id that the lookup',
-        '# example shows.',
-        'query AccountActivity($organizationId: ID!) {',
-        '  organization(id: $organizationId) {',
-        '    name',
-        '    slug',
-        '    status',
-        '  }',
-        '  tickets(',
-        '    first: 20',
-        '    filter: {',
-        '      organizationId: [$organizationId]',
-        '      status: [OPEN, PENDING]',
-        '    }',
-        '    orderBy: CREATED_AT_DESC',
-        '  ) {',
-        '    totalCount',
-        '    nodes {',
-        '      id',
-        '      subject',
-        '      status',
-        '      priority',
-        '      createdAt',
-        '      requester {',
-        '        name',
-        '        email',
-        '      }',
-        '      assignee {',
-        '        name',
-        '      }',
-        '    }',
-        '  }',
-        '  invoices(',
-        '    first: 5',
-        '    filter: { organizationId: [$organizationId] }',
-        '    orderBy: ISSUED_AT_DESC',
-        '  ) {',
-        '    nodes {',
-        '      number',
-        '      status',
-        '      amountCents',
-        '      currency',
-        '      issuedAt',
-        '      dueAt',
-        '      paidAt',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: { organizationId: 'org_1' }
-    },
-    members: {
-      query: [
-        '# Who is on this account: its users, oldest first,',
-        '# with their role in the organization and when they',
-        '# were last seen.',
-        'query AccountUsers($slug: String!) {',
-        '  organizationBySlug(slug: $slug) {',
-        '    name',
-        '    slug',
-        '    status',
-        '    subscription {',
-        '      seats',
-        '      status',
-        '      plan {',
-        '        name',
-        '      }',
-        '    }',
-        '    users(first: 50) {',
-        '      totalCount',
-        '      pageInfo {',
-        '        hasNextPage',
-        '        endCursor',
-        '      }',
-        '      nodes {',
-        '        id',
-        '        email',
-        '        name',
-        '        orgRole',
-        '        status',
-        '        lastSeenAt',
-        '        createdAt',
-        '      }',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: { slug: 'cyberdyne-labs-1' }
-    },
-    reply: {
-      query: [
-        '# Answer a customer: a message they see on the ticket',
-        '# (not on a CLOSED ticket). The answer shows the',
-        '# message, the ticket, and the change as the ticket\'s',
-        '# history keeps it.',
-        'mutation Reply($ticketId: ID!, $body: String!) {',
-        '  replyToTicket(input: { ticketId: $ticketId, body: $body }) {',
-        '    message {',
-        '      id',
-        '      body',
-        '      internal',
-        '      createdAt',
-        '    }',
-        '    ticket {',
-        '      id',
-        '      subject',
-        '      status',
-        '    }',
-        '    change {',
-        '      id',
-        '      occurredAt',
-        '      actorSubject',
-        '      fields {',
-        '        field',
-        '        after',
-        '      }',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: {
-        ticketId: 'tkt_1',
-        body: 'Thanks for the details. We found the cause and are fixing it now.'
-      }
-    },
-    note: {
-      query: [
-        '# Note something for your colleagues: an internal',
-        '# message (internal: true), never shown to the customer.',
-        'mutation Note($ticketId: ID!, $body: String!) {',
-        '  addInternalNote(input: { ticketId: $ticketId, body: $body }) {',
-        '    message {',
-        '      id',
-        '      body',
-        '      internal',
-        '    }',
-        '    change {',
-        '      id',
-        '      occurredAt',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: {
-        ticketId: 'tkt_1',
-        body: 'Customer is on an old client version; asked them to update.'
-      }
-    },
-    reassign: {
-      query: [
-        '# Hand a ticket to a colleague who holds the support or',
-        '# admin role. expectedVersion is the version you read',
-        '# (ticket(id:) { version }): if somebody changed the',
-        '# ticket since, nothing changes and the error (CONFLICT)',
-        '# says the current version in extensions.currentVersion.',
-        '# Omit assigneeId to keep it; null unassigns.',
-        'mutation Reassign($id: ID!, $assigneeId: ID, $expectedVersion: Int!) {',
-        '  updateTicket(',
-        '    input: { id: $id, assigneeId: $assigneeId, expectedVersion: $expectedVersion }',
-        '  ) {',
-        '    ticket {',
-        '      id',
-        '      status',
-        '      version',
-        '      assignee {',
-        '        name',
-        '      }',
-        '    }',
-        '    change {',
-        '      fields {',
-        '        field',
-        '        before',
-        '        after',
-        '      }',
-        '    }',
-        '  }',
-        '}',
-        ''
-      ].join('\n'),
-      variables: { id: 'tkt_1', assigneeId: 'stf_3', expectedVersion: 1 }
-    }
-  };
+  /**
+   * The example queries (`examples.json`, beside this file: the tests run
+   * each as the roles it is for, and generate typed operations from them),
+   * by the name of their button; loaded at start.
+   */
+  var EXAMPLES = {};
+  var EXAMPLES_URL = '/playground/assets/examples.json';
 
   var DEFAULT_QUERY = [
     '# Welcome to the Backplane playground.',
@@ -283,6 +56,10 @@
 
   var state = {
     session: null,
+    /** The role's schema, once GraphiQL fetched it (marks the examples). */
+    schema: null,
+    /** Whether `examples.json` has been fetched (or failed to be). */
+    examplesLoaded: false,
     /** Server clock minus ours, in milliseconds (from the `Date` header). */
     clockSkewMs: 0,
     /** The editors' latest contents, from GraphiQL's onEdit callbacks. */
@@ -672,10 +449,17 @@
    * sees its own schema, and an auditor has no organizations to look up.
    */
   function markExamples(schema) {
+    if (schema) {
+      state.schema = schema;
+    }
+    schema = state.schema;
+    if (!schema || !state.examplesLoaded) {
+      return; // marked once both the schema and the examples are in
+    }
     var gql = GraphiQL.GraphQL;
     Array.prototype.forEach.call(document.querySelectorAll('[data-example]'), function (button) {
       var example = EXAMPLES[button.getAttribute('data-example')];
-      var available = true;
+      var available = !!example;
       if (example && schema && gql && gql.validate && gql.parse) {
         try {
           available = gql.validate(schema, gql.parse(example.query)).length === 0;
@@ -909,6 +693,24 @@
     ReactDOM.createRoot(container).render(React.createElement(GraphiQL, props, logo));
   }
 
+  /** Fetches the examples, then marks which the role's schema can run. */
+  function loadExamples() {
+    fetch(EXAMPLES_URL, { credentials: 'same-origin' })
+      .then(function (response) {
+        return response.ok ? response.json() : {};
+      })
+      .then(function (examples) {
+        EXAMPLES = examples || {};
+      })
+      .catch(function () {
+        EXAMPLES = {};
+      })
+      .then(function () {
+        state.examplesLoaded = true;
+        markExamples(null);
+      });
+  }
+
   function start() {
     byId('bp-sign-in-again').addEventListener('click', signInAgain);
     byId('bp-verify').addEventListener('click', function () {
@@ -924,6 +726,7 @@
       });
     });
 
+    loadExamples();
     loadSession()
       .then(function (session) {
         state.session = session;

@@ -89,10 +89,24 @@ pub trait BulkOperation: Send + Sync {
     fn after(&self) -> serde_json::Value;
 }
 
+/// Why an item failed, as a client can branch on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum FailureCode {
+    /// Not an id of the records this mutation changes.
+    NotAnId,
+    /// No such record.
+    NotFound,
+    /// The record may not take this change (its state, a business rule).
+    #[default]
+    NotAllowed,
+}
+
 /// A failed item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub id: String,
+    #[serde(default)]
+    pub code: FailureCode,
     pub reason: String,
 }
 
@@ -104,6 +118,15 @@ pub struct BulkOutcome {
     pub unchanged: u64,
     pub dry_run: bool,
     pub failed: Vec<Failure>,
+    /// The ids changed (or, in a dry run, that would change), as given.
+    #[serde(default)]
+    pub changed_ids: Vec<String>,
+    /// The ids already as asked, as given.
+    #[serde(default)]
+    pub unchanged_ids: Vec<String>,
+    /// Ids given more than once, each listed once (and counted once).
+    #[serde(default)]
+    pub duplicate_ids: Vec<String>,
     /// The first result of this idempotency key, returned again.
     pub replayed: bool,
 }
@@ -124,11 +147,22 @@ impl Default for BulkLimits {
     }
 }
 
+/// The hash an idempotency key is bound to: the change and the **set** of
+/// ids (sorted, each once), so the same ids in another order are the same
+/// request.
 fn request_hash(op: &dyn BulkOperation, input: &BulkInput) -> String {
+    let ids: BTreeSet<String> = input
+        .items
+        .iter()
+        .map(|i| match i.row {
+            Some(row) => row.to_string(),
+            None => format!("?{}", i.given),
+        })
+        .collect();
     let canonical = json!({
         "operation": op.name(),
         "change": op.describe(),
-        "ids": input.items.iter().map(|i| &i.given).collect::<Vec<_>>(),
+        "ids": ids,
         "reason": input.reason,
         "dryRun": input.dry_run,
         "mode": input.mode,
@@ -146,6 +180,12 @@ pub async fn run(
     limits: BulkLimits,
     audit: impl FnOnce(serde_json::Value) -> NewAuditEvent,
 ) -> Result<BulkOutcome, DomainError> {
+    if input.items.is_empty() {
+        return Err(DomainError::Invalid {
+            field: "ids",
+            message: "give at least one id".into(),
+        });
+    }
     if input.items.len() > limits.max_items {
         return Err(DomainError::TooManyItems {
             given: input.items.len(),
@@ -173,8 +213,32 @@ pub async fn run(
         return Ok(outcome);
     }
 
+    // Each id once: a repeated one is reported once and changed once.
+    let mut seen = std::collections::HashSet::new();
+    let mut items: Vec<&Item> = Vec::with_capacity(input.items.len());
+    let mut duplicate_ids: Vec<String> = Vec::new();
+    for item in &input.items {
+        let key = match item.row {
+            Some(row) => Ok(row),
+            None => Err(item.given.as_str()),
+        };
+        if seen.insert(key) {
+            items.push(item);
+        } else if !duplicate_ids.contains(&item.given) {
+            duplicate_ids.push(item.given.clone());
+        }
+    }
+    let given: std::collections::HashMap<i64, &str> = items
+        .iter()
+        .filter_map(|i| Some((i.row?, i.given.as_str())))
+        .collect();
+    let as_given = |rows: &mut dyn Iterator<Item = &i64>| -> Vec<String> {
+        rows.filter_map(|r| given.get(r).map(|g| (*g).to_owned()))
+            .collect()
+    };
+
     // Validate every item against the rows as they are, locked.
-    let mut rows: Vec<i64> = input.items.iter().filter_map(|i| i.row).collect();
+    let mut rows: Vec<i64> = items.iter().filter_map(|i| i.row).collect();
     rows.sort_unstable();
     rows.dedup();
     let txn = store.begin_write().await?;
@@ -182,10 +246,11 @@ pub async fn run(
     let mut to_change = BTreeSet::new();
     let mut unchanged = BTreeSet::new();
     let mut failed = Vec::new();
-    for item in &input.items {
+    for item in &items {
         let Some(row) = item.row else {
             failed.push(Failure {
                 id: item.given.clone(),
+                code: FailureCode::NotAnId,
                 reason: op.malformed().into(),
             });
             continue;
@@ -193,10 +258,12 @@ pub async fn run(
         match states.get(&row).map(|s| op.check(s)) {
             None => failed.push(Failure {
                 id: item.given.clone(),
+                code: FailureCode::NotFound,
                 reason: "not found".into(),
             }),
             Some(Check::Fail(reason)) => failed.push(Failure {
                 id: item.given.clone(),
+                code: FailureCode::NotAllowed,
                 reason,
             }),
             Some(Check::Change) => {
@@ -229,6 +296,13 @@ pub async fn run(
         unchanged: unchanged.len() as u64,
         dry_run: input.dry_run,
         failed,
+        changed_ids: if blocked {
+            Vec::new()
+        } else {
+            as_given(&mut ids.iter())
+        },
+        unchanged_ids: as_given(&mut unchanged.iter()),
+        duplicate_ids,
         replayed: false,
     };
     let changes: Vec<RecordChange> = if apply {

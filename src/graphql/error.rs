@@ -106,6 +106,30 @@ pub fn request_error(
     with_code(async_graphql::ServerError::new(message, pos), code)
 }
 
+/// A document that does not parse, in one line: where, and what was
+/// expected (pest's multi-line drawing is for terminals, not for a client's
+/// error list).
+pub fn parse_error(error: async_graphql::parser::Error) -> async_graphql::ServerError {
+    use async_graphql::parser::Error as E;
+    let message = match &error {
+        E::Syntax { message, start, .. } => {
+            let what = message
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("= "))
+                .unwrap_or("unexpected input");
+            format!(
+                "Syntax error at line {}, column {}: {what}.",
+                start.line, start.column
+            )
+        }
+        E::RecursionLimitExceeded => "The document is nested too deeply to parse.".to_owned(),
+        other => other.to_string(),
+    };
+    let pos = error.positions().next();
+    request_error(Code::GraphqlParseFailed, message, pos)
+}
+
 /// `error` with `extensions.code` set to `code`.
 pub fn with_code(mut error: async_graphql::ServerError, code: Code) -> async_graphql::ServerError {
     error

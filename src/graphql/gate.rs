@@ -35,7 +35,7 @@ use super::BackplaneSchema;
 use super::admission::Admission;
 use super::budget::{Budgets, Exhausted, FairUse};
 use super::compiled::CompiledReads;
-use super::error::{Code, or_code, with_code};
+use super::error::{Code, or_code};
 use super::limits::{self, DocumentLimits, Limits};
 use super::role_schema::RoleSchemas;
 use super::visibility::{self, TypeMap};
@@ -371,7 +371,7 @@ impl Gate {
             .admit(schema, request, principal, limits, operation)
             .await?;
         let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;
+            .map_err(|e| vec![super::error::parse_error(e)])?;
         Ok((document, cost))
     }
 
@@ -452,15 +452,24 @@ impl Gate {
         let mut response = schema.execute(request.data(operation.clone())).await;
         // Errors without a path are the executor's own findings about the
         // document (its validation, its choice of operation, its coercion of
-        // variables): they carry no code of their own.
+        // variables): they carry no code of their own. With a path and no
+        // code, an argument's value did not coerce (`Failed to parse
+        // "DateTime"`), which is the caller's to fix; anything else is ours.
         response.errors = std::mem::take(&mut response.errors)
             .into_iter()
             .map(|mut error| {
                 if error.path.is_empty() {
                     error.message = visibility::without_names(&error.message);
                     or_code(error, Code::GraphqlValidationFailed)
+                } else if error.message.starts_with("Failed to parse")
+                    || error.message.starts_with("Invalid value")
+                {
+                    or_code(error, Code::BadUserInput)
+                } else if error.message.starts_with("Variable ") {
+                    // A variable the document uses but does not declare.
+                    or_code(error, Code::GraphqlValidationFailed)
                 } else {
-                    error
+                    or_code(error, Code::Internal)
                 }
             })
             .collect();
@@ -482,7 +491,7 @@ impl Gate {
     ) -> Result<u64, Vec<ServerError>> {
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
         let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| vec![with_code(e.into(), Code::GraphqlParseFailed)])?;
+            .map_err(|e| vec![super::error::parse_error(e)])?;
         if let Ok(variables) = serde_json::to_value(&request.variables) {
             let wanted = request.operation_name.as_deref();
             operation.variables(&self.inputs.recorded(&document, wanted, &variables));

@@ -40,15 +40,41 @@ pub enum BulkMode {
 pub struct BulkFailure {
     /// The id as given.
     pub id: ID,
-    /// Why: `not found`, `not an organization id`, `cannot go from CHURNED to SUSPENDED`, …
+    /// Why, for a program to branch on.
+    pub code: BulkFailureCode,
+    /// Why, in words: `not found`, `not an organization id`, `cannot go from CHURNED to SUSPENDED`, …
     pub reason: String,
+}
+
+/// Why one item of a bulk change failed.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(visible = "crate::graphql::guard::visible::any_write")]
+pub enum BulkFailureCode {
+    /// Not an id of the records this mutation changes (`usr_4` given to an
+    /// organization change).
+    NotAnId,
+    /// No such record.
+    NotFound,
+    /// The record may not take this change: its state or a business rule
+    /// (`reason` says which).
+    NotAllowed,
+}
+
+impl From<bulk::FailureCode> for BulkFailureCode {
+    fn from(c: bulk::FailureCode) -> Self {
+        match c {
+            bulk::FailureCode::NotAnId => Self::NotAnId,
+            bulk::FailureCode::NotFound => Self::NotFound,
+            bulk::FailureCode::NotAllowed => Self::NotAllowed,
+        }
+    }
 }
 
 /// The per-item answer of a bulk mutation.
 #[derive(SimpleObject, Clone)]
 #[graphql(visible = "crate::graphql::guard::visible::any_write")]
 pub struct BulkResult {
-    /// Ids given (duplicates included).
+    /// Ids given (duplicates included: see `duplicateIds`).
     pub requested: i64,
     /// Items changed — or, in a dry run, that would change. 0 when an
     /// all-or-nothing call had failures.
@@ -57,8 +83,16 @@ pub struct BulkResult {
     pub unchanged: i64,
     /// Whether this was a dry run (nothing changed).
     pub dry_run: bool,
-    /// Items that could not be changed, each with its reason.
+    /// Items that could not be changed, each with its code and reason.
     pub failed: Vec<BulkFailure>,
+    /// The ids changed (in a dry run: that would change), as given; empty
+    /// when an all-or-nothing call had failures. A cache can update these.
+    pub changed_ids: Vec<ID>,
+    /// The ids already as asked, as given.
+    pub unchanged_ids: Vec<ID>,
+    /// Ids given more than once, each listed once: each was checked and
+    /// changed once.
+    pub duplicate_ids: Vec<ID>,
     /// Whether this is the stored result of an earlier call with the same
     /// idempotency key (nothing changed this time).
     pub replayed: bool,
@@ -76,9 +110,13 @@ impl From<BulkOutcome> for BulkResult {
                 .into_iter()
                 .map(|f| BulkFailure {
                     id: ID(f.id),
+                    code: f.code.into(),
                     reason: f.reason,
                 })
                 .collect(),
+            changed_ids: o.changed_ids.into_iter().map(ID).collect(),
+            unchanged_ids: o.unchanged_ids.into_iter().map(ID).collect(),
+            duplicate_ids: o.duplicate_ids.into_iter().map(ID).collect(),
             replayed: o.replayed,
         }
     }

@@ -53,6 +53,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         CSS,
         include_bytes!("../../playground/assets/playground.css"),
     ),
+    (
+        "examples.json",
+        "application/json",
+        include_bytes!("../../playground/assets/examples.json"),
+    ),
 ];
 
 pub fn routes() -> Router<AppState> {

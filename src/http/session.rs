@@ -27,7 +27,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -625,7 +624,7 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Respo
     response
 }
 
-/// `dev` only: pick a demo staff member and a role.
+/// `dev` only: pick a demo staff member and one role or several.
 pub async fn dev_page(Query(query): Query<LoginQuery>) -> Response {
     let return_to = safe_return(query.return_to.as_deref());
     let staff: String = DEMO_STAFF
@@ -636,37 +635,62 @@ pub async fn dev_page(Query(query): Query<LoginQuery>) -> Response {
         .collect();
     let roles: String = Role::ALL
         .iter()
-        .map(|r| format!("<option value=\"{0}\">{0}</option>", r.as_str()))
+        .map(|r| {
+            format!(
+                "<label class=\"role\"><input type=\"checkbox\" name=\"role\" value=\"{0}\"> {0}</label>",
+                r.as_str()
+            )
+        })
         .collect();
     page(
         StatusCode::OK,
         "Dev sign-in",
         &format!(
-            "<p>This is <code>backplane dev</code>: pick a demo staff member and the role to try. \
+            "<p>This is <code>backplane dev</code>: pick a demo staff member and the roles to try \
+             (one, or several: a person's rights are the union of their roles'). \
              <code>backplane serve</code> has no such page; people sign in through the identity provider.</p>\
              <form id=\"dev-sign-in\" method=\"post\" action=\"/auth/dev\">\
              <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
              <label>Staff member <select name=\"staff\">{staff}</select></label>\
-             <label>Role <select name=\"role\">{roles}</select></label>\
+             <fieldset><legend>Roles</legend>{roles}</fieldset>\
              <button type=\"submit\">Sign in</button></form>",
             escape(&return_to)
         ),
     )
 }
 
-#[derive(Deserialize)]
-pub struct DevSignIn {
+/// The dev sign-in form: a staff member, any number of `role` fields (a
+/// form repeats the name once per ticked box), where to go next.
+#[derive(Default)]
+struct DevSignIn {
     staff: String,
-    role: String,
+    roles: Vec<String>,
     return_to: Option<String>,
 }
 
-/// `dev` only: starts a session as the chosen demo staff member and role.
+impl DevSignIn {
+    fn parse(body: &[u8]) -> Self {
+        let mut form = DevSignIn::default();
+        for (key, value) in form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "staff" => form.staff = value.into_owned(),
+                "role" => form.roles.push(value.into_owned()),
+                "return_to" => form.return_to = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+/// `dev` only: starts a session as the chosen demo staff member with the
+/// chosen roles.
 pub async fn dev_sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<DevSignIn>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let form = DevSignIn::parse(&body);
     if cross_site_refusal(
         &state.sessions,
         Ambient::DevWithoutToken,
@@ -684,24 +708,37 @@ pub async fn dev_sign_in(
             "<p>No such demo staff member.</p>",
         );
     };
-    let Ok(role) = form.role.parse::<Role>() else {
+    let Ok(roles) = form
+        .roles
+        .iter()
+        .map(|r| r.parse::<Role>())
+        .collect::<Result<std::collections::BTreeSet<Role>, _>>()
+    else {
         return page(
             StatusCode::BAD_REQUEST,
             "Dev sign-in",
             "<p>No such role.</p>",
         );
     };
+    if roles.is_empty() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Dev sign-in",
+            "<p>Tick at least one role.</p>",
+        );
+    }
     let principal = Principal {
         subject: (*subject).to_owned(),
         email: Some(format!("{subject}@backplane.example")),
         name: Some((*name).to_owned()),
         kind: PrincipalKind::Demo,
-        roles: [role].into(),
+        roles: roles.clone(),
         scopes: Default::default(),
         authentication: Default::default(),
         step_up: Default::default(),
     };
-    tracing::info!(subject = %principal.subject, role = role.as_str(), "dev sign-in");
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    tracing::info!(subject = %principal.subject, roles = %names.join(","), "dev sign-in");
     let jar = start_session(
         &state.sessions,
         state.sessions.jar(&headers),

@@ -328,3 +328,72 @@ async fn batch_requests_work_within_their_bound() {
         "{body}"
     );
 }
+
+const BULK_IDS: &str = "mutation Bulk($input: BulkOrganizationStatusInput!) {
+  bulkUpdateOrganizationStatus(input: $input) { requested changed unchanged replayed changedIds unchangedIds duplicateIds failed { id code reason } }
+}";
+
+async fn bulk_ids(app: &TestApp, input: Value) -> Value {
+    let token = app.issuer.token("ops-1", &["ops"]);
+    let (status, body) = app
+        .graphql_as(Some(&token), BULK_IDS, json!({ "input": input }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// What a client's cache needs: the ids of each outcome, failures with a
+/// code; a repeated id counted once and reported once; the same ids in
+/// another order are the same idempotent request; an empty list refused.
+async fn a_bulk_result_names_the_ids_of_each_outcome(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let active = orgs_in(&app, "ACTIVE", 2).await;
+    let suspended = orgs_in(&app, "SUSPENDED", 1).await;
+    let churned = orgs_in(&app, "CHURNED", 1).await;
+    let ids = json!([active[0], active[1], suspended[0], active[0], "org_99999999", "usr_1", churned[0]]);
+    let body = bulk_ids(
+        &app,
+        json!({ "ids": ids, "status": "SUSPENDED", "reason": "cache test", "mode": "BEST_EFFORT", "idempotencyKey": "ids-1" }),
+    )
+    .await;
+    let r = &body["data"]["bulkUpdateOrganizationStatus"];
+    assert_eq!(r["requested"], 7, "{body}");
+    assert_eq!(r["changedIds"], json!([active[0], active[1]]), "{body}");
+    assert_eq!(r["changed"], 2, "{body}");
+    assert_eq!(r["unchangedIds"], json!([suspended[0]]), "{body}");
+    assert_eq!(r["duplicateIds"], json!([active[0]]), "{body}");
+    let failed: Vec<(String, String)> = r["failed"]
+        .as_array()
+        .expect("failed")
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap_or_default().to_owned(), f["code"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("org_99999999".to_owned(), "NOT_FOUND".to_owned()),
+            ("usr_1".to_owned(), "NOT_AN_ID".to_owned()),
+            (churned[0].clone(), "NOT_ALLOWED".to_owned()),
+        ],
+        "{body}"
+    );
+    assert_eq!(statuses(&app, &active).await, vec!["SUSPENDED", "SUSPENDED"]);
+
+    // The same set in another order, with the same key: the first answer.
+    let reordered = json!([churned[0], "usr_1", active[1], suspended[0], "org_99999999", active[0]]);
+    let replay = bulk_ids(
+        &app,
+        json!({ "ids": reordered, "status": "SUSPENDED", "reason": "cache test", "mode": "BEST_EFFORT", "idempotencyKey": "ids-1" }),
+    )
+    .await;
+    let r = &replay["data"]["bulkUpdateOrganizationStatus"];
+    assert_eq!(r["replayed"], true, "{replay}");
+    assert_eq!(r["changedIds"], json!([active[0], active[1]]), "{replay}");
+
+    // An empty list is refused with a message naming `ids`.
+    let body = bulk_ids(&app, json!({ "ids": [], "status": "SUSPENDED", "reason": "nothing" })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["argument"], "ids", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("at least one id"), "{body}");
+}
+on_both_databases!(a_bulk_result_names_the_ids_of_each_outcome);

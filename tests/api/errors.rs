@@ -141,6 +141,123 @@ async fn a_document_that_does_not_validate_is_graphql_validation_failed(backend:
 }
 on_both_databases!(a_document_that_does_not_validate_is_graphql_validation_failed);
 
+/// One error of each kind, each answered with its code from the closed
+/// set (and the field or argument where one is to blame); the message of a
+/// parse error is one line.
+async fn every_kind_of_error_has_its_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.issuer.token("errors-admin", &["admin"]);
+    let one = |body: &Value| body["errors"][0].clone();
+
+    // Parse: one line, where and what.
+    let (_, body) = post(
+        &app,
+        &admin,
+        "application/json",
+        &json!({ "query": "{ organizations { nodes { id }" }),
+    )
+    .await;
+    let e = one(&body);
+    assert_eq!(e["extensions"]["code"], "GRAPHQL_PARSE_FAILED", "{body}");
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains('\n') && message.starts_with("Syntax error at line 1, column "),
+        "{message}"
+    );
+
+    // Validation: the unknown name the client sent is repeated, nothing else.
+    let (_, body) = post(
+        &app,
+        &admin,
+        "application/json",
+        &json!({ "query": "{ organizations { nodes { idx } } }" }),
+    )
+    .await;
+    let e = one(&body);
+    assert_eq!(
+        e["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"idx\" on type \"Organization\""),
+        "{body}"
+    );
+
+    // Coercion of a variable, and of an argument's literal.
+    let (_, body) = post(&app, &admin, "application/json", &json!({ "query": "query($n: Int) { organizations(first: $n) { totalCount } }", "variables": { "n": "ten" } })).await;
+    assert_eq!(
+        one(&body)["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    let (_, body) = post(&app, &admin, "application/json", &json!({ "query": "{ organizations(filter: {createdAt: {from: \"soon\"}}) { totalCount } }" })).await;
+    assert_eq!(one(&body)["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(one(&body)["path"], json!(["organizations"]), "{body}");
+
+    // A value the resolver refuses: the argument named.
+    let (_, body) = post(
+        &app,
+        &admin,
+        "application/json",
+        &json!({ "query": "{ organizations(first: 100000) { totalCount } }" }),
+    )
+    .await;
+    assert_eq!(one(&body)["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(one(&body)["extensions"]["argument"], "first", "{body}");
+
+    // A limit.
+    let aliases: String = (0..40).map(|i| format!("a{i}: __typename ")).collect();
+    let (_, body) = post(
+        &app,
+        &admin,
+        "application/json",
+        &json!({ "query": format!("{{ {aliases} }}") }),
+    )
+    .await;
+    assert_eq!(one(&body)["extensions"]["code"], "LIMIT_EXCEEDED", "{body}");
+
+    // Authentication: no token at all.
+    let (status, body) = app.graphql_as(None, "{ __typename }", json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        one(&body)["extensions"]["code"],
+        "UNAUTHENTICATED",
+        "{body}"
+    );
+
+    // A business rule: an impossible status change.
+    let (_, body) = post(&app, &admin, "application/json", &json!({
+        "query": "query($s: [OrganizationStatus!]) { organizations(first: 1, filter: {status: $s}) { nodes { id version } } }",
+        "variables": { "s": ["CHURNED"] } })).await;
+    let churned = body["data"]["organizations"]["nodes"][0].clone();
+    assert!(churned["id"].is_string(), "{body}");
+    let (_, body) = post(&app, &admin, "application/json", &json!({
+        "query": "mutation($id: ID!, $v: Int!) { setOrganizationStatus(input: {id: $id, status: SUSPENDED, reason: \"test\", expectedVersion: $v}) { organization { status } } }",
+        "variables": { "id": churned["id"], "v": churned["version"] } })).await;
+    assert_eq!(one(&body)["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(one(&body)["extensions"]["argument"], "status", "{body}");
+
+    // Every one of them is from the closed set the README lists.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for code in [
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        "LIMIT_EXCEEDED",
+        "UNAUTHENTICATED",
+    ] {
+        assert!(
+            readme.contains(&format!("| `{code}` |")),
+            "README lists {code}"
+        );
+    }
+}
+on_both_databases!(every_kind_of_error_has_its_code);
+
 /// A field hidden from the caller fails validation with the code, and the
 /// whole answer, of a field that never existed.
 async fn a_hidden_field_fails_validation_as_a_never_existing_one(backend: Backend) {

@@ -65,8 +65,12 @@ async function signIn(page, opts, t) {
   await step(`choose ${opts.staff} as ${opts.role}`, async () => {
     const staff = await page.selectOption('#dev-sign-in select[name="staff"]', opts.staff, { timeout: t });
     check(staff.includes(opts.staff), `no staff member ${opts.staff} on the dev sign-in page`);
-    const role = await page.selectOption('#dev-sign-in select[name="role"]', opts.role, { timeout: t });
-    check(role.includes(opts.role), `no role ${opts.role} on the dev sign-in page`);
+    // One role or several (`--role support,ops`): a box ticked for each.
+    for (const role of opts.role.split(',')) {
+      const box = `#dev-sign-in input[name="role"][value="${role}"]`;
+      check((await page.$(box)) !== null, `no role ${role} on the dev sign-in page`);
+      await page.check(box, { timeout: t });
+    }
   });
   await step('submit the dev sign-in form', async () => {
     await Promise.all([
@@ -78,13 +82,13 @@ async function signIn(page, opts, t) {
 
 async function waitForPlayground(page, opts, t) {
   await step('GraphiQL renders', () => page.waitForSelector('.graphiql-container', { state: 'visible', timeout: t }));
-  await step(`#bp-identity shows the role ${opts.role}`, () =>
+  await step(`#bp-identity shows the roles ${opts.role}`, () =>
     page.waitForFunction(
-      (role) => {
+      (roles) => {
         const header = document.querySelector('#bp-identity');
-        return !!header && !!header.querySelector(`[data-role="${role}"]`) && header.textContent.includes(role);
+        return !!header && roles.every((role) => !!header.querySelector(`[data-role="${role}"]`) && header.textContent.includes(role));
       },
-      opts.role,
+      opts.role.split(','),
       { timeout: t },
     ),
   );
@@ -193,7 +197,7 @@ async function run(opts) {
 
     // 4b. The support examples that change something: a reply, run for real.
     let reply = 'skipped';
-    if (['support', 'admin'].includes(opts.role)) {
+    if (opts.role.split(',').some((r) => ['support', 'admin'].includes(r))) {
       for (const name of ['reply', 'note', 'reassign']) {
         const available = await page.getAttribute(`[data-example="${name}"]`, 'data-available');
         check(available === 'true', `the ${name} example is not available to the role ${opts.role}`);
