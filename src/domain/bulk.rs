@@ -228,12 +228,12 @@ pub async fn run(
             duplicate_ids.push(item.given.clone());
         }
     }
-    let given: std::collections::HashMap<i64, &str> = items
-        .iter()
-        .filter_map(|i| Some((i.row?, i.given.as_str())))
-        .collect();
-    let as_given = |rows: &mut dyn Iterator<Item = &i64>| -> Vec<String> {
-        rows.filter_map(|r| given.get(r).map(|g| (*g).to_owned()))
+    // The ids of `rows`, as given and in the order given.
+    let as_given = |rows: &BTreeSet<i64>| -> Vec<String> {
+        items
+            .iter()
+            .filter(|i| i.row.is_some_and(|r| rows.contains(&r)))
+            .map(|i| i.given.clone())
             .collect()
     };
 
@@ -299,9 +299,9 @@ pub async fn run(
         changed_ids: if blocked {
             Vec::new()
         } else {
-            as_given(&mut ids.iter())
+            as_given(&to_change)
         },
-        unchanged_ids: as_given(&mut unchanged.iter()),
+        unchanged_ids: as_given(&unchanged),
         duplicate_ids,
         replayed: false,
     };
