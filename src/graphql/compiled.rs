@@ -789,6 +789,25 @@ impl<'a> Compiler<'a> {
                                 self.page(&page_of, first + 1, &page)?;
                                 self.sql.push(")");
                             }
+                            "hasPreviousPage" => {
+                                // As the executor says it: a page that
+                                // continues after a row has that row before it.
+                                self.sql.push(if page_of.after.is_some() {
+                                    "true"
+                                } else {
+                                    "false"
+                                });
+                            }
+                            "startCursor" => {
+                                self.sql
+                                    .push(&format!("(SELECT {}", cursor_sql(&page, ordering)));
+                                self.page(&page_of, first, &page)?;
+                                self.sql.push(&format!(
+                                    " ORDER BY {} LIMIT 1)",
+                                    ordering.sort.order_by(&page)
+                                ));
+                                node = Node::Cursor(*ordering);
+                            }
                             "endCursor" => {
                                 let last_first = Sort {
                                     descending: !ordering.sort.descending,

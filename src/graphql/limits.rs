@@ -307,34 +307,34 @@ impl Sizer<'_> {
         }
     }
 
-    /// The page size a connection field will run with: its `first` (a literal
-    /// or a variable, defaults applied), the default page size when that gives
-    /// no number, and at most the largest allowed (a larger one is refused when
-    /// the field runs).
+    /// The page size a connection field will run with: its `first` or `last`
+    /// (a literal or a variable, defaults applied; the larger when both are
+    /// given), the default page size when that gives no number, and at most
+    /// the largest allowed (a larger one is refused when the field runs).
     fn page_size(&self, field: &Field) -> u64 {
-        let first = field
+        let sizes = field
             .arguments
             .iter()
-            .find(|(name, _)| name.node.as_str() == "first")
-            .map(|(_, value)| &value.node);
-        let n = match first {
-            None => i64::from(DEFAULT_PAGE_SIZE),
-            Some(value) => match value
-                .clone()
-                .into_const_with(|name: Name| {
-                    Ok::<_, ()>(
-                        self.variables
-                            .get(name.as_str())
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                    )
-                })
-                .unwrap_or(Value::Null)
-            {
-                Value::Number(n) => n.as_i64().unwrap_or(i64::from(DEFAULT_PAGE_SIZE)),
-                _ => i64::from(DEFAULT_PAGE_SIZE),
-            },
-        };
+            .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
+            .map(|(_, value)| {
+                match value
+                    .node
+                    .clone()
+                    .into_const_with(|name: Name| {
+                        Ok::<_, ()>(
+                            self.variables
+                                .get(name.as_str())
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        )
+                    })
+                    .unwrap_or(Value::Null)
+                {
+                    Value::Number(n) => n.as_i64().unwrap_or(i64::from(DEFAULT_PAGE_SIZE)),
+                    _ => i64::from(DEFAULT_PAGE_SIZE),
+                }
+            });
+        let n = sizes.max().unwrap_or(i64::from(DEFAULT_PAGE_SIZE));
         n.clamp(1, i64::from(self.max_page.max(1))) as u64
     }
 

@@ -43,6 +43,13 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub struct PageInfo {
     /// Whether rows follow this page.
     pub has_next_page: bool,
+    /// Whether rows come before this page: more rows before a page read
+    /// backwards (`last`, `before`); for a page read forwards, whether it
+    /// continues `after` a row.
+    pub has_previous_page: bool,
+    /// The cursor of the first row of the page, to pass as `before`; null
+    /// when the page is empty.
+    pub start_cursor: Option<String>,
     /// The cursor of the last row of the page, to pass as `after`; null when the
     /// page is empty.
     pub end_cursor: Option<String>,
@@ -258,6 +265,17 @@ pub fn page_request(
     after: Option<&str>,
     ordering: &Ordering,
 ) -> async_graphql::Result<PageRequest> {
+    page_request_of(ctx, (first, "first"), after, ordering)
+}
+
+/// [`page_request`] for a page of `count` rows (`first`, or `last` when
+/// paging backwards: the error names the argument given) after `after`.
+pub fn page_request_of(
+    ctx: &Context<'_>,
+    (first, argument): (Option<i32>, &'static str),
+    after: Option<&str>,
+    ordering: &Ordering,
+) -> async_graphql::Result<PageRequest> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     let max = ctx
         .data_opt::<super::limits::Limits>()
@@ -266,10 +284,17 @@ pub fn page_request(
         .of(ctx.data_opt::<crate::identity::Principal>())
         .max_page_size;
     if !(0..=max).contains(&first) {
-        return Err(ApiError::bad_input("first", format!("must be between 0 and {max}")).into());
+        return Err(ApiError::bad_input(argument, format!("must be between 0 and {max}")).into());
     }
+    let cursor_argument = if argument == "last" {
+        "before"
+    } else {
+        "after"
+    };
     let after = match after {
-        Some(cursor) => Some(cursors(ctx)?.open(ordering, cursor)?),
+        Some(cursor) => Some(cursors(ctx)?.open(ordering, cursor).map_err(|_| {
+            ApiError::bad_input(cursor_argument, "not a cursor of this list and order")
+        })?),
         None => None,
     };
     Ok(PageRequest {
@@ -371,9 +396,12 @@ macro_rules! connection {
                     })
                     .collect();
                 let end_cursor = edges.last().map(|e| e.cursor.clone());
+                let start_cursor = edges.first().map(|e| e.cursor.clone());
                 Self {
                     page_info: $crate::graphql::pagination::PageInfo {
                         has_next_page: page.has_next_page,
+                        has_previous_page: page.has_previous_page,
+                        start_cursor,
                         end_cursor,
                     },
                     total: page.total.unwrap_or(0),

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::filter::{ListFilter, ListOrder};
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::pagination::{Ordering, cursors, keyset_of, page_request};
+use super::pagination::{Ordering, cursors, keyset_of, page_request, page_request_of};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
 use super::types::load_one;
@@ -28,24 +28,53 @@ use crate::store::loaders::{InvoiceId, OrganizationId, StaffId, TicketId, UserId
 use crate::store::page::Page;
 use crate::store::{audit, organizations, people};
 
-/// A page of a root list: its filter's conditions, in `ordering`.
+/// A page of a root list: its filter's conditions, in `ordering`; read
+/// forwards (`first`, `after`) or backwards (`last`, `before`: the rows just
+/// before a cursor, or the list's last rows, still in `ordering`).
 async fn list_page<T: Described, F: ListFilter>(
     ctx: &Context<'_>,
-    first: Option<i32>,
-    after: Option<String>,
+    (first, after): (Option<i32>, Option<String>),
+    (last, before): (Option<i32>, Option<String>),
     filter: Option<F>,
     ordering: &Ordering,
 ) -> async_graphql::Result<Page<T::Model>>
 where
     T::Model: sea_orm::FromQueryResult,
 {
-    let req = page_request(ctx, first, after.as_deref(), ordering)?;
+    let backwards = last.is_some() || before.is_some();
+    if backwards && (first.is_some() || after.is_some()) {
+        return Err(ApiError::bad_input(
+            "last",
+            "page forwards (first, after) or backwards (last, before), not both",
+        )
+        .into());
+    }
     let conditions = filter.unwrap_or_default().conditions()?;
-    Ok(
-        crate::store::page::list(store(ctx)?, T::ENTITY, &conditions, ordering.sort, &req)
+    let store = store(ctx)?;
+    if !backwards {
+        let req = page_request(ctx, first, after.as_deref(), ordering)?;
+        return Ok(
+            crate::store::page::list(store, T::ENTITY, &conditions, ordering.sort, &req)
+                .await
+                .map_err(ApiError::from)?,
+        );
+    }
+    // The same order reversed, continuing after `before`; the rows then read
+    // in the list's own order. The cursors are the list's: one cursor serves
+    // both directions.
+    let reversed = crate::catalog::Sort {
+        descending: !ordering.sort.descending,
+        ..ordering.sort
+    };
+    let req = page_request_of(ctx, (last, "last"), before.as_deref(), ordering)?;
+    let mut page: Page<T::Model> =
+        crate::store::page::list(store, T::ENTITY, &conditions, reversed, &req)
             .await
-            .map_err(ApiError::from)?,
-    )
+            .map_err(ApiError::from)?;
+    page.items.reverse();
+    page.has_previous_page = page.has_next_page;
+    page.has_next_page = before.is_some();
+    Ok(page)
 }
 
 /// The root of every read.
@@ -56,6 +85,9 @@ pub struct Query;
 /// lookups by id, slug and email, the audit log, and `viewer`, the caller.
 /// What a caller sees follows their roles: a field or type they may not read
 /// is not in their schema at all.
+// A list's resolver takes Relay's four page arguments, a filter and an
+// order: GraphQL arguments, one parameter each.
+#[allow(clippy::too_many_arguments)]
 #[Object]
 impl Query {
     /// Who is calling, with their roles and what they may do.
@@ -69,11 +101,15 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<OrganizationFilter>,
         order_by: Option<OrganizationOrder>,
     ) -> async_graphql::Result<OrganizationConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let page = list_page::<Organization, _>(ctx, first, after, filter, &ordering).await?;
+        let page =
+            list_page::<Organization, _>(ctx, (first, after), (last, before), filter, &ordering)
+                .await?;
         Ok(OrganizationConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -105,11 +141,14 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<UserFilter>,
         order_by: Option<UserOrder>,
     ) -> async_graphql::Result<UserConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let page = list_page::<User, _>(ctx, first, after, filter, &ordering).await?;
+        let page =
+            list_page::<User, _>(ctx, (first, after), (last, before), filter, &ordering).await?;
         Ok(UserConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -137,11 +176,14 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<InvoiceFilter>,
         order_by: Option<InvoiceOrder>,
     ) -> async_graphql::Result<InvoiceConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let page = list_page::<Invoice, _>(ctx, first, after, filter, &ordering).await?;
+        let page =
+            list_page::<Invoice, _>(ctx, (first, after), (last, before), filter, &ordering).await?;
         Ok(InvoiceConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -157,11 +199,15 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<SupportTicketFilter>,
         order_by: Option<SupportTicketOrder>,
     ) -> async_graphql::Result<SupportTicketConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let page = list_page::<SupportTicket, _>(ctx, first, after, filter, &ordering).await?;
+        let page =
+            list_page::<SupportTicket, _>(ctx, (first, after), (last, before), filter, &ordering)
+                .await?;
         Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -191,11 +237,15 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<StaffMemberFilter>,
         order_by: Option<StaffMemberOrder>,
     ) -> async_graphql::Result<StaffMemberConnection> {
         let ordering = order_by.unwrap_or_default().ordering();
-        let page = list_page::<StaffMember, _>(ctx, first, after, filter, &ordering).await?;
+        let page =
+            list_page::<StaffMember, _>(ctx, (first, after), (last, before), filter, &ordering)
+                .await?;
         Ok(StaffMemberConnection::of(cursors(ctx)?, page, &ordering))
     }
 

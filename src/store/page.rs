@@ -154,6 +154,9 @@ pub struct PageRequest {
 pub struct Page<M> {
     pub items: Vec<M>,
     pub has_next_page: bool,
+    /// Whether rows come before the page (set by the caller that knows how
+    /// the page was asked for).
+    pub has_previous_page: bool,
     /// Rows in the whole list, when asked for.
     pub total: Option<i64>,
 }
@@ -163,6 +166,7 @@ impl<M> Page<M> {
         Page {
             items: Vec::new(),
             has_next_page: false,
+            has_previous_page: false,
             total: with_total.then_some(0),
         }
     }
@@ -247,6 +251,7 @@ pub(crate) async fn root_page<M: FromQueryResult>(
     Ok(Page {
         items,
         has_next_page,
+        has_previous_page: req.after.is_some(),
         total: total.or(req.with_total.then_some(0)),
     })
 }

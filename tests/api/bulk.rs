@@ -350,7 +350,15 @@ async fn a_bulk_result_names_the_ids_of_each_outcome(backend: Backend) {
     let active = orgs_in(&app, "ACTIVE", 2).await;
     let suspended = orgs_in(&app, "SUSPENDED", 1).await;
     let churned = orgs_in(&app, "CHURNED", 1).await;
-    let ids = json!([active[0], active[1], suspended[0], active[0], "org_99999999", "usr_1", churned[0]]);
+    let ids = json!([
+        active[0],
+        active[1],
+        suspended[0],
+        active[0],
+        "org_99999999",
+        "usr_1",
+        churned[0]
+    ]);
     let body = bulk_ids(
         &app,
         json!({ "ids": ids, "status": "SUSPENDED", "reason": "cache test", "mode": "BEST_EFFORT", "idempotencyKey": "ids-1" }),
@@ -366,7 +374,12 @@ async fn a_bulk_result_names_the_ids_of_each_outcome(backend: Backend) {
         .as_array()
         .expect("failed")
         .iter()
-        .map(|f| (f["id"].as_str().unwrap_or_default().to_owned(), f["code"].as_str().unwrap_or_default().to_owned()))
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap_or_default().to_owned(),
+                f["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         failed,
@@ -377,10 +390,20 @@ async fn a_bulk_result_names_the_ids_of_each_outcome(backend: Backend) {
         ],
         "{body}"
     );
-    assert_eq!(statuses(&app, &active).await, vec!["SUSPENDED", "SUSPENDED"]);
+    assert_eq!(
+        statuses(&app, &active).await,
+        vec!["SUSPENDED", "SUSPENDED"]
+    );
 
     // The same set in another order, with the same key: the first answer.
-    let reordered = json!([churned[0], "usr_1", active[1], suspended[0], "org_99999999", active[0]]);
+    let reordered = json!([
+        churned[0],
+        "usr_1",
+        active[1],
+        suspended[0],
+        "org_99999999",
+        active[0]
+    ]);
     let replay = bulk_ids(
         &app,
         json!({ "ids": reordered, "status": "SUSPENDED", "reason": "cache test", "mode": "BEST_EFFORT", "idempotencyKey": "ids-1" }),
@@ -391,9 +414,22 @@ async fn a_bulk_result_names_the_ids_of_each_outcome(backend: Backend) {
     assert_eq!(r["changedIds"], json!([active[0], active[1]]), "{replay}");
 
     // An empty list is refused with a message naming `ids`.
-    let body = bulk_ids(&app, json!({ "ids": [], "status": "SUSPENDED", "reason": "nothing" })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    let body = bulk_ids(
+        &app,
+        json!({ "ids": [], "status": "SUSPENDED", "reason": "nothing" }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     assert_eq!(body["errors"][0]["extensions"]["argument"], "ids", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("at least one id"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at least one id"),
+        "{body}"
+    );
 }
 on_both_databases!(a_bulk_result_names_the_ids_of_each_outcome);

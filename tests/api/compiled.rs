@@ -90,10 +90,10 @@ const LISTS: &str = "query Lists($first: Int, $after: String,
     totalCount pageInfo { hasNextPage endCursor }
     edges { cursor node { id number amountCents currency status issuedAt } } }
   tickets(first: $first, filter: $ticketFilter, orderBy: $ticketOrder) {
-    totalCount pageInfo { endCursor }
+    totalCount pageInfo { startCursor endCursor }
     nodes { id subject status priority createdAt requester { email } assignee { name } } }
   staffMembers(first: $first, after: $after) {
-    totalCount pageInfo { hasNextPage endCursor } nodes { id name roles } }
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id name roles } }
 }";
 
 struct Pair {
@@ -300,6 +300,8 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
                 "userOrder": "EMAIL_ASC", "userFilter": { "search": "a", "status": ["ACTIVE", "INVITED"] },
                 "invoiceOrder": "ISSUED_AT_ASC", "invoiceFilter": { "status": ["OPEN", "PAID"], "currency": "USD" },
                 "ticketOrder": "CREATED_AT_ASC", "ticketFilter": { "priority": ["HIGH", "URGENT"], "search": "e" } }),
+        json!({ "ticketOrder": "PRIORITY_DESC", "ticketFilter": { "assigneeId": null },
+                "userOrder": "EMAIL_DESC", "invoiceFilter": { "status": [] } }),
         json!({ "userOrder": "CREATED_AT_DESC", "userFilter": { "organizationId": org },
                 "invoiceFilter": { "organizationId": org, "issuedAt": { "from": "2020-01-01", "before": "2100-01-01T00:00:00Z" } },
                 "ticketFilter": { "organizationId": org, "status": ["OPEN", "PENDING", "SOLVED", "CLOSED"],

@@ -460,3 +460,85 @@ async fn a_cursor_sealed_with_another_key_is_refused(backend: Backend) {
     }
 }
 on_both_databases!(a_cursor_sealed_with_another_key_is_refused);
+
+/// Relay backwards: `last`/`before` pages walk a list from its end to its
+/// start, each page in the list's own order, with `hasPreviousPage` and
+/// `startCursor`; a cursor from a forward page serves as `before`; the rows
+/// seen are the forward walk's, reversed.
+async fn paging_backwards_visits_every_row_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let q =
+        "query($last: Int, $before: String, $first: Int, $after: String, $o: SupportTicketOrder) {
+       tickets(last: $last, before: $before, first: $first, after: $after, orderBy: $o) {
+         totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id }
+       }
+     }";
+    for order in ["CREATED_AT_DESC", "PRIORITY_DESC"] {
+        let mut forward = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..100 {
+            let data = app
+                .query(q, json!({ "first": 50, "after": after, "o": order }))
+                .await;
+            let conn = &data["tickets"];
+            assert_eq!(
+                conn["pageInfo"]["hasPreviousPage"],
+                after.is_some(),
+                "{order}"
+            );
+            forward.extend(
+                conn["nodes"]
+                    .as_array()
+                    .expect("nodes")
+                    .iter()
+                    .map(|n| n["id"].clone()),
+            );
+            if conn["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = conn["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+        let mut backward = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..100 {
+            let data = app
+                .query(q, json!({ "last": 37, "before": before, "o": order }))
+                .await;
+            let conn = &data["tickets"];
+            assert_eq!(conn["pageInfo"]["hasNextPage"], before.is_some(), "{order}");
+            let ids: Vec<Value> = conn["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|n| n["id"].clone())
+                .collect();
+            backward.splice(0..0, ids);
+            if conn["pageInfo"]["hasPreviousPage"] != true {
+                break;
+            }
+            before = conn["pageInfo"]["startCursor"].as_str().map(str::to_owned);
+        }
+        assert_eq!(
+            backward, forward,
+            "{order}: the backward walk is the forward walk"
+        );
+        assert!(forward.len() > 37, "more than one page");
+    }
+    // Both directions at once are refused, naming `last`.
+    let (_, body) = app
+        .graphql_as(
+            Some(&app.issuer.token("admin-1", &["admin"])),
+            "{ organizations(first: 2, last: 2) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["argument"], "last",
+        "{body}"
+    );
+}
+on_both_databases!(paging_backwards_visits_every_row_once);

@@ -144,12 +144,18 @@ async fn the_playground_steps_up_in_headless_chromium() {
 async fn every_role_has_two_working_examples() {
     use backplane::policy::Role;
 
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/playground/assets/examples.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playground/assets/examples.json"
+    );
     let examples: serde_json::Map<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(path).expect("examples.json"))
             .expect("examples.json is a JSON object");
-    let html = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/playground/index.html"))
-        .expect("index.html");
+    let html = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playground/index.html"
+    ))
+    .expect("index.html");
     for name in examples.keys() {
         assert!(
             html.contains(&format!("data-example=\"{name}\"")),
@@ -158,11 +164,15 @@ async fn every_role_has_two_working_examples() {
     }
     let app = spawn_app(Backend::Sqlite).await;
     for role in Role::ALL {
-        let token = app.issuer.token(&format!("examples-{}", role.as_str()), &[role.as_str()]);
+        let token = app
+            .issuer
+            .token(&format!("examples-{}", role.as_str()), &[role.as_str()]);
         let mut working = Vec::new();
         for (name, example) in &examples {
             let query = example["query"].as_str().expect("a query");
-            let is_mutation = query.lines().any(|l| l.trim_start().starts_with("mutation"));
+            let is_mutation = query
+                .lines()
+                .any(|l| l.trim_start().starts_with("mutation"));
             if is_mutation {
                 continue;
             }
@@ -179,7 +189,10 @@ async fn every_role_has_two_working_examples() {
             role.as_str()
         );
         if role == Role::Auditor {
-            assert!(working.iter().any(|n| n.starts_with("audit")), "{working:?}");
+            assert!(
+                working.iter().any(|n| n.starts_with("audit")),
+                "{working:?}"
+            );
         }
     }
 }

@@ -216,6 +216,12 @@ fn typed_operations_generate_for_the_examples_and_the_readme() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("ok: typed operations generated and type-checked"), "{text}");
-    assert!(text.contains("schemas/auditor.graphql: audit-recent, audit-denied"), "{text}");
+    assert!(
+        text.contains("ok: typed operations generated and type-checked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("schemas/auditor.graphql: audit-recent, audit-denied"),
+        "{text}"
+    );
 }

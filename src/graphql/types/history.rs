@@ -148,6 +148,7 @@ pub async fn of(
         Some(rows) => Page {
             items: rows.entries,
             has_next_page: rows.has_next_page,
+            has_previous_page: req.after.is_some(),
             total: rows.total,
         },
         None => Page::empty(req.with_total),

@@ -73,11 +73,14 @@ where
     let (_, _, ordering) = R::relation();
     let req = page_request(ctx, first, after.as_deref(), &ordering)?;
     let with_total = req.with_total;
+    let continues = req.after.is_some();
     let page = super::loader(ctx)?
         .load_one(ChildPage::<R>::new(parent, req))
         .await
         .map_err(super::error::ApiError::from)?;
-    Ok((page.unwrap_or_else(|| Page::empty(with_total)), ordering))
+    let mut page = page.unwrap_or_else(|| Page::empty(with_total));
+    page.has_previous_page = continues;
+    Ok((page, ordering))
 }
 
 /// The ordering a value of an entity's order enum stands for, from the
