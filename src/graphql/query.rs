@@ -90,6 +90,17 @@ pub struct Query;
 #[allow(clippy::too_many_arguments)]
 #[Object]
 impl Query {
+    /// Any record by its id (Relay's object identification): null when
+    /// there is none, or when the caller's roles may not read its type.
+    #[graphql(visible = "crate::graphql::guard::visible::customers")]
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<super::types::node::Node>> {
+        super::types::node::find(ctx, principal(ctx)?, &id).await
+    }
+
     /// Who is calling, with their roles and what they may do.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         Ok(Viewer::from(principal(ctx)?))

@@ -83,6 +83,14 @@ by_id!(/// A ticket by id.
     TicketId, support_ticket);
 by_id!(/// An invoice by id.
     InvoiceId, invoice);
+by_id!(/// A subscription by id.
+    SubscriptionId, subscription);
+by_id!(/// An invoice line by id.
+    LineId, invoice_line);
+by_id!(/// A credit note by id.
+    CreditNoteId, credit_note);
+by_id!(/// A ticket message by id.
+    MessageId, ticket_message);
 
 /// An organization's subscription with its plan, in one statement. The
 /// organization's `subscription` and `plan` fields both load through this key,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod billing;
 pub mod history;
+pub mod node;
 pub mod organization;
 pub mod staff;
 pub mod support;
