@@ -33,7 +33,7 @@ use super::error::ApiError;
 use crate::config::Mode;
 #[cfg(test)]
 use crate::store::page::Sort;
-use crate::store::page::{Keyset, PageRequest, SortValue};
+use crate::store::page::{Keyset, Page, PageRequest, SortValue};
 
 /// Rows a connection returns when `first` is not given.
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -301,7 +301,58 @@ pub fn page_request_of(
         first: first as u64,
         after,
         with_total: ctx.look_ahead().field("totalCount").exists(),
+        backwards: argument == "last",
     })
+}
+
+/// The page Relay's four arguments ask for: forwards (`first`, `after`) or
+/// backwards (`last`, `before`), never both.
+pub fn relay_request(
+    ctx: &Context<'_>,
+    (first, after): (Option<i32>, Option<&str>),
+    (last, before): (Option<i32>, Option<&str>),
+    ordering: &Ordering,
+) -> async_graphql::Result<PageRequest> {
+    if last.is_some() || before.is_some() {
+        if first.is_some() || after.is_some() {
+            return Err(ApiError::bad_input(
+                "last",
+                "page forwards (first, after) or backwards (last, before), not both",
+            )
+            .into());
+        }
+        page_request_of(ctx, (last, "last"), before, ordering)
+    } else {
+        page_request_of(ctx, (first, "first"), after, ordering)
+    }
+}
+
+/// The sort a request reads its rows in: `sort`, reversed for a page read
+/// backwards.
+pub fn read_sort(sort: crate::catalog::Sort, req: &PageRequest) -> crate::catalog::Sort {
+    if req.backwards {
+        crate::catalog::Sort {
+            descending: !sort.descending,
+            ..sort
+        }
+    } else {
+        sort
+    }
+}
+
+/// A page as read for `req`, in the list's own order, with Relay's flags: a
+/// page read backwards is turned back, has rows before it when more were
+/// found, and rows after it when it ends before a cursor; a page read
+/// forwards has rows before it when it continues after one.
+pub fn in_order<M>(mut page: Page<M>, req: &PageRequest) -> Page<M> {
+    if req.backwards {
+        page.items.reverse();
+        page.has_previous_page = page.has_next_page;
+        page.has_next_page = req.after.is_some();
+    } else {
+        page.has_previous_page = req.after.is_some();
+    }
+    page
 }
 
 /// A Relay connection type with `nodes`, `edges { node cursor }`, `pageInfo` and

@@ -8,7 +8,9 @@ use super::error::ApiError;
 use super::filter::{ListFilter, ListOrder};
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::pagination::{Ordering, cursors, keyset_of, page_request, page_request_of};
+use super::pagination::{
+    Ordering, cursors, in_order, keyset_of, page_request, read_sort, relay_request,
+};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
 use super::types::load_one;
@@ -41,40 +43,25 @@ async fn list_page<T: Described, F: ListFilter>(
 where
     T::Model: sea_orm::FromQueryResult,
 {
-    let backwards = last.is_some() || before.is_some();
-    if backwards && (first.is_some() || after.is_some()) {
-        return Err(ApiError::bad_input(
-            "last",
-            "page forwards (first, after) or backwards (last, before), not both",
-        )
-        .into());
-    }
+    let req = relay_request(
+        ctx,
+        (first, after.as_deref()),
+        (last, before.as_deref()),
+        ordering,
+    )?;
     let conditions = filter.unwrap_or_default().conditions()?;
-    let store = store(ctx)?;
-    if !backwards {
-        let req = page_request(ctx, first, after.as_deref(), ordering)?;
-        return Ok(
-            crate::store::page::list(store, T::ENTITY, &conditions, ordering.sort, &req)
-                .await
-                .map_err(ApiError::from)?,
-        );
-    }
-    // The same order reversed, continuing after `before`; the rows then read
-    // in the list's own order. The cursors are the list's: one cursor serves
-    // both directions.
-    let reversed = crate::catalog::Sort {
-        descending: !ordering.sort.descending,
-        ..ordering.sort
-    };
-    let req = page_request_of(ctx, (last, "last"), before.as_deref(), ordering)?;
-    let mut page: Page<T::Model> =
-        crate::store::page::list(store, T::ENTITY, &conditions, reversed, &req)
-            .await
-            .map_err(ApiError::from)?;
-    page.items.reverse();
-    page.has_previous_page = page.has_next_page;
-    page.has_next_page = before.is_some();
-    Ok(page)
+    // Backwards: the same order reversed, continuing after `before`, the rows
+    // then turned back. The cursors are the list's: one serves both ways.
+    let page = crate::store::page::list(
+        store(ctx)?,
+        T::ENTITY,
+        &conditions,
+        read_sort(ordering.sort, &req),
+        &req,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(in_order(page, &req))
 }
 
 /// The root of every read.

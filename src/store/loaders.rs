@@ -233,21 +233,31 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
     ) -> Result<HashMap<ChildPage<R>, Self::Value>, Self::Error> {
         // Keys of one level share `first` and `with_total`; group anyway, so that
         // a document asking for two page sizes still gets right answers.
-        let mut groups: HashMap<(u64, bool), Vec<ParentCursor>> = HashMap::new();
+        let mut groups: HashMap<(u64, bool, bool), Vec<ParentCursor>> = HashMap::new();
         for key in keys {
             groups
-                .entry((key.page.first, key.page.with_total))
+                .entry((key.page.first, key.page.with_total, key.page.backwards))
                 .or_default()
                 .push((key.parent, key.page.after.clone()));
         }
         let mut out = HashMap::with_capacity(keys.len());
         let (table, parent_column, ordering) = R::relation();
-        for ((first, with_total), parents) in groups {
+        for ((first, with_total, backwards), parents) in groups {
+            // A page read backwards reads the reversed order (its caller
+            // turns the rows back).
+            let sort = if backwards {
+                crate::catalog::Sort {
+                    descending: !ordering.sort.descending,
+                    ..ordering.sort
+                }
+            } else {
+                ordering.sort
+            };
             let mut pages = child_pages::<R::Model>(
                 &self.store,
                 table,
                 parent_column,
-                ordering.sort,
+                sort,
                 first,
                 with_total,
                 &parents,
@@ -264,6 +274,7 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
                         first,
                         after,
                         with_total,
+                        backwards,
                     },
                 );
                 out.insert(key, page);

@@ -147,6 +147,9 @@ pub struct PageRequest {
     pub after: Option<Keyset>,
     /// Whether to count every row of the list (costs a scan of the list).
     pub with_total: bool,
+    /// Read backwards (`last`, `before`): the rows just before `after`, in
+    /// the reversed order (the caller turns them back).
+    pub backwards: bool,
 }
 
 /// One page of rows.

@@ -600,3 +600,53 @@ async fn node_answers_what_the_role_may_read(backend: Backend) {
     assert_eq!(body["errors"][0]["extensions"]["argument"], "id", "{body}");
 }
 on_both_databases!(node_answers_what_the_role_may_read);
+
+/// Nested lists page backwards too: an organization's users walked with
+/// `last`/`before` are its forward walk, and every parent of the level
+/// shares one statement.
+async fn nested_lists_page_backwards(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let q = "query($last: Int, $before: String, $first: Int, $after: String) {
+       organizations(first: 3) { nodes { id users(last: $last, before: $before, first: $first, after: $after) {
+         pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id } } } }
+     }";
+    let walk = |data: &Value| -> Vec<Value> {
+        data["organizations"]["nodes"][0]["users"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["id"].clone())
+            .collect()
+    };
+    let mut forward = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let data = app.query(q, json!({ "first": 2, "after": after })).await;
+        forward.extend(walk(&data));
+        let info = &data["organizations"]["nodes"][0]["users"]["pageInfo"];
+        if info["hasNextPage"] != true {
+            break;
+        }
+        after = info["endCursor"].as_str().map(str::to_owned);
+    }
+    let mut backward = Vec::new();
+    let mut before: Option<String> = None;
+    for _ in 0..100 {
+        let (statements, data) = app
+            .statements_during(app.query(q, json!({ "last": 2, "before": before })))
+            .await;
+        assert!(statements <= 2, "{statements} statements: the level is one");
+        backward.splice(0..0, walk(&data));
+        let info = &data["organizations"]["nodes"][0]["users"]["pageInfo"];
+        if info["hasPreviousPage"] != true {
+            break;
+        }
+        before = info["startCursor"].as_str().map(str::to_owned);
+    }
+    assert!(
+        forward.len() > 2,
+        "the first organization has more than a page of users"
+    );
+    assert_eq!(backward, forward);
+}
+on_both_databases!(nested_lists_page_backwards);

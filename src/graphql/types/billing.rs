@@ -35,9 +35,12 @@ impl Plan {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<SubscriptionConnection> {
         let (page, ordering) =
-            child_page::<SubscriptionsOfPlan>(ctx, self.0.id, first, after).await?;
+            child_page::<SubscriptionsOfPlan>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(SubscriptionConnection::of(cursors(ctx)?, page, &ordering))
     }
 }
@@ -132,8 +135,11 @@ impl Invoice {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<InvoiceLineConnection> {
-        let (page, ordering) = child_page::<LinesOfInvoice>(ctx, self.0.id, first, after).await?;
+        let (page, ordering) =
+            child_page::<LinesOfInvoice>(ctx, self.0.id, (first, after), (last, before)).await?;
         Ok(InvoiceLineConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -143,9 +149,12 @@ impl Invoice {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<CreditNoteConnection> {
         let (page, ordering) =
-            child_page::<CreditNotesOfInvoice>(ctx, self.0.id, first, after).await?;
+            child_page::<CreditNotesOfInvoice>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(CreditNoteConnection::of(cursors(ctx)?, page, &ordering))
     }
 

@@ -12,7 +12,7 @@ pub mod user;
 
 use async_graphql::Context;
 
-use super::pagination::{Ordering, page_request};
+use super::pagination::{Ordering, in_order, relay_request};
 use crate::store::loaders::{ChildPage, ChildRelation, StoreLoader};
 use crate::store::page::Page;
 
@@ -61,8 +61,8 @@ pub(crate) use mirror_enum;
 pub(crate) async fn child_page<R: ChildRelation>(
     ctx: &Context<'_>,
     parent: i64,
-    first: Option<i32>,
-    after: Option<String>,
+    (first, after): (Option<i32>, Option<String>),
+    (last, before): (Option<i32>, Option<String>),
 ) -> async_graphql::Result<(Page<R::Model>, Ordering)>
 where
     StoreLoader: async_graphql::dataloader::Loader<
@@ -72,16 +72,18 @@ where
         >,
 {
     let (_, _, ordering) = R::relation();
-    let req = page_request(ctx, first, after.as_deref(), &ordering)?;
-    let with_total = req.with_total;
-    let continues = req.after.is_some();
+    let req = relay_request(
+        ctx,
+        (first, after.as_deref()),
+        (last, before.as_deref()),
+        &ordering,
+    )?;
     let page = super::loader(ctx)?
-        .load_one(ChildPage::<R>::new(parent, req))
+        .load_one(ChildPage::<R>::new(parent, req.clone()))
         .await
         .map_err(super::error::ApiError::from)?;
-    let mut page = page.unwrap_or_else(|| Page::empty(with_total));
-    page.has_previous_page = continues;
-    Ok((page, ordering))
+    let page = page.unwrap_or_else(|| Page::empty(req.with_total));
+    Ok((in_order(page, &req), ordering))
 }
 
 /// The ordering a value of an entity's order enum stands for, from the

@@ -75,9 +75,12 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<UserConnection> {
         let (page, ordering) =
-            child_page::<UsersOfOrganization>(ctx, self.0.id, first, after).await?;
+            child_page::<UsersOfOrganization>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(UserConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -87,9 +90,12 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<InvoiceConnection> {
         let (page, ordering) =
-            child_page::<InvoicesOfOrganization>(ctx, self.0.id, first, after).await?;
+            child_page::<InvoicesOfOrganization>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(InvoiceConnection::of(cursors(ctx)?, page, &ordering))
     }
 
@@ -99,9 +105,12 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<SupportTicketConnection> {
         let (page, ordering) =
-            child_page::<TicketsOfOrganization>(ctx, self.0.id, first, after).await?;
+            child_page::<TicketsOfOrganization>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 

@@ -84,8 +84,11 @@ impl SupportTicket {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<TicketMessageConnection> {
-        let (page, ordering) = child_page::<MessagesOfTicket>(ctx, self.0.id, first, after).await?;
+        let (page, ordering) =
+            child_page::<MessagesOfTicket>(ctx, self.0.id, (first, after), (last, before)).await?;
         Ok(TicketMessageConnection::of(cursors(ctx)?, page, &ordering))
     }
 

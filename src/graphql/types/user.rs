@@ -63,9 +63,12 @@ impl User {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> async_graphql::Result<SupportTicketConnection> {
         let (page, ordering) =
-            child_page::<TicketsOfRequester>(ctx, self.0.id, first, after).await?;
+            child_page::<TicketsOfRequester>(ctx, self.0.id, (first, after), (last, before))
+                .await?;
         Ok(SupportTicketConnection::of(cursors(ctx)?, page, &ordering))
     }
 }
