@@ -565,6 +565,22 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Asks `query` as an administrator and checks the answer is one
+    /// `BAD_USER_INPUT` error naming `argument`; returns the body.
+    pub async fn assert_bad_input(&self, query: &str, argument: &str) -> Value {
+        let token = self.issuer.token("admin-1", &["admin"]);
+        let (_, body) = self.graphql_as(Some(&token), query, json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["argument"], argument,
+            "{body}"
+        );
+        body
+    }
+
     /// Statements the server sent while `f` ran to read and change data, the
     /// audit log's own statements (a constant few per request) apart.
     pub async fn statements_during<F: std::future::Future<Output = T>, T>(&self, f: F) -> (u64, T) {
