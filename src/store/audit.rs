@@ -621,6 +621,12 @@ fn event_of(row: &audit_event::Model) -> NewAuditEvent {
     }
 }
 
+/// One audit event by its row id.
+pub async fn event(store: &Store, id: i64) -> Result<Option<audit_event::Model>, StoreError> {
+    use sea_orm::EntityTrait;
+    Ok(audit_event::Entity::find_by_id(id).one(store.db()).await?)
+}
+
 /// A page of the audit log under `conditions` (on alias `c`).
 pub(crate) async fn list(
     store: &Store,

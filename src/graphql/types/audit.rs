@@ -19,8 +19,8 @@ pub struct AuditEvent(pub audit_event::Model);
 #[Object(visible = "crate::graphql::guard::visible::audit_log")]
 impl AuditEvent {
     /// Opaque, stable id.
-    async fn id(&self) -> ID {
-        ids::encode(Kind::AuditEvent, self.0.id)
+    pub async fn id(&self, _ctx: &async_graphql::Context<'_>) -> async_graphql::Result<ID> {
+        Ok(ids::encode(Kind::AuditEvent, self.0.id))
     }
 
     /// When it happened.

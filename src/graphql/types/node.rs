@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, ID, Interface};
 
+use super::audit::AuditEvent;
 use super::billing::{CreditNote, Invoice, InvoiceLine, Plan, Subscription};
 use super::load_one;
 use super::organization::Organization;
@@ -20,10 +21,7 @@ use crate::store::loaders::{
 /// A record with an opaque, stable id, which `node(id:)` finds again. (A
 /// client cache keys records by it.)
 #[derive(Interface)]
-#[graphql(
-    field(name = "id", ty = "ID", desc = "Opaque, stable id."),
-    visible = "crate::graphql::guard::visible::customers"
-)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque, stable id."))]
 pub enum Node {
     Organization(Organization),
     Plan(Plan),
@@ -35,6 +33,7 @@ pub enum Node {
     SupportTicket(SupportTicket),
     TicketMessage(TicketMessage),
     StaffMember(StaffMember),
+    AuditEvent(AuditEvent),
 }
 
 /// The `id` the interface reads of each type (the column field's value,
@@ -70,9 +69,20 @@ pub async fn find(
     principal: &Principal,
     id: &ID,
 ) -> async_graphql::Result<Option<Node>> {
-    let entity = id
-        .split_once('_')
-        .and_then(|(prefix, _)| catalog::entity_with_prefix(prefix))
+    let prefix = id.split_once('_').map(|(prefix, _)| prefix);
+    if prefix == Some(catalog::AUDIT_EVENT_PREFIX) {
+        if !principal.can(crate::policy::Permission::ReadAuditLog) {
+            return Ok(None);
+        }
+        let row = crate::graphql::ids::decode(crate::graphql::ids::Kind::AuditEvent, id, "id")?;
+        let store = crate::graphql::store(ctx)?;
+        return Ok(crate::store::audit::event(store, row)
+            .await
+            .map_err(ApiError::from)?
+            .map(|e| Node::AuditEvent(AuditEvent(e))));
+    }
+    let entity = prefix
+        .and_then(catalog::entity_with_prefix)
         .ok_or_else(|| ApiError::bad_input("id", "not an id of this API"))?;
     if !principal.can(entity.read) {
         return Ok(None);
