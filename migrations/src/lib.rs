@@ -11,6 +11,7 @@ mod m20261122_000002_idempotency;
 mod m20261123_000003_audit_chain_links;
 mod m20261202_000004_business_operations;
 mod m20261202_000005_audit_prunes;
+mod m20261203_000006_ticket_priority_order;
 
 /// Runs the migrations in order; `backplane migrate` and every start-up call it.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_audit_chain_links::Migration),
             Box::new(m20261202_000004_business_operations::Migration),
             Box::new(m20261202_000005_audit_prunes::Migration),
+            Box::new(m20261203_000006_ticket_priority_order::Migration),
         ]
     }
 }
