@@ -258,39 +258,7 @@ impl<'a> Compiler<'a> {
         for definition in &self.operation.variable_definitions {
             let definition: &VariableDefinition = &definition.node;
             let value = self.variable(&definition.name.node);
-            let ty = &definition.var_type.node;
-            if value == ConstValue::Null {
-                if ty.nullable {
-                    continue;
-                }
-                return None;
-            }
-            let BaseType::Named(name) = &ty.base else {
-                return None;
-            };
-            let ok = match (name.as_str(), &value) {
-                ("Int", ConstValue::Number(n)) => {
-                    n.as_i64().and_then(|n| i32::try_from(n).ok()).is_some()
-                }
-                ("String", ConstValue::String(_)) => true,
-                ("ID", ConstValue::String(_)) => true,
-                ("Boolean", ConstValue::Boolean(_)) => true,
-                ("OrganizationFilter", _) => parses::<OrganizationFilter>(&value),
-                ("OrganizationOrder", _) => parses::<OrganizationOrder>(&value),
-                ("OrganizationStatus", _) => parses::<OrganizationStatus>(&value),
-                ("UserFilter", _) => parses::<UserFilter>(&value),
-                ("UserOrder", _) => parses::<UserOrder>(&value),
-                ("InvoiceFilter", _) => parses::<InvoiceFilter>(&value),
-                ("InvoiceOrder", _) => parses::<InvoiceOrder>(&value),
-                ("SupportTicketFilter", _) => parses::<SupportTicketFilter>(&value),
-                ("SupportTicketOrder", _) => parses::<SupportTicketOrder>(&value),
-                ("StaffMemberFilter", _) => parses::<StaffMemberFilter>(&value),
-                ("StaffMemberOrder", _) => parses::<StaffMemberOrder>(&value),
-                ("InstantRange", _) => parses::<InstantRange>(&value),
-                ("DateTime", _) => parses::<Instant>(&value),
-                _ => false,
-            };
-            if !ok {
+            if !fits(&definition.var_type.node, &value) {
                 return None;
             }
         }
@@ -878,6 +846,55 @@ impl<'a> Compiler<'a> {
         } else {
             self.sql.append(condition);
         }
+    }
+}
+
+/// Whether `value` is of type `ty`, as GraphQL coerces a variable: null only
+/// where nullable, a list item by item (a single value where a list is
+/// declared counts as a list of one), a named type by its own parse.
+fn fits(ty: &async_graphql::parser::types::Type, value: &ConstValue) -> bool {
+    if *value == ConstValue::Null {
+        return ty.nullable;
+    }
+    match &ty.base {
+        BaseType::List(inner) => match value {
+            ConstValue::List(items) => items.iter().all(|item| fits(inner, item)),
+            single => fits(inner, single),
+        },
+        BaseType::Named(name) => named_fits(name.as_str(), value),
+    }
+}
+
+/// Whether `value` parses as the named input type (a type the compiled
+/// reads do not know does not: the executor answers).
+fn named_fits(name: &str, value: &ConstValue) -> bool {
+    use super::types::billing::InvoiceStatus;
+    use super::types::support::{TicketPriority, TicketStatus};
+    use super::types::user::{UserOrgRole, UserStatus};
+    match (name, value) {
+        ("Int", ConstValue::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()).is_some(),
+        ("String", ConstValue::String(_)) => true,
+        ("ID", ConstValue::String(_)) => true,
+        ("Boolean", ConstValue::Boolean(_)) => true,
+        ("OrganizationFilter", _) => parses::<OrganizationFilter>(value),
+        ("OrganizationOrder", _) => parses::<OrganizationOrder>(value),
+        ("OrganizationStatus", _) => parses::<OrganizationStatus>(value),
+        ("UserFilter", _) => parses::<UserFilter>(value),
+        ("UserOrder", _) => parses::<UserOrder>(value),
+        ("UserStatus", _) => parses::<UserStatus>(value),
+        ("UserOrgRole", _) => parses::<UserOrgRole>(value),
+        ("InvoiceFilter", _) => parses::<InvoiceFilter>(value),
+        ("InvoiceOrder", _) => parses::<InvoiceOrder>(value),
+        ("InvoiceStatus", _) => parses::<InvoiceStatus>(value),
+        ("SupportTicketFilter", _) => parses::<SupportTicketFilter>(value),
+        ("SupportTicketOrder", _) => parses::<SupportTicketOrder>(value),
+        ("TicketStatus", _) => parses::<TicketStatus>(value),
+        ("TicketPriority", _) => parses::<TicketPriority>(value),
+        ("StaffMemberFilter", _) => parses::<StaffMemberFilter>(value),
+        ("StaffMemberOrder", _) => parses::<StaffMemberOrder>(value),
+        ("InstantRange", _) => parses::<InstantRange>(value),
+        ("DateTime", _) => parses::<Instant>(value),
+        _ => false,
     }
 }
 

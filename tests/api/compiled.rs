@@ -209,6 +209,24 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
     p.ask(SUPPORT, &json!({ "slug": format!(" {slug} ") }))
         .await;
     p.learn_and_ask(ADMIN, json!({})).await;
+    // Variables of the filters' own list types (and an enum inside a list
+    // literal) are compiled too; a single value where a list is declared
+    // counts as a list of one, as in the executor.
+    const LISTED: &str = "query($s: [OrganizationStatus!], $t: TicketStatus!, $o: [ID!]) {
+      organizations(first: 5, filter: {status: $s}) { totalCount nodes { id status } }
+      tickets(first: 5, filter: {status: [$t], organizationId: $o}) { totalCount nodes { id status } } }";
+    p.learn_and_ask(
+        LISTED,
+        json!({ "s": ["ACTIVE", "TRIAL"], "t": "OPEN", "o": ["org_1", "org_2"] }),
+    )
+    .await;
+    for variables in [
+        json!({ "s": "ACTIVE", "t": "PENDING", "o": "org_1" }),
+        json!({ "s": [], "t": "OPEN", "o": null }),
+    ] {
+        let (_, statements) = p.ask(LISTED, &variables).await;
+        assert_eq!(statements, 1, "compiled, for {variables}");
+    }
     let deep = p.learn_and_ask(DEEP, json!({ "n": 20 })).await;
     assert!(deep.contains("\"body\""), "the deepest level is reached");
     for n in [1, 100] {
