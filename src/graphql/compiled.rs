@@ -53,7 +53,7 @@ use super::types::support::{SupportTicketFilter, SupportTicketOrder};
 use super::types::user::{UserFilter, UserOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
-use crate::store::page::Keyset;
+use crate::store::page::{Keyset, Sort};
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
@@ -777,7 +777,10 @@ impl<'a> Compiler<'a> {
                                 node = Node::Cursor(*ordering);
                             }
                             "endCursor" => {
-                                let last_first = ordering.sort.reversed();
+                                let last_first = Sort {
+                                    descending: !ordering.sort.descending,
+                                    ..ordering.sort
+                                };
                                 self.sql
                                     .push(&format!("(SELECT {}", cursor_sql(&page, ordering)));
                                 self.page(&page_of, first, &page)?;

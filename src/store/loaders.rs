@@ -246,7 +246,10 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
             // A page read backwards reads the reversed order (its caller
             // turns the rows back).
             let sort = if backwards {
-                ordering.sort.reversed()
+                crate::catalog::Sort {
+                    descending: !ordering.sort.descending,
+                    ..ordering.sort
+                }
             } else {
                 ordering.sort
             };
