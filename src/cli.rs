@@ -469,7 +469,7 @@ pub struct ServerArgs {
     #[arg(long, env = "BACKPLANE_SERVICE_COST_PER_MINUTE", value_parser = cost_per_minute)]
     pub service_cost_per_minute: Option<u32>,
 
-    /// On PostgreSQL, answer a read over the customer entities with one SQL
+    /// Answer a read over the customer entities with one SQL
     /// statement that builds the JSON answer (one round trip per request, not
     /// one per level). Documents it does not cover, and each document's first
     /// run, go to the GraphQL executor. `false` sends everything to the

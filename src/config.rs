@@ -66,7 +66,7 @@ pub struct Config {
     /// The share (1–100 %) of that budget one caller may hold while another
     /// waits, and the most one operation reserves.
     pub max_cost_share_percent: u8,
-    /// Whether reads may be answered by one SQL statement on PostgreSQL (see
+    /// Whether reads may be answered by one SQL statement (see
     /// `graphql::compiled`); off, async-graphql's executor answers everything.
     pub compile_reads: bool,
     /// Where people reach this server (`https://backplane.example.com`): the

@@ -1,18 +1,20 @@
-//! Reads compiled to one SQL statement, on PostgreSQL.
+//! Reads compiled to one SQL statement, on PostgreSQL and SQLite.
 //!
 //! A query over the customer entities (organizations and their users,
 //! invoices, subscriptions, tickets, … at any depth) becomes one `SELECT` whose
-//! single value is the answer's `data` as JSON, built by PostgreSQL: each
-//! object a `json_build_array` of its fields' values, each relation a
-//! correlated sub-select, each page an `ARRAY(… ORDER BY … LIMIT n)` over the
-//! child's index. [`answer`] puts the response keys back and formats ids and
-//! instants. One round trip per request instead of one per level, and no
+//! single value is the answer's `data` as JSON, built by the database: each
+//! object a JSON array of its fields' values (`json_build_array`, SQLite's
+//! `json_array`), each relation a correlated sub-select, each page its rows
+//! `ORDER BY … LIMIT n` over the child's index, gathered into a JSON array
+//! (`array_to_json(ARRAY(…))`, SQLite's `json_group_array(… ORDER BY …)`).
+//! [`answer`] puts the response keys back and formats ids, instants, booleans
+//! and lists of codes. One round trip per request instead of one per level, and no
 //! resolver per field: async-graphql's executor spends a future on every field
 //! of every object, which on a deep page cost more than the database did.
 //!
 //! What it does not understand it leaves to the executor, which stays the
 //! reference: any field, argument or directive outside the subset below,
-//! introspection, mutations, SQLite. It also waits until the executor has run
+//! introspection, mutations. It also waits until the executor has run
 //! a document once without a request error, so that async-graphql's
 //! validation has passed on that very document before it is answered here;
 //! variable values are checked against their declared types on every request
@@ -26,7 +28,7 @@
 //! The values are formatted as the executor formats them (ids, RFC 3339
 //! instants with chrono's fraction rules, cursors); a test runs documents both
 //! ways and compares the answers byte for byte. A cursor is sealed (see
-//! `pagination`), which PostgreSQL cannot do: the statement gives its parts
+//! `pagination`), which SQL cannot do: the statement gives its parts
 //! (the sort value and the id) and [`answer`] seals them with the server's
 //! cursor key into the executor's very bytes.
 
@@ -78,9 +80,10 @@ const MAX_KNOWN: usize = 10_000;
 /// the operation's name.
 type KnownKey = String;
 
-/// The compiled read path: on when the store is PostgreSQL.
+/// The compiled read path.
 pub struct CompiledReads {
     store: Store,
+    dialect: Dialect,
     /// The executor's cursor key: cursors are opened and sealed as it does.
     cursors: Cursors,
     known: Mutex<HashSet<KnownKey>>,
@@ -94,19 +97,23 @@ fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
 }
 
 impl CompiledReads {
-    /// The compiled path over `store`, or none when it is not PostgreSQL;
-    /// `cursors` are the schema's.
+    /// The compiled path over `store` (PostgreSQL or SQLite; none for
+    /// another database); `cursors` are the schema's.
     pub fn new(store: Store, cursors: Cursors) -> Option<Self> {
-        let on = store.db().get_database_backend() == DbBackend::Postgres;
-        if on {
-            tracing::info!("reads over the customer entities are compiled to one SQL statement");
-        } else {
+        let backend = store.db().get_database_backend();
+        let Some(dialect) = Dialect::of(backend) else {
             tracing::info!(
-                "reads are answered by the GraphQL executor (compiled reads need PostgreSQL)"
+                "reads are answered by the GraphQL executor (compiled reads need PostgreSQL or SQLite)"
             );
-        }
-        on.then(|| Self {
+            return None;
+        };
+        tracing::info!(
+            database = ?backend,
+            "reads over the customer entities are compiled to one SQL statement"
+        );
+        Some(Self {
             store,
+            dialect,
             cursors,
             known: Mutex::new(HashSet::new()),
         })
@@ -155,6 +162,7 @@ impl CompiledReads {
         let wanted = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
         let (sql, shape) = compile(
+            self.dialect,
             document,
             wanted.as_deref(),
             &variables,
@@ -165,7 +173,7 @@ impl CompiledReads {
         let row = match self
             .store
             .db()
-            .query_one_raw(sql.build(DbBackend::Postgres))
+            .query_one_raw(sql.build(self.dialect.backend()))
             .await
         {
             Ok(row) => row?,
@@ -188,9 +196,42 @@ impl CompiledReads {
     }
 }
 
+/// The SQL each database speaks for the statement's JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    fn of(backend: DbBackend) -> Option<Self> {
+        match backend {
+            DbBackend::Postgres => Some(Self::Postgres),
+            DbBackend::Sqlite => Some(Self::Sqlite),
+            _ => None,
+        }
+    }
+
+    fn backend(self) -> DbBackend {
+        match self {
+            Self::Postgres => DbBackend::Postgres,
+            Self::Sqlite => DbBackend::Sqlite,
+        }
+    }
+
+    /// Opens a JSON array of the values that follow, separated by commas.
+    fn array(self) -> &'static str {
+        match self {
+            Self::Postgres => "json_build_array(",
+            Self::Sqlite => "json_array(",
+        }
+    }
+}
+
 /// The statement answering the operation `wanted` of `document`, and the
 /// answer's shape; `None` when the executor must answer.
 fn compile(
+    dialect: Dialect,
     document: &ExecutableDocument,
     wanted: Option<&str>,
     variables: &Variables,
@@ -203,6 +244,7 @@ fn compile(
         return None;
     }
     let mut compiler = Compiler {
+        dialect,
         document,
         operation,
         variables,
@@ -219,6 +261,7 @@ fn compile(
 }
 
 struct Compiler<'a> {
+    dialect: Dialect,
     document: &'a ExecutableDocument,
     operation: &'a OperationDefinition,
     variables: &'a Variables,
@@ -414,17 +457,18 @@ impl<'a> Compiler<'a> {
         Some(())
     }
 
-    /// Between the values of a `json_build_array`.
+    /// Between the values of a JSON array.
     fn separator(&mut self, index: usize) {
         if index > 0 {
             self.sql.push(", ");
         }
     }
 
-    /// `SELECT json_build_array(…)::text AS "data"` over the root fields.
+    /// `SELECT json_build_array(…)::text AS "data"` over the root fields
+    /// (SQLite's `json_array` is text already).
     fn root(&mut self) -> Option<Node> {
         let fields = self.collect(&[&self.operation.selection_set.node], "Query")?;
-        self.sql.push("SELECT json_build_array(");
+        self.sql.push("SELECT ").push(self.dialect.array());
         let mut entries = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             self.separator(i);
@@ -469,7 +513,10 @@ impl<'a> Compiler<'a> {
                 node,
             });
         }
-        self.sql.push(")::text AS \"data\"");
+        self.sql.push(match self.dialect {
+            Dialect::Postgres => ")::text AS \"data\"",
+            Dialect::Sqlite => ") AS \"data\"",
+        });
         Some(Node::Object(entries))
     }
 
@@ -537,7 +584,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// `json_build_array(…)` of the selected fields of the row `alias`.
+    /// A JSON array of the selected fields of the row `alias`.
     fn object(
         &mut self,
         entity: &'static Entity,
@@ -545,11 +592,12 @@ impl<'a> Compiler<'a> {
         sets: &[&'a SelectionSet],
     ) -> Option<Node> {
         let fields = self.collect(sets, entity.name)?;
-        // A function takes at most 100 arguments.
+        // A function takes at most 100 arguments (PostgreSQL; SQLite's
+        // limit is higher).
         if fields.len() > 100 {
             return None;
         }
-        self.sql.push("json_build_array(");
+        self.sql.push(self.dialect.array());
         let mut entries = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             self.separator(i);
@@ -591,12 +639,13 @@ impl<'a> Compiler<'a> {
         match described.source {
             Source::Column { column, scalar, .. } => {
                 Self::only_arguments(field, &[])?;
-                self.sql.push(&scalar_sql(alias, column, scalar));
+                self.sql.push(&format!("{alias}.\"{column}\""));
                 Some(match scalar {
                     Scalar::Id => Node::Id(entity.id_prefix?),
                     Scalar::Time => Node::Time,
-                    Scalar::TextList => Node::List(Box::new(Node::Leaf)),
-                    Scalar::Text | Scalar::Int | Scalar::Bool | Scalar::Enum(_) => Node::Leaf,
+                    Scalar::TextList => Node::Codes,
+                    Scalar::Bool => Node::Bool,
+                    Scalar::Text | Scalar::Int | Scalar::Enum(_) => Node::Leaf,
                 })
             }
             Source::Embedded(name) => {
@@ -686,7 +735,7 @@ impl<'a> Compiler<'a> {
             after,
         };
         let fields = self.collect(sets, type_name)?;
-        self.sql.push("json_build_array(");
+        self.sql.push(self.dialect.array());
         let mut entries = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             self.separator(i);
@@ -698,19 +747,17 @@ impl<'a> Compiler<'a> {
                 }
                 "nodes" => {
                     let page = self.alias();
-                    self.sql.push("array_to_json(ARRAY(SELECT ");
+                    self.open_rows();
                     let node = self.object(target, &page, &field.sets)?;
-                    self.page(&page_of, first, &page)?;
-                    self.sql
-                        .push(&format!(" ORDER BY {}))", ordering.sort.order_by(&page)));
+                    self.close_rows(&page_of, first, &page)?;
                     Node::List(Box::new(node))
                 }
                 "edges" => {
                     let edge_type = type_name.replace("Connection", "Edge");
                     let edge_fields = self.collect(&field.sets, &edge_type)?;
                     let page = self.alias();
-                    self.sql
-                        .push("array_to_json(ARRAY(SELECT json_build_array(");
+                    self.open_rows();
+                    self.sql.push(self.dialect.array());
                     let mut edge_entries = Vec::with_capacity(edge_fields.len());
                     for (j, edge_field) in edge_fields.iter().enumerate() {
                         self.separator(j);
@@ -721,7 +768,7 @@ impl<'a> Compiler<'a> {
                                 Node::Leaf
                             }
                             "cursor" => {
-                                self.sql.push(&cursor_sql(&page, ordering));
+                                self.sql.push(&cursor_sql(self.dialect, &page, ordering));
                                 Node::Cursor(*ordering)
                             }
                             "node" => self.object(target, &page, &edge_field.sets)?,
@@ -734,15 +781,13 @@ impl<'a> Compiler<'a> {
                         });
                     }
                     self.sql.push(")");
-                    self.page(&page_of, first, &page)?;
-                    self.sql
-                        .push(&format!(" ORDER BY {}))", ordering.sort.order_by(&page)));
+                    self.close_rows(&page_of, first, &page)?;
                     Node::List(Box::new(Node::Object(edge_entries)))
                 }
                 "pageInfo" => {
                     let info_fields = self.collect(&field.sets, "PageInfo")?;
                     let mut info_entries = Vec::with_capacity(info_fields.len());
-                    self.sql.push("json_build_array(");
+                    self.sql.push(self.dialect.array());
                     for (j, info_field) in info_fields.iter().enumerate() {
                         self.separator(j);
                         Self::only_arguments(info_field, &[])?;
@@ -756,24 +801,20 @@ impl<'a> Compiler<'a> {
                                 self.sql.push(&format!("(SELECT count(*) > {first}"));
                                 self.page(&page_of, first + 1, &page)?;
                                 self.sql.push(")");
+                                node = Node::Bool;
                             }
                             "hasPreviousPage" => {
                                 // As the executor says it: a page that
                                 // continues after a row has that row before it.
                                 self.sql.push(if page_of.after.is_some() {
-                                    "true"
+                                    "TRUE"
                                 } else {
-                                    "false"
+                                    "FALSE"
                                 });
+                                node = Node::Bool;
                             }
                             "startCursor" => {
-                                self.sql
-                                    .push(&format!("(SELECT {}", cursor_sql(&page, ordering)));
-                                self.page(&page_of, first, &page)?;
-                                self.sql.push(&format!(
-                                    " ORDER BY {} LIMIT 1)",
-                                    ordering.sort.order_by(&page)
-                                ));
+                                self.edge_cursor(&page_of, first, &page, ordering.sort)?;
                                 node = Node::Cursor(*ordering);
                             }
                             "endCursor" => {
@@ -781,13 +822,7 @@ impl<'a> Compiler<'a> {
                                     descending: !ordering.sort.descending,
                                     ..ordering.sort
                                 };
-                                self.sql
-                                    .push(&format!("(SELECT {}", cursor_sql(&page, ordering)));
-                                self.page(&page_of, first, &page)?;
-                                self.sql.push(&format!(
-                                    " ORDER BY {} LIMIT 1)",
-                                    last_first.order_by(&page)
-                                ));
+                                self.edge_cursor(&page_of, first, &page, last_first)?;
                                 node = Node::Cursor(*ordering);
                             }
                             _ => return None,
@@ -820,6 +855,58 @@ impl<'a> Compiler<'a> {
         }
         self.sql.push(")");
         Some(Node::Object(entries))
+    }
+
+    /// The cursor of the page's first row in the order `sort` (the list's
+    /// order for the start, its reverse for the end). SQLite forgets that a
+    /// value is JSON once it has been through a sort, so there `json()` says
+    /// it again.
+    fn edge_cursor(
+        &mut self,
+        page_of: &PageOf<'_>,
+        first: i64,
+        page: &str,
+        sort: Sort,
+    ) -> Option<()> {
+        let cursor = cursor_sql(self.dialect, page, page_of.ordering);
+        let (open, close) = match self.dialect {
+            Dialect::Postgres => ("(SELECT ", ")"),
+            Dialect::Sqlite => ("json((SELECT ", "))"),
+        };
+        self.sql.push(open).push(&cursor);
+        self.page(page_of, first, page)?;
+        self.sql
+            .push(&format!(" ORDER BY {} LIMIT 1", sort.order_by(page)))
+            .push(close);
+        Some(())
+    }
+
+    /// Opens a JSON array of a page's rows: each row's value follows, then
+    /// [`close_rows`](Self::close_rows).
+    fn open_rows(&mut self) {
+        self.sql.push(match self.dialect {
+            Dialect::Postgres => "array_to_json(ARRAY(SELECT ",
+            Dialect::Sqlite => "(SELECT json_group_array(",
+        });
+    }
+
+    /// Closes [`open_rows`](Self::open_rows) over the page's rows, as `alias`,
+    /// in the list's order. (SQLite keeps no order of a sub-select's rows
+    /// through an aggregate unless the aggregate is given one.)
+    fn close_rows(&mut self, page: &PageOf<'_>, first: i64, alias: &str) -> Option<()> {
+        let order = page.ordering.sort.order_by(alias);
+        match self.dialect {
+            Dialect::Postgres => {
+                self.page(page, first, alias)?;
+                self.sql.push(&format!(" ORDER BY {order}))"));
+            }
+            Dialect::Sqlite => {
+                self.sql.push(&format!(" ORDER BY {order})"));
+                self.page(page, first, alias)?;
+                self.sql.push(")");
+            }
+        }
+        Some(())
     }
 
     /// ` FROM (the page's rows) alias`: the first `first` rows of the list in
@@ -953,23 +1040,12 @@ fn parse_or_default<T: InputType + Default>(value: ConstValue) -> Option<T> {
     }
 }
 
-/// A column's value for [`answer::write`], which formats ids and instants.
-fn scalar_sql(alias: &str, column: &str, scalar: Scalar) -> String {
-    let value = format!("{alias}.\"{column}\"");
-    match scalar {
-        Scalar::TextList => format!(
-            "COALESCE((SELECT json_agg(r.v ORDER BY r.n) FROM unnest(string_to_array({value}, ',')) WITH ORDINALITY AS r(v, n) WHERE r.v <> ''), '[]'::json)"
-        ),
-        _ => value,
-    }
-}
-
 /// The parts of the row's cursor under `ordering`, which [`answer::write`]
 /// seals: the id alone for an order by id, else `[sort value, id]`.
-fn cursor_sql(alias: &str, ordering: &Ordering) -> String {
+fn cursor_sql(dialect: Dialect, alias: &str, ordering: &Ordering) -> String {
     match ordering.sort.column {
         None => format!("{alias}.\"id\""),
-        Some(column) => format!("json_build_array({alias}.\"{column}\", {alias}.\"id\")"),
+        Some(column) => format!("{}{alias}.\"{column}\", {alias}.\"id\")", dialect.array()),
     }
 }
 
@@ -982,6 +1058,7 @@ mod tests {
     fn compiles(query: &str, variables: serde_json::Value) -> bool {
         let document = async_graphql::parser::parse_query(query).expect("parses");
         compile(
+            Dialect::Postgres,
             &document,
             None,
             &Variables::from_json(variables),
@@ -1032,6 +1109,7 @@ mod tests {
                             .all(|(e, f)| can(catalog::needs(e.name, f.name)));
                     let document = async_graphql::parser::parse_query(&query).expect("parses");
                     let compiled = compile(
+                        Dialect::Postgres,
                         &document,
                         None,
                         &Variables::default(),

@@ -113,7 +113,7 @@ pub struct Gate {
     audit: Option<AuditWriter>,
     /// The cost executing at once, shared fairly between callers.
     in_flight: Admission,
-    /// Reads answered by one SQL statement (PostgreSQL).
+    /// Reads answered by one SQL statement.
     reads: Option<CompiledReads>,
     /// What the step-up challenge asks for.
     step_up: StepUpSettings,
@@ -377,7 +377,7 @@ impl Gate {
 
     /// Runs one page of an export (a query the export's plan wrote from an
     /// admitted document) with pages of up to `page_size`, as a query runs
-    /// (compiled on PostgreSQL), its sensitive fields noted in `operation`
+    /// (compiled when it can be), its sensitive fields noted in `operation`
     /// but no event recorded. Returns the answer's `data` as JSON.
     pub async fn run_export_page(
         &self,

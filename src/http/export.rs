@@ -5,7 +5,7 @@
 //! The document is admitted as a query is; then the plan (`export`) reads
 //! its rows: as plain rows (`export::rows`) for a CSV of catalog columns,
 //! else as the query of one keyset page, which runs page after page
-//! (compiled on PostgreSQL). A task writes batches of rows into a channel of
+//! (compiled when it can be). A task writes batches of rows into a channel of
 //! one batch that the response body drains: a client that stops reading
 //! stops the reading (the database waits on its socket), and is cut after
 //! `Settings::stall`; one that disconnects ends the task at its next batch. A

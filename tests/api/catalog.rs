@@ -199,9 +199,10 @@ crate::on_both_databases!(every_catalog_field_is_listed_and_answers_exactly_as_t
 /// As every role and pair, a document over every field of each entity that
 /// the role may read: the compiled path (on its second sight of the
 /// document, in one statement) answers the executor's very bytes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn as_every_role_the_compiled_path_answers_every_catalog_field_as_the_executor() {
-    let reference = spawn_app_configured(Backend::Postgres, backplane::config::Mode::Serve, |c| {
+async fn as_every_role_the_compiled_path_answers_every_catalog_field_as_the_executor(
+    backend: Backend,
+) {
+    let reference = spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
         c.compile_reads = false;
     })
     .await;
@@ -249,6 +250,9 @@ async fn as_every_role_the_compiled_path_answers_every_catalog_field_as_the_exec
         "{compared} compared"
     );
 }
+crate::on_both_databases!(
+    as_every_role_the_compiled_path_answers_every_catalog_field_as_the_executor
+);
 
 /// The second wall: executed without the gate (whose role validation would
 /// refuse the document first), every field a role may not read is refused

@@ -1,5 +1,6 @@
-//! Reads compiled to one SQL statement (PostgreSQL): the same answers as the
-//! executor, byte for byte, in one statement, with the same audit record.
+//! Reads compiled to one SQL statement, on PostgreSQL and SQLite: the same
+//! answers as the executor, byte for byte, in one statement, with the same
+//! audit record.
 //!
 //! Two servers share one seeded database: the reference runs with compiled
 //! reads off (async-graphql's executor answers everything), the other with
@@ -102,8 +103,8 @@ struct Pair {
     token: String,
 }
 
-async fn pair() -> Pair {
-    let reference = spawn_app_configured(Backend::Postgres, backplane::config::Mode::Serve, |c| {
+async fn pair(backend: Backend) -> Pair {
+    let reference = spawn_app_configured(backend, backplane::config::Mode::Serve, |c| {
         c.compile_reads = false;
     })
     .await;
@@ -115,8 +116,24 @@ async fn pair() -> Pair {
     let db = sea_orm::Database::connect(reference.database_url())
         .await
         .expect("connect");
-    db.execute_unprepared(
-        r#"
+    let adjust = match backend {
+        Backend::Postgres => ADJUST_POSTGRES,
+        Backend::Sqlite => ADJUST_SQLITE,
+    };
+    db.execute_unprepared(adjust)
+        .await
+        .expect("adjust the seed");
+    // The first request of a principal records it in the staff directory.
+    reference.query("{ viewer { subject } }", json!({})).await;
+    Pair {
+        reference,
+        compiled,
+        token,
+    }
+}
+
+/// Text JSON must escape, and instants with a fraction of a second.
+const ADJUST_POSTGRES: &str = r#"
         UPDATE organizations SET name = 'AAA "q" \ ' || E'\n\t\u0001' || 'ünï 😀 ' || name,
             updated_at = updated_at + interval '0.5 seconds'
           WHERE id IN (SELECT id FROM organizations ORDER BY created_at, id LIMIT 2);
@@ -127,18 +144,22 @@ async fn pair() -> Pair {
           WHERE id IN (SELECT id FROM organizations ORDER BY created_at, id OFFSET 4 LIMIT 2);
         UPDATE users SET last_seen_at = last_seen_at + interval '0.000010 seconds'
           WHERE id IN (SELECT id FROM users ORDER BY id LIMIT 40);
-        "#,
-    )
-    .await
-    .expect("adjust the seed");
-    // The first request of a principal records it in the staff directory.
-    reference.query("{ viewer { subject } }", json!({})).await;
-    Pair {
-        reference,
-        compiled,
-        token,
-    }
-}
+        "#;
+
+/// The same on SQLite, whose instants are RFC 3339 text (the seed's whole
+/// seconds, `+00:00`), given a fraction as text.
+const ADJUST_SQLITE: &str = r#"
+        UPDATE organizations SET name = 'AAA "q" \ ' || char(10, 9, 1) || 'ünï 😀 ' || name,
+            updated_at = replace(updated_at, '+00:00', '.500+00:00')
+          WHERE id IN (SELECT id FROM organizations ORDER BY created_at, id LIMIT 2);
+        UPDATE organizations SET created_at = replace(created_at, '+00:00', '.123456+00:00')
+          WHERE id IN (SELECT id FROM organizations ORDER BY created_at, id LIMIT 2 OFFSET 2);
+        UPDATE organizations SET created_at = replace(created_at, '+00:00', '.12+00:00'),
+            updated_at = replace(updated_at, '+00:00', '.000001+00:00')
+          WHERE id IN (SELECT id FROM organizations ORDER BY created_at, id LIMIT 2 OFFSET 4);
+        UPDATE users SET last_seen_at = replace(last_seen_at, '+00:00', '.000010+00:00')
+          WHERE id IN (SELECT id FROM users ORDER BY id LIMIT 40);
+        "#;
 
 impl Pair {
     /// Asks both servers; returns the answer and the statements the compiled
@@ -188,9 +209,8 @@ impl Pair {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
-    let p = pair().await;
+async fn compiled_reads_answer_as_the_executor_does_in_one_statement(backend: Backend) {
+    let p = pair(backend).await;
     let first = p
         .reference
         .query(
@@ -361,10 +381,10 @@ async fn compiled_reads_answer_as_the_executor_does_in_one_statement() {
         assert!(metrics.contains(&needle), "{needle} in {metrics}");
     }
 }
+crate::on_both_databases!(compiled_reads_answer_as_the_executor_does_in_one_statement);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_is_not_compiled_goes_to_the_executor() {
-    let p = pair().await;
+async fn what_is_not_compiled_goes_to_the_executor(backend: Backend) {
+    let p = pair(backend).await;
     // Cursors: compiled, the same pages as the executor's, in any order and
     // under a filter; a cursor of another list or order is the executor's
     // error.
@@ -443,10 +463,10 @@ async fn what_is_not_compiled_goes_to_the_executor() {
         assert!(expected.contains("\"errors\""), "{expected}");
     }
 }
+crate::on_both_databases!(what_is_not_compiled_goes_to_the_executor);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compiled_reads_are_audited_as_executed_ones() {
-    let p = pair().await;
+async fn compiled_reads_are_audited_as_executed_ones(backend: Backend) {
+    let p = pair(backend).await;
     let query = "query Sensitive($slug: String!) {
       organizationBySlug(slug: $slug) { name monthlyCostCents users(first: 2) { nodes { email } } }
       organizations(first: 2) { nodes { internalFlags { vip }
@@ -506,3 +526,4 @@ async fn compiled_reads_are_audited_as_executed_ones() {
     assert!(has(&fields[0], "Organization.internalFlags"));
     assert!(events.iter().all(|e| e["outcome"] == "OK"));
 }
+crate::on_both_databases!(compiled_reads_are_audited_as_executed_ones);

@@ -271,12 +271,9 @@ const USERS_BY_EMAIL: &str = "query UsersByEmail($first: Int!, $after: String) {
   users(first: $first, after: $after, orderBy: EMAIL_ASC) {
     pageInfo { hasNextPage endCursor } edges { cursor node { id email } } } }";
 
-/// Compiled reads off and, where they exist (PostgreSQL), on.
-fn read_paths(backend: Backend) -> &'static [bool] {
-    match backend {
-        Backend::Sqlite => &[false],
-        Backend::Postgres => &[false, true],
-    }
+/// Compiled reads off and on (both databases compile them).
+fn read_paths(_backend: Backend) -> &'static [bool] {
+    &[false, true]
 }
 
 /// A page of users by email as `token`'s caller: status and body.

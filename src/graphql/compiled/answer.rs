@@ -1,13 +1,14 @@
-//! From PostgreSQL's positional JSON to the answer's JSON.
+//! From the database's positional JSON to the answer's JSON.
 //!
 //! The compiled statement builds every object as a JSON array of its selected
 //! fields' values, in the order of their response keys, and leaves ids as
-//! numbers and instants as PostgreSQL writes them: building objects with
+//! numbers, instants as the database writes them, booleans as SQLite's 0 and
+//! 1 and lists of codes as their stored text: building objects with
 //! `json_build_object`, prefixing ids and formatting instants cost PostgreSQL
 //! about twice as much as the arrays. Here the answer's shape puts the keys
-//! back, formats ids and instants and seals cursors as the executor does, in
-//! one pass over the text without building a tree, noting the sensitive
-//! fields on the way.
+//! back, formats ids, instants, booleans and codes and seals cursors as the
+//! executor does, in one pass over the text without building a tree, noting
+//! the sensitive fields on the way.
 
 use std::fmt;
 
@@ -17,15 +18,21 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
 use crate::graphql::pagination::{Cursors, Ordering};
 use crate::store::page::{Keyset, SortValue};
 
-/// The shape of the answer: what each value of PostgreSQL's JSON is.
+/// The shape of the answer: what each value of the database's JSON is.
 #[derive(Debug)]
 pub(super) enum Node {
-    /// Written as it comes: text, numbers, booleans, null.
+    /// Written as it comes: text, numbers, null.
     Leaf,
+    /// A boolean: PostgreSQL gives `true`/`false`, SQLite `1`/`0`.
+    Bool,
+    /// A list of codes stored as one text, comma-separated (a staff
+    /// member's roles): written as a list of its non-empty parts.
+    Codes,
     /// An opaque id: PostgreSQL gives the number, written `"prefix_number"`.
     Id(&'static str),
     /// An instant: PostgreSQL gives it as RFC 3339 in the session's time zone,
-    /// written as chrono's `to_rfc3339` in UTC (the `DateTime` scalar).
+    /// SQLite as stored (RFC 3339, or with a space for the `T`), written as
+    /// chrono's `to_rfc3339` in UTC (the `DateTime` scalar).
     Time,
     /// A cursor of this ordering: PostgreSQL gives its parts (the id for an
     /// order by id, else `[sort value, id]`), written sealed as
@@ -67,6 +74,12 @@ pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(Stri
     fields.dedup();
     // Only valid UTF-8 was copied from a `&str`.
     Some((String::from_utf8(out).ok()?, fields))
+}
+
+/// An instant as the database wrote it: RFC 3339 (SQLite's stored text may
+/// have a space for the `T`, which chrono's parser takes too).
+fn instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, chrono::ParseError> {
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Writes one value of the shape `node`.
@@ -113,7 +126,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        if !matches!(self.node, Node::Leaf) {
+        if !matches!(self.node, Node::Leaf | Node::Bool) {
             return Err(E::custom("a boolean where the shape has none"));
         }
         self.out
@@ -124,6 +137,10 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
     fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
         match self.node {
             Node::Leaf => self.out.extend_from_slice(v.to_string().as_bytes()),
+            Node::Bool if v == 0 || v == 1 => {
+                self.out
+                    .extend_from_slice(if v == 1 { b"true" } else { b"false" });
+            }
             Node::Id(prefix) => {
                 self.out
                     .extend_from_slice(format!("\"{prefix}_{v}\"").as_bytes());
@@ -157,9 +174,16 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
     fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
         match self.node {
             Node::Leaf => self.string(v),
-            Node::Time => {
-                let instant = chrono::DateTime::parse_from_rfc3339(v).map_err(E::custom)?;
-                self.string(&instant.with_timezone(&chrono::Utc).to_rfc3339());
+            Node::Time => self.string(&instant(v).map_err(E::custom)?.to_rfc3339()),
+            Node::Codes => {
+                self.out.push(b'[');
+                for (i, code) in v.split(',').filter(|c| !c.is_empty()).enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    self.string(code);
+                }
+                self.out.push(b']');
             }
             _ => return Err(E::custom("text where the shape has none")),
         }
@@ -182,9 +206,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                     return Err(A::Error::custom("a cursor with too many parts"));
                 }
                 let value = if crate::catalog::sorts_by_instant(ordering) {
-                    let instant =
-                        chrono::DateTime::parse_from_rfc3339(&value).map_err(A::Error::custom)?;
-                    SortValue::Time(instant.with_timezone(&chrono::Utc))
+                    SortValue::Time(instant(&value).map_err(A::Error::custom)?)
                 } else {
                     SortValue::Text(value)
                 };
@@ -329,6 +351,37 @@ mod tests {
             "[[1, 1], 1, 1, 1]",
             "[[\"a\", 1], [\"not a time\", 1], 1, 1]",
             "[[\"a\", 1], [\"2026-01-01T00:00:00Z\", 1], [1], 1]",
+        ] {
+            assert!(write(&shape, json, &cursors).is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn booleans_and_codes_are_written_as_the_executor_writes_them() {
+        let shape = Node::Object(vec![
+            entry("a", None, Node::Bool),
+            entry("b", None, Node::Bool),
+            entry("c", None, Node::Bool),
+            entry("roles", None, Node::Codes),
+            entry("none", None, Node::Codes),
+            entry("null", None, Node::Codes),
+        ]);
+        let cursors = Cursors::of_this_process();
+        // PostgreSQL's booleans, SQLite's 1 and 0.
+        let (out, _) = write(
+            &shape,
+            "[true, 1, 0, \"ops,,support\", \"\", null]",
+            &cursors,
+        )
+        .expect("shape");
+        assert_eq!(
+            out,
+            "{\"a\":true,\"b\":true,\"c\":false,\"roles\":[\"ops\",\"support\"],\"none\":[],\"null\":null}"
+        );
+        for json in [
+            "[2, 1, 0, \"\", \"\", null]",
+            "[\"true\", 1, 0, \"\", \"\", null]",
+            "[true, 1, 0, [\"ops\"], \"\", null]",
         ] {
             assert!(write(&shape, json, &cursors).is_none(), "{json}");
         }
