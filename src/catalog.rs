@@ -136,6 +136,14 @@ impl Sort {
         }
     }
 
+    /// The same order, the other way (ties by id reversed too).
+    pub const fn reversed(self) -> Self {
+        Sort {
+            descending: !self.descending,
+            ..self
+        }
+    }
+
     /// By `column`'s enum values in the order of `values`, lowest first.
     pub const fn ranked(
         column: &'static str,

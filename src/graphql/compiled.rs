@@ -55,7 +55,7 @@ use super::types::support::{SupportTicketFilter, SupportTicketOrder};
 use super::types::user::{UserFilter, UserOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
-use crate::store::page::{Keyset, Sort};
+use crate::store::page::Keyset;
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
@@ -818,10 +818,7 @@ impl<'a> Compiler<'a> {
                                 node = Node::Cursor(*ordering);
                             }
                             "endCursor" => {
-                                let last_first = Sort {
-                                    descending: !ordering.sort.descending,
-                                    ..ordering.sort
-                                };
+                                let last_first = ordering.sort.reversed();
                                 self.edge_cursor(&page_of, first, &page, last_first)?;
                                 node = Node::Cursor(*ordering);
                             }

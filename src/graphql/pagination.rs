@@ -327,19 +327,6 @@ pub fn relay_request(
     }
 }
 
-/// The sort a request reads its rows in: `sort`, reversed for a page read
-/// backwards.
-pub fn read_sort(sort: crate::catalog::Sort, req: &PageRequest) -> crate::catalog::Sort {
-    if req.backwards {
-        crate::catalog::Sort {
-            descending: !sort.descending,
-            ..sort
-        }
-    } else {
-        sort
-    }
-}
-
 /// A page as read for `req`, in the list's own order, with Relay's flags: a
 /// page read backwards is turned back, has rows before it when more were
 /// found, and rows after it when it ends before a cursor; a page read

@@ -8,9 +8,7 @@ use super::error::ApiError;
 use super::filter::{ListFilter, ListOrder};
 use super::guard::Need;
 use super::ids::{self, Kind};
-use super::pagination::{
-    Ordering, cursors, in_order, keyset_of, page_request, read_sort, relay_request,
-};
+use super::pagination::{Ordering, cursors, in_order, keyset_of, page_request, relay_request};
 use super::types::audit::{AUDIT_NEWEST_FIRST, AuditEvent, AuditEventConnection, AuditEventFilter};
 use super::types::billing::{Invoice, InvoiceConnection, InvoiceFilter, InvoiceOrder, Plan};
 use super::types::load_one;
@@ -56,7 +54,7 @@ where
         store(ctx)?,
         T::ENTITY,
         &conditions,
-        read_sort(ordering.sort, &req),
+        req.reads(ordering.sort),
         &req,
     )
     .await
@@ -276,7 +274,7 @@ impl Query {
             .map_err(ApiError::from)?;
         Ok(AuditEventConnection::from_page(
             cursors(ctx)?,
-            page,
+            in_order(page, &req),
             &AUDIT_NEWEST_FIRST,
             keyset_of(&AUDIT_NEWEST_FIRST),
             AuditEvent,

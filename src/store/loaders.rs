@@ -246,10 +246,7 @@ impl<R: ChildRelation> Loader<ChildPage<R>> for StoreLoader {
             // A page read backwards reads the reversed order (its caller
             // turns the rows back).
             let sort = if backwards {
-                crate::catalog::Sort {
-                    descending: !ordering.sort.descending,
-                    ..ordering.sort
-                }
+                ordering.sort.reversed()
             } else {
                 ordering.sort
             };

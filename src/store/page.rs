@@ -152,6 +152,18 @@ pub struct PageRequest {
     pub backwards: bool,
 }
 
+impl PageRequest {
+    /// The order the rows are read in: `sort`, reversed for a page read
+    /// backwards.
+    pub fn reads(&self, sort: Sort) -> Sort {
+        if self.backwards {
+            sort.reversed()
+        } else {
+            sort
+        }
+    }
+}
+
 /// One page of rows.
 #[derive(Clone, Debug)]
 pub struct Page<M> {
@@ -254,7 +266,7 @@ pub(crate) async fn root_page<M: FromQueryResult>(
     Ok(Page {
         items,
         has_next_page,
-        has_previous_page: req.after.is_some(),
+        has_previous_page: false,
         total: total.or(req.with_total.then_some(0)),
     })
 }

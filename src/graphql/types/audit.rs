@@ -150,7 +150,7 @@ impl AuditOperationType {
             "query" => Self::Query,
             "mutation" => Self::Mutation,
             "subscription" => Self::Subscription,
-            "request" => Self::Request,
+            crate::audit::refusals::OPERATION_TYPE => Self::Request,
             _ => Self::Unknown,
         }
     }
@@ -172,23 +172,26 @@ pub enum AuditOutcome {
 }
 
 impl AuditOutcome {
+    const ALL: [AuditOutcome; 4] = [Self::Ok, Self::Partial, Self::Denied, Self::Error];
+
+    /// The stored text's value (the audit log writes `audit::Outcome`'s).
     fn of(stored: &str) -> Self {
-        match stored {
-            "ok" => Self::Ok,
-            "partial" => Self::Partial,
-            "denied" => Self::Denied,
-            _ => Self::Error,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|o| o.stored() == stored)
+            .unwrap_or(Self::Error)
     }
 
     /// As stored.
     fn stored(self) -> &'static str {
+        use crate::audit::Outcome;
         match self {
-            Self::Ok => "ok",
-            Self::Partial => "partial",
-            Self::Denied => "denied",
-            Self::Error => "error",
+            Self::Ok => Outcome::Ok,
+            Self::Partial => Outcome::Partial,
+            Self::Denied => Outcome::Denied,
+            Self::Error => Outcome::Error,
         }
+        .as_str()
     }
 }
 

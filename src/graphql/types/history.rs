@@ -148,14 +148,14 @@ pub async fn of(
         Some(rows) => Page {
             items: rows.entries,
             has_next_page: rows.has_next_page,
-            has_previous_page: req.after.is_some(),
+            has_previous_page: false,
             total: rows.total,
         },
         None => Page::empty(req.with_total),
     };
     Ok(ChangeConnection::from_page(
         cursors(ctx)?,
-        page,
+        crate::graphql::pagination::in_order(page, &req),
         &HISTORY_NEWEST_FIRST,
         |e: &HistoryEntry| Keyset {
             value: SortValue::None,
