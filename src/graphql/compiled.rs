@@ -55,7 +55,7 @@ use super::types::support::{SupportTicketFilter, SupportTicketOrder};
 use super::types::user::{UserFilter, UserOrder};
 use crate::audit::OperationAudit;
 use crate::store::Store;
-use crate::store::page::Keyset;
+use crate::store::page::{Keyset, Sort};
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
 
