@@ -178,10 +178,17 @@ impl Application {
                 Some(audit.clone()),
                 config
                     .compile_reads
-                    .then(|| crate::graphql::compiled::CompiledReads::new(store.clone(), cursors))
+                    .then(|| {
+                        crate::graphql::compiled::CompiledReads::new(
+                            store.clone(),
+                            cursors,
+                            config.prepared_documents,
+                        )
+                    })
                     .flatten(),
             )
-            .with_fair_use(config.step_up.clone(), config.fair_use),
+            .with_fair_use(config.step_up.clone(), config.fair_use)
+            .with_prepared_documents(config.prepared_documents),
         );
         let state = AppState {
             schema,

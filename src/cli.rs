@@ -483,6 +483,19 @@ pub struct ServerArgs {
     )]
     pub compile_reads: bool,
 
+    /// How many documents' compiled statements to keep, the least recently
+    /// used dropped first: a document asked again (by the same permissions)
+    /// binds its variables into the statement kept instead of compiling it.
+    /// Each document keeps up to 4 statements (one per page size, filter or
+    /// order it is asked with), a few KiB each. Cleared at restart.
+    #[arg(
+        long,
+        env = "BACKPLANE_PREPARED_DOCUMENTS",
+        default_value_t = crate::graphql::compiled::DEFAULT_PREPARED_DOCUMENTS,
+        value_name = "N"
+    )]
+    pub prepared_documents: usize,
+
     /// Seals pagination cursors (at least 32 characters, the same on every
     /// instance; changing it invalidates cursors in flight). Unset: derived
     /// from the session key, else random per process. Never logged.
@@ -739,6 +752,7 @@ fn server_config(
     config.max_cost_in_flight = server.max_cost_in_flight.max(1);
     config.max_cost_share_percent = server.max_cost_share_percent;
     config.compile_reads = server.compile_reads;
+    config.prepared_documents = server.prepared_documents;
     // An empty variable counts as unset; half a pair is refused by
     // `Config::validate`, with a message that names the missing one.
     let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());

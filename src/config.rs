@@ -69,6 +69,9 @@ pub struct Config {
     /// Whether reads may be answered by one SQL statement (see
     /// `graphql::compiled`); off, async-graphql's executor answers everything.
     pub compile_reads: bool,
+    /// How many documents' compiled statements are kept for reuse (see
+    /// `graphql::compiled`'s templates), per instance.
+    pub prepared_documents: usize,
     /// Where people reach this server (`https://backplane.example.com`): the
     /// sign-in's redirect URI and the origin cookie requests must come from.
     pub public_url: Option<String>,
@@ -176,6 +179,7 @@ impl Config {
             max_cost_in_flight: 32_000,
             max_cost_share_percent: 50,
             compile_reads: true,
+            prepared_documents: crate::graphql::compiled::DEFAULT_PREPARED_DOCUMENTS,
             public_url: None,
             browser: None,
             session_key: None,

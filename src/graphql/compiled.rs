@@ -33,7 +33,8 @@
 //! cursor key into the executor's very bytes.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{
     BaseType, Directive, ExecutableDocument, Field as GqlField, OperationDefinition, OperationType,
@@ -43,6 +44,7 @@ use async_graphql::{InputType, Positioned, Request, Response, Value as ConstValu
 use sea_orm::{ConnectionTrait, DbBackend};
 
 mod answer;
+mod template;
 
 use super::ids;
 
@@ -58,6 +60,7 @@ use crate::store::Store;
 use crate::store::page::{Keyset, Sort};
 use crate::store::sql::Sql;
 use answer::{Entry, Node};
+use template::{Slot, SlotKind, Template};
 
 use crate::catalog::{self, Entity, Join, Lookup, Scalar, Source};
 use crate::identity::Principal;
@@ -87,6 +90,45 @@ pub struct CompiledReads {
     /// The executor's cursor key: cursors are opened and sealed as it does.
     cursors: Cursors,
     known: Mutex<HashSet<KnownKey>>,
+    /// Compiled statements kept for the next request of their document (see
+    /// `template`), the least recently used dropped first. One lock, held for
+    /// a lookup or an insertion only, never across the statement.
+    templates: Mutex<lru::LruCache<TemplateKey, Vec<Arc<Template>>>>,
+}
+
+/// A document's SHA-256: what its parse and its templates are kept under.
+pub(crate) fn digest(query: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(query.as_bytes()).into()
+}
+
+/// Whose templates: the document and operation, the permissions the caller
+/// holds (the compiler checks every field against them) and its page limit.
+/// Callers who may read different things never share one.
+#[derive(Hash, PartialEq, Eq)]
+struct TemplateKey {
+    /// The text compiled (an export's pages are documents of their own,
+    /// recorded under the export's) and the operation asked for.
+    document: [u8; 32],
+    operation: Option<String>,
+    permissions: u32,
+    max_page_size: i32,
+}
+
+/// Templates kept per document and caller key: one per set of values that
+/// shape the text (a page size, a filter, an order).
+const TEMPLATES_PER_DOCUMENT: usize = 4;
+
+/// The default number of documents whose templates are kept.
+pub const DEFAULT_PREPARED_DOCUMENTS: usize = 500;
+
+/// The permissions `principal` may use, one bit each.
+fn permission_bits(principal: &Principal) -> u32 {
+    crate::policy::Permission::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| principal.can(**p))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
 fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
@@ -98,8 +140,9 @@ fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
 
 impl CompiledReads {
     /// The compiled path over `store` (PostgreSQL or SQLite; none for
-    /// another database); `cursors` are the schema's.
-    pub fn new(store: Store, cursors: Cursors) -> Option<Self> {
+    /// another database); `cursors` are the schema's; the templates of up to
+    /// `prepared` documents are kept (at least one).
+    pub fn new(store: Store, cursors: Cursors, prepared: usize) -> Option<Self> {
         let backend = store.db().get_database_backend();
         let Some(dialect) = Dialect::of(backend) else {
             tracing::info!(
@@ -111,11 +154,13 @@ impl CompiledReads {
             database = ?backend,
             "reads over the customer entities are compiled to one SQL statement"
         );
+        let prepared = NonZeroUsize::new(prepared).unwrap_or(NonZeroUsize::MIN);
         Some(Self {
             store,
             dialect,
             cursors,
             known: Mutex::new(HashSet::new()),
+            templates: Mutex::new(lru::LruCache::new(prepared)),
         })
     }
 
@@ -150,7 +195,8 @@ impl CompiledReads {
     /// statement failed).
     pub async fn run(
         &self,
-        request: &mut Request,
+        request: &Request,
+        document: &ExecutableDocument,
         principal: &Principal,
         max_page_size: i32,
         operation: &OperationAudit,
@@ -158,24 +204,62 @@ impl CompiledReads {
         if !self.knows(request, operation) {
             return None;
         }
-        let variables = request.variables.clone();
-        let wanted = request.operation_name.clone();
-        let document = request.parsed_query().ok()?;
-        let (sql, shape) = compile(
-            self.dialect,
-            document,
-            wanted.as_deref(),
-            &variables,
-            principal,
+        let key = TemplateKey {
+            document: digest(&request.query),
+            operation: request.operation_name.clone(),
+            permissions: permission_bits(principal),
             max_page_size,
-            &self.cursors,
-        )?;
-        let row = match self
-            .store
-            .db()
-            .query_one_raw(sql.build(self.dialect.backend()))
-            .await
-        {
+        };
+        let variables = &request.variables;
+        let wanted = request.operation_name.clone();
+        let (_, definition) = super::gate::operation_to_run(document, wanted.as_deref())?;
+        if !variables_fit(definition, variables) {
+            return None;
+        }
+        let backend = self.dialect.backend();
+        let kept = self
+            .templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .and_then(|kept| kept.iter().find(|t| t.fits(definition, variables)).cloned());
+        let template = match kept {
+            Some(template) => {
+                metrics::counter!("backplane_compiled_templates_total", "result" => "reused")
+                    .increment(1);
+                template
+            }
+            None => {
+                let compiled = compile(
+                    self.dialect,
+                    document,
+                    wanted.as_deref(),
+                    variables,
+                    principal,
+                    max_page_size,
+                    &self.cursors,
+                )?;
+                let template = Arc::new(Template::new(
+                    backend,
+                    definition,
+                    variables,
+                    &compiled.pure,
+                    (compiled.sql, compiled.shape, compiled.slots),
+                ));
+                metrics::counter!("backplane_compiled_templates_total", "result" => "compiled")
+                    .increment(1);
+                let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+                let kept = templates.get_or_insert_mut(key, Vec::new);
+                if kept.len() >= TEMPLATES_PER_DOCUMENT {
+                    kept.remove(0);
+                }
+                kept.push(template.clone());
+                template
+            }
+        };
+        let statement = template.bind(backend, definition, variables, &self.cursors)?;
+        let shape = &template.shape;
+        let row = match self.store.db().query_one_raw(statement).await {
             Ok(row) => row?,
             Err(err) => {
                 tracing::warn!(error = %err, "compiled read failed; the executor answers instead");
@@ -183,7 +267,7 @@ impl CompiledReads {
             }
         };
         let text: String = row.try_get("", "data").ok()?;
-        let Some((answer, sensitive)) = answer::write(&shape, &text, &self.cursors) else {
+        let Some((answer, sensitive)) = answer::write(shape, &text, &self.cursors) else {
             tracing::warn!(
                 "compiled read gave an answer of another shape; the executor answers instead"
             );
@@ -238,11 +322,12 @@ fn compile(
     principal: &Principal,
     max_page_size: i32,
     cursors: &Cursors,
-) -> Option<(Sql, Node)> {
+) -> Option<Compiled> {
     let (_, operation) = super::gate::operation_to_run(document, wanted)?;
     if operation.ty != OperationType::Query || !operation.directives.is_empty() {
         return None;
     }
+    let candidates = template::slot_candidates(document, operation);
     let mut compiler = Compiler {
         dialect,
         document,
@@ -254,10 +339,39 @@ fn compile(
         sql: Sql::default(),
         aliases: 0,
         spreads: 0,
+        candidates: &candidates,
+        tainted: HashSet::new(),
+        slots: Vec::new(),
     };
     compiler.check_variables()?;
     let shape = compiler.root()?;
-    Some((compiler.sql, shape))
+    let Compiler {
+        sql,
+        slots,
+        tainted,
+        ..
+    } = compiler;
+    // A variable bound through a slot and also used otherwise keys the
+    // template by its value: its slots are filled with that same value.
+    let pure = candidates
+        .into_iter()
+        .filter(|v| !tainted.contains(v))
+        .collect();
+    Some(Compiled {
+        sql,
+        shape,
+        slots,
+        pure,
+    })
+}
+
+/// A compiled statement, the answer's shape, and what a template of it needs.
+struct Compiled {
+    sql: Sql,
+    shape: Node,
+    slots: Vec<Slot>,
+    /// The variables that reach the statement through its slots only.
+    pure: HashSet<String>,
 }
 
 struct Compiler<'a> {
@@ -275,6 +389,12 @@ struct Compiler<'a> {
     aliases: usize,
     /// Fragment spreads followed, to bound the work on any document.
     spreads: usize,
+    /// The variables that may be slots (see `template::slot_candidates`).
+    candidates: &'a HashSet<String>,
+    /// Of those, the ones read otherwise than through a slot.
+    tainted: HashSet<String>,
+    /// Where variables' values were bound.
+    slots: Vec<Slot>,
 }
 
 const MAX_SPREADS: usize = 1_000;
@@ -285,9 +405,13 @@ struct PageOf<'p> {
     ordering: &'p Ordering,
     /// On alias `c`; empty for none.
     condition: &'p Sql,
-    /// The row the page continues after.
+    /// The row the page continues after, and the variable it came from.
     after: Option<&'p Keyset>,
+    after_variable: Option<&'p str>,
 }
+
+/// `after`: the row a page continues after, and the variable that gave it.
+type After<'a> = (Option<Keyset>, Option<&'a str>);
 
 impl<'a> Compiler<'a> {
     fn alias(&mut self) -> String {
@@ -298,32 +422,17 @@ impl<'a> Compiler<'a> {
     /// Every variable's value is of its declared type (else the executor
     /// answers, with its error).
     fn check_variables(&self) -> Option<()> {
-        for definition in &self.operation.variable_definitions {
-            let definition: &VariableDefinition = &definition.node;
-            let value = self.variable(&definition.name.node);
-            if !fits(&definition.var_type.node, &value) {
-                return None;
-            }
-        }
-        Some(())
+        variables_fit(self.operation, self.variables).then_some(())
     }
 
     /// A variable's value: given, else its default, else null.
     fn variable(&self, name: &str) -> ConstValue {
-        if let Some(value) = self.variables.get(name) {
-            return value.clone();
-        }
-        self.operation
-            .variable_definitions
-            .iter()
-            .find(|d| d.node.name.node.as_str() == name)
-            .and_then(|d| d.node.default_value.as_ref())
-            .map(|v| v.node.clone())
-            .unwrap_or(ConstValue::Null)
+        template::resolved(self.operation, self.variables, name)
     }
 
-    /// An argument's value (null when not given).
-    fn argument(&self, field: &Selected<'a>, name: &str) -> Option<ConstValue> {
+    /// An argument's value (null when not given), whose variables shape
+    /// the statement's text.
+    fn argument(&mut self, field: &Selected<'a>, name: &str) -> Option<ConstValue> {
         match field
             .field
             .arguments
@@ -331,12 +440,64 @@ impl<'a> Compiler<'a> {
             .find(|(n, _)| n.node.as_str() == name)
         {
             None => Some(ConstValue::Null),
-            Some((_, value)) => value
-                .node
-                .clone()
-                .into_const_with(|var| Ok::<_, ()>(self.variable(&var)))
-                .ok(),
+            Some((_, value)) => {
+                let mut read = Vec::new();
+                let value = value
+                    .node
+                    .clone()
+                    .into_const_with(|var| {
+                        let value = self.variable(&var);
+                        read.push(var);
+                        Ok::<_, ()>(value)
+                    })
+                    .ok();
+                for var in read {
+                    if self.candidates.contains(var.as_str()) {
+                        self.tainted.insert(var.to_string());
+                    }
+                }
+                value
+            }
         }
+    }
+
+    /// An argument's value that is bound, never written into the text: with
+    /// the variable it is, when it is one that may be a slot.
+    fn bound_argument(
+        &mut self,
+        field: &Selected<'a>,
+        name: &str,
+    ) -> Option<(ConstValue, Option<&'a str>)> {
+        let given = field
+            .field
+            .arguments
+            .iter()
+            .find(|(n, _)| n.node.as_str() == name);
+        if let Some((_, value)) = given
+            && let async_graphql_value::Value::Variable(var) = &value.node
+            && self.candidates.contains(var.as_str())
+        {
+            return Some((self.variable(var), Some(var.as_str())));
+        }
+        Some((self.argument(field, name)?, None))
+    }
+
+    /// Binds `value`, which came from `variable` when given.
+    fn bind_from(
+        &mut self,
+        value: impl Into<sea_orm::Value>,
+        variable: Option<&str>,
+        kind: SlotKind,
+    ) {
+        if let Some(variable) = variable {
+            self.slots.push(Slot {
+                variable: variable.to_owned(),
+                at: self.sql.value_count(),
+                len: 1,
+                kind,
+            });
+        }
+        self.sql.bind(value);
     }
 
     /// Only these arguments are given.
@@ -490,19 +651,24 @@ impl<'a> Compiler<'a> {
                         // columns, an email, are the executor's.)
                         Lookup::ByColumn { argument, column } if name == "organizationBySlug" => {
                             Self::only_arguments(field, &[argument])?;
-                            let ConstValue::String(value) = self.argument(field, argument)? else {
+                            let (ConstValue::String(value), variable) =
+                                self.bound_argument(field, argument)?
+                            else {
                                 return None;
                             };
-                            self.lookup(target, column, value.trim().to_owned(), field)?
+                            let value = value.trim().to_owned();
+                            self.lookup(target, column, (value, variable, SlotKind::Slug), field)?
                         }
                         Lookup::ByColumn { .. } => return None,
                         Lookup::ById => {
                             Self::only_arguments(field, &["id"])?;
-                            let ConstValue::String(id) = self.argument(field, "id")? else {
+                            let (ConstValue::String(id), variable) =
+                                self.bound_argument(field, "id")?
+                            else {
                                 return None;
                             };
                             let id = ids::decode_of(target, &id, "id").ok()?;
-                            self.lookup(target, "id", id, field)?
+                            self.lookup(target, "id", (id, variable, SlotKind::Id(target)), field)?
                         }
                     }
                 }
@@ -531,50 +697,55 @@ impl<'a> Compiler<'a> {
         let filter = self.argument(field, "filter")?;
         let order = self.argument(field, "orderBy")?;
         let (entity, conditions, ordering) = list_query(field.name, filter, order)?;
-        let after = self.after(field, &ordering)?;
+        let (after, variable) = self.after(field, &ordering)?;
         self.connection(
             entity,
             &format!("{}Connection", entity.name),
             &ordering,
-            (&conditions, after.as_ref()),
+            (&conditions, after.as_ref(), variable),
             first,
             &field.sets,
         )
     }
 
-    /// `(SELECT obj FROM table WHERE column = value)`: one row or null.
+    /// `(SELECT obj FROM table WHERE column = value)`: one row or null; the
+    /// value came from the variable given, if any, through a slot of `kind`.
     fn lookup(
         &mut self,
         target: &'static Entity,
         column: &str,
-        value: impl Into<sea_orm::Value>,
+        (value, variable, kind): (impl Into<sea_orm::Value>, Option<&str>, SlotKind),
         field: &Selected<'a>,
     ) -> Option<Node> {
         let alias = self.alias();
         self.sql.push("(SELECT ");
         let node = self.object(target, &alias, &field.sets)?;
-        self.sql
-            .push(&format!(
-                " FROM \"{}\" {alias} WHERE {alias}.\"{column}\" = ",
-                target.table
-            ))
-            .bind(value)
-            .push(")");
+        self.sql.push(&format!(
+            " FROM \"{}\" {alias} WHERE {alias}.\"{column}\" = ",
+            target.table
+        ));
+        self.bind_from(value, variable, kind);
+        self.sql.push(")");
         Some(node)
     }
 
-    /// `after`: the row the page continues after, if any (`None` for the
-    /// executor to refuse a cursor of another list or order).
-    fn after(&self, field: &Selected<'a>, ordering: &Ordering) -> Option<Option<Keyset>> {
-        match self.argument(field, "after")? {
-            ConstValue::Null => Some(None),
-            ConstValue::String(cursor) => self.cursors.open(ordering, &cursor).ok().map(Some),
+    /// `after`: the row the page continues after, if any, and the variable
+    /// it came from (`None` for the executor to refuse a cursor of another
+    /// list or order).
+    fn after(&mut self, field: &Selected<'a>, ordering: &Ordering) -> Option<After<'a>> {
+        let (value, variable) = self.bound_argument(field, "after")?;
+        match value {
+            ConstValue::Null => Some((None, variable)),
+            ConstValue::String(cursor) => {
+                let keyset = self.cursors.open(ordering, &cursor).ok()?;
+                Some((Some(keyset), variable))
+            }
             _ => None,
         }
     }
 
     /// `first`, checked as the executor checks it.
-    fn first(&self, field: &Selected<'a>) -> Option<i64> {
+    fn first(&mut self, field: &Selected<'a>) -> Option<i64> {
         match self.argument(field, "first")? {
             ConstValue::Null => Some(i64::from(DEFAULT_PAGE_SIZE)),
             ConstValue::Number(n) => n
@@ -688,7 +859,7 @@ impl<'a> Compiler<'a> {
                 let first = self.first(field)?;
                 // Every parent's page continues after the same row, as in the
                 // executor.
-                let after = self.after(field, &ordering)?;
+                let (after, variable) = self.after(field, &ordering)?;
                 let mut condition = Sql::default();
                 condition.push(&format!("c.\"{parent_column}\" = {alias}.\"id\""));
                 let target = catalog::entity(target)?;
@@ -697,7 +868,7 @@ impl<'a> Compiler<'a> {
                     target,
                     &connection,
                     &ordering,
-                    (&condition, after.as_ref()),
+                    (&condition, after.as_ref(), variable),
                     first,
                     &field.sets,
                 )
@@ -724,7 +895,7 @@ impl<'a> Compiler<'a> {
         target: &'static Entity,
         type_name: &str,
         ordering: &Ordering,
-        (condition, after): (&Sql, Option<&Keyset>),
+        (condition, after, after_variable): (&Sql, Option<&Keyset>, Option<&str>),
         first: i64,
         sets: &[&'a SelectionSet],
     ) -> Option<Node> {
@@ -733,6 +904,7 @@ impl<'a> Compiler<'a> {
             ordering,
             condition,
             after,
+            after_variable,
         };
         let fields = self.collect(sets, type_name)?;
         self.sql.push(self.dialect.array());
@@ -917,7 +1089,16 @@ impl<'a> Compiler<'a> {
         self.where_condition(page.condition);
         if let Some(after) = page.after {
             self.sql.push(" AND ");
+            let at = self.sql.value_count();
             page.ordering.sort.after("c", after, &mut self.sql).ok()?;
+            if let Some(variable) = page.after_variable {
+                self.slots.push(Slot {
+                    variable: variable.to_owned(),
+                    at,
+                    len: self.sql.value_count() - at,
+                    kind: SlotKind::After(*page.ordering),
+                });
+            }
         }
         self.sql
             .push(&format!(" ORDER BY {sort} LIMIT {first}) {alias}"));
@@ -931,6 +1112,15 @@ impl<'a> Compiler<'a> {
             self.sql.append(condition);
         }
     }
+}
+
+/// Whether every variable's value of `operation` is of its declared type.
+fn variables_fit(operation: &OperationDefinition, variables: &Variables) -> bool {
+    operation.variable_definitions.iter().all(|definition| {
+        let definition: &VariableDefinition = &definition.node;
+        let value = template::resolved(operation, variables, &definition.name.node);
+        fits(&definition.var_type.node, &value)
+    })
 }
 
 /// Whether `value` is of type `ty`, as GraphQL coerces a variable: null only
@@ -1121,6 +1311,136 @@ mod tests {
             }
         }
         assert!(refused > 0);
+    }
+
+    /// Whenever a kept template fits a request, binding the request's values
+    /// into it gives the statement a fresh compilation of the request gives
+    /// (text and values, on both dialects); a value that shapes the text is
+    /// never bound into a template compiled with another.
+    #[test]
+    fn a_template_bound_with_other_values_is_what_compiling_them_gives() {
+        use crate::store::page::SortValue;
+        let cursors = Cursors::of_this_process();
+        let by_name = catalog::entity("Organization")
+            .and_then(|e| e.orderings.iter().find(|(v, _)| *v == "NAME_ASC"))
+            .map(|(_, o)| *o)
+            .expect("organizations by name");
+        let users = catalog::entity("Organization")
+            .and_then(|e| e.field("users"))
+            .map(|f| match f.source {
+                Source::Many { ordering, .. } => ordering,
+                _ => unreachable!("users is a list"),
+            })
+            .expect("an organization's users");
+        let name_cursor = |name: &str, id| {
+            cursors.seal(
+                &by_name,
+                &Keyset {
+                    value: SortValue::Text(name.to_owned()),
+                    id,
+                },
+            )
+        };
+        let user_cursor = |id| {
+            cursors.seal(
+                &users,
+                &Keyset {
+                    value: SortValue::None,
+                    id,
+                },
+            )
+        };
+        let cases: Vec<(&str, Vec<serde_json::Value>, usize)> = vec![
+            (
+                "query($slug: String!) { organizationBySlug(slug: $slug) { name users(first: 2) { nodes { email } } } }",
+                vec![json!({"slug": "a"}), json!({"slug": " b "}), json!({"slug": "c"})],
+                2,
+            ),
+            (
+                "query($o: ID!, $u: ID!) { organization(id: $o) { slug } user(id: $u) { email } }",
+                vec![
+                    json!({"o": "org_1", "u": "usr_2"}),
+                    json!({"o": "org_22", "u": "usr_9"}),
+                    json!({"o": "usr_1", "u": "usr_9"}),
+                ],
+                2,
+            ),
+            (
+                "query($first: Int!, $after: String, $u: String) {
+                   organizations(first: $first, after: $after, orderBy: NAME_ASC) {
+                     nodes { id users(first: 2, after: $u) { nodes { id } pageInfo { hasPreviousPage endCursor } } }
+                     pageInfo { hasPreviousPage hasNextPage startCursor endCursor } } }",
+                vec![
+                    json!({"first": 3}),
+                    json!({"first": 3, "after": name_cursor("Acme", 4)}),
+                    json!({"first": 3, "after": name_cursor("Zeta \"q\"", 9)}),
+                    json!({"first": 3, "after": name_cursor("Beta", 2), "u": user_cursor(5)}),
+                    json!({"first": 3, "after": name_cursor("Gamma", 3), "u": user_cursor(8)}),
+                    json!({"first": 5}),
+                    json!({"first": 3, "after": user_cursor(1)}),
+                    json!({"first": 3, "after": "not a cursor"}),
+                ],
+                4,
+            ),
+            (
+                // Shaping uses: a slug also searched for, a skip.
+                "query($s: String!, $x: Boolean!) { organizationBySlug(slug: $s) @skip(if: $x) { id }
+                   organizations(filter: {search: $s}) { totalCount } }",
+                vec![
+                    json!({"s": "a", "x": false}),
+                    json!({"s": "b", "x": false}),
+                    json!({"s": "a", "x": true}),
+                    json!({"s": "a", "x": false}),
+                ],
+                1,
+            ),
+        ];
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            let backend = dialect.backend();
+            for (query, sets, reuses) in &cases {
+                let document = async_graphql::parser::parse_query(query).expect("parses");
+                let (_, operation) =
+                    crate::graphql::gate::operation_to_run(&document, None).expect("operation");
+                let principal = Principal::demo_admin();
+                let compiled = |variables: &Variables| {
+                    compile(
+                        dialect, &document, None, variables, &principal, 100, &cursors,
+                    )
+                };
+                let mut kept: Vec<Template> = Vec::new();
+                let mut reused = 0;
+                for set in sets {
+                    let variables = Variables::from_json(set.clone());
+                    let fresh = compiled(&variables);
+                    match kept.iter().find(|t| t.fits(operation, &variables)) {
+                        Some(template) => {
+                            reused += 1;
+                            let bound = template.values_for(operation, &variables, &cursors);
+                            match fresh {
+                                Some(fresh) => {
+                                    let (text, values) = fresh.sql.into_parts(backend);
+                                    assert_eq!(template.text, text, "{set}");
+                                    assert_eq!(bound, Some(values), "{set}");
+                                }
+                                None => assert_eq!(bound, None, "{set}: the executor answers"),
+                            }
+                        }
+                        None => {
+                            if let Some(fresh) = fresh {
+                                kept.push(Template::new(
+                                    backend,
+                                    operation,
+                                    &variables,
+                                    &fresh.pure,
+                                    (fresh.sql, fresh.shape, fresh.slots),
+                                ));
+                            }
+                        }
+                    }
+                }
+                assert_eq!(reused, *reuses, "{dialect:?}: {query}");
+            }
+        }
     }
 
     #[test]

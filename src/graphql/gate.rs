@@ -26,7 +26,8 @@
 //! through the extension chain, which cost more than the rest of execution on
 //! large answers.
 
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError};
@@ -119,6 +120,9 @@ pub struct Gate {
     step_up: StepUpSettings,
     /// Each caller's cost budget per minute.
     budgets: Budgets,
+    /// Documents parsed, by their SHA-256 (the audit record's), the least
+    /// recently used dropped first.
+    documents: Mutex<lru::LruCache<[u8; 32], Arc<ExecutableDocument>>>,
 }
 
 impl Gate {
@@ -151,7 +155,19 @@ impl Gate {
             reads,
             step_up: StepUpSettings::off(),
             budgets: Budgets::new(FairUse::default()),
+            documents: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(super::compiled::DEFAULT_PREPARED_DOCUMENTS)
+                    .unwrap_or(NonZeroUsize::MIN),
+            )),
         }
+    }
+
+    /// The gate keeping up to `documents` parsed documents (at least one).
+    pub fn with_prepared_documents(mut self, documents: usize) -> Self {
+        self.documents = Mutex::new(lru::LruCache::new(
+            NonZeroUsize::new(documents).unwrap_or(NonZeroUsize::MIN),
+        ));
+        self
     }
 
     /// The gate with step-up settings (for its challenge; who must step up
@@ -303,7 +319,7 @@ impl Gate {
             .admit(schema, &mut request, principal, limits, &operation)
             .await
         {
-            Ok(cost) => {
+            Ok((cost, document)) => {
                 if let Err(exhausted) = self.charge(principal, cost) {
                     return Answer::Refused(Refusal::over_budget(exhausted));
                 }
@@ -312,7 +328,7 @@ impl Gate {
                 let compiled = match &self.reads {
                     Some(reads) => {
                         reads
-                            .run(&mut request, principal, max_page_size, &operation)
+                            .run(&request, &document, principal, max_page_size, &operation)
                             .await
                     }
                     None => None,
@@ -325,7 +341,10 @@ impl Gate {
                 metrics::counter!("backplane_graphql_answered_total", "by" => by).increment(1);
                 match compiled {
                     Some(data) => Answer::Compiled(data),
-                    None => Answer::Executed(self.run_executor(schema, request, &operation).await),
+                    None => {
+                        request.set_parsed_query(ExecutableDocument::clone(&document));
+                        Answer::Executed(self.run_executor(schema, request, &operation).await)
+                    }
                 }
             }
             Err(errors) => Answer::Executed(Response::from_errors(errors)),
@@ -367,12 +386,10 @@ impl Gate {
         operation: &OperationAudit,
     ) -> Result<(ExecutableDocument, u64), Vec<ServerError>> {
         let limits = self.limits.of(Some(principal));
-        let cost = self
+        let (cost, document) = self
             .admit(schema, request, principal, limits, operation)
             .await?;
-        let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| vec![super::error::parse_error(e)])?;
-        Ok((document, cost))
+        Ok((ExecutableDocument::clone(&document), cost))
     }
 
     /// Runs one page of an export (a query the export's plan wrote from an
@@ -395,18 +412,19 @@ impl Gate {
         };
         // The export's record keeps the name and hash of the document the
         // caller sent; a page's are the plan's.
-        self.admit(
-            schema,
-            &mut request,
-            principal,
-            &page_limits,
-            &OperationAudit::default(),
-        )
-        .await?;
+        let (_, document) = self
+            .admit(
+                schema,
+                &mut request,
+                principal,
+                &page_limits,
+                &OperationAudit::default(),
+            )
+            .await?;
         let _turn = self.in_flight.acquire(&principal.subject, cost).await;
         if let Some(reads) = &self.reads
             && let Some(data) = reads
-                .run(&mut request, principal, page_size, operation)
+                .run(&request, &document, principal, page_size, operation)
                 .await
         {
             metrics::counter!("backplane_graphql_answered_total", "by" => "compiled").increment(1);
@@ -416,6 +434,7 @@ impl Gate {
             });
         }
         metrics::counter!("backplane_graphql_answered_total", "by" => "executor").increment(1);
+        request.set_parsed_query(ExecutableDocument::clone(&document));
         // The resolvers read the page limit from the request's data first.
         let request = request.data(Limits {
             people: page_limits,
@@ -488,10 +507,9 @@ impl Gate {
         principal: &Principal,
         limits: &DocumentLimits,
         operation: &OperationAudit,
-    ) -> Result<u64, Vec<ServerError>> {
+    ) -> Result<(u64, Arc<ExecutableDocument>), Vec<ServerError>> {
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
-        let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| vec![super::error::parse_error(e)])?;
+        let document = self.parsed(request)?;
         if let Ok(variables) = serde_json::to_value(&request.variables) {
             let wanted = request.operation_name.as_deref();
             operation.variables(&self.inputs.recorded(&document, wanted, &variables));
@@ -540,8 +558,34 @@ impl Gate {
             operation.deny(&name);
             return Err(vec![self.step_up_error(permission)]);
         }
-        request.set_parsed_query(document);
-        Ok(cost)
+        Ok((cost, document))
+    }
+
+    /// `request`'s document parsed: the one kept for its hash, else parsed
+    /// now (and kept, the least recently used dropped first). Parsing does
+    /// not depend on who asks; everything decided from the document is
+    /// decided again per caller.
+    fn parsed(&self, request: &Request) -> Result<Arc<ExecutableDocument>, Vec<ServerError>> {
+        // The text's own digest: an export's pages are documents of their
+        // own, recorded under the export's.
+        let hash = super::compiled::digest(&request.query);
+        if let Some(document) = self
+            .documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
+            return Ok(document.clone());
+        }
+        let document = Arc::new(
+            async_graphql::parser::parse_query(&request.query)
+                .map_err(|e| vec![super::error::parse_error(e)])?,
+        );
+        self.documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(hash, document.clone());
+        Ok(document)
     }
 }
 

@@ -56,9 +56,25 @@ impl Sql {
         self.text.is_empty()
     }
 
+    /// How many values are bound so far (where the next one will be).
+    pub(crate) fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The values bound, in order.
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
     /// The statement in the backend's placeholder syntax (`?` or `$n`). Our SQL text
     /// never contains a literal `?`: every value is bound.
     pub(crate) fn build(self, backend: DbBackend) -> Statement {
+        let (text, values) = self.into_parts(backend);
+        Statement::from_sql_and_values(backend, text, values)
+    }
+
+    /// The text in the backend's placeholder syntax, and the values.
+    pub(crate) fn into_parts(self, backend: DbBackend) -> (String, Vec<Value>) {
         let text = match backend {
             DbBackend::Postgres => {
                 let mut out = String::with_capacity(self.text.len() + 16);
@@ -76,7 +92,7 @@ impl Sql {
             }
             _ => self.text,
         };
-        Statement::from_sql_and_values(backend, text, self.values)
+        (text, self.values)
     }
 }
 
