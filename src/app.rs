@@ -190,7 +190,7 @@ impl Application {
             .with_fair_use(config.step_up.clone(), config.fair_use)
             .with_prepared_documents(config.prepared_documents),
         );
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             schema,
             gate,
             store,
@@ -206,7 +206,7 @@ impl Application {
             cursors: export_cursors,
             refusals: crate::audit::refusals::Refusals::new(config.audit_fold),
             step_up: Arc::new(config.step_up.clone()),
-        };
+        });
         Ok(Self {
             listener,
             tls,

@@ -35,9 +35,28 @@ use crate::graphql::BackplaneSchema;
 use crate::identity::TokenVerifier;
 use crate::store::Store;
 
-/// What every handler may read.
+/// What every handler may read: one shared value, so that the extractors and
+/// layers that take it per request clone one pointer (cloning every field's
+/// `Arc` cost a request a few percent of its CPU; see bench/analysis.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub schema: BackplaneSchema,
     /// What every operation passes before the schema executes it.
     pub gate: Arc<crate::graphql::gate::Gate>,

@@ -58,6 +58,7 @@ pub(super) struct Entry {
 /// (the executor answers instead).
 pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(String, Vec<String>)> {
     let mut out = Vec::with_capacity(json.len() + json.len() / 2);
+    // A handful of names at most: kept unique as they come.
     let mut sensitive = Vec::new();
     let mut de = serde_json::Deserializer::from_str(json);
     Writer {
@@ -71,7 +72,6 @@ pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(Stri
     de.end().ok()?;
     let mut fields: Vec<String> = sensitive.into_iter().map(str::to_owned).collect();
     fields.sort_unstable();
-    fields.dedup();
     // Only valid UTF-8 was copied from a `&str`.
     Some((String::from_utf8(out).ok()?, fields))
 }
@@ -80,6 +80,41 @@ pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(Stri
 /// have a space for the `T`, which chrono's parser takes too).
 fn instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, chrono::ParseError> {
     chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A UTC instant's date and time to the second, and its fraction's digits
+/// in chrono's form (none, or 3, 6 or 9 of them); `None` for any other text.
+fn utc_instant(text: &str) -> Option<(&str, [u8; 9], usize)> {
+    let body = text.strip_suffix("+00:00")?;
+    let bytes = body.as_bytes();
+    // YYYY-MM-DDTHH:MM:SS
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    if bytes.len() < shape.len()
+        || !shape.iter().zip(bytes).all(|(s, b)| match s {
+            b'd' => b.is_ascii_digit(),
+            other => other == b,
+        })
+    {
+        return None;
+    }
+    let (seconds, fraction) = body.split_at(shape.len());
+    let digits = match fraction.strip_prefix('.') {
+        None if fraction.is_empty() => "",
+        Some(d) if (1..=9).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) => d,
+        _ => return None,
+    };
+    let mut nine = [b'0'; 9];
+    nine[..digits.len()].copy_from_slice(digits.as_bytes());
+    let kept = if nine == [b'0'; 9] {
+        0
+    } else if nine[3..] == [b'0'; 6] {
+        3
+    } else if nine[6..] == [b'0'; 3] {
+        6
+    } else {
+        9
+    };
+    Some((seconds, nine, kept))
 }
 
 /// Writes one value of the shape `node`.
@@ -94,6 +129,31 @@ impl Writer<'_, '_> {
     fn string(&mut self, value: &str) {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    fn number(&mut self, value: i64) {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// An instant in the `DateTime` scalar's form: chrono's `to_rfc3339` in
+    /// UTC. The databases write UTC instants as `…T…:SS[.fraction]+00:00`,
+    /// which needs only its fraction put in chrono's form (none, or 3, 6 or 9
+    /// digits, as few as hold the value); anything else goes through chrono.
+    fn instant(&mut self, text: &str) -> Result<(), chrono::ParseError> {
+        if let Some((seconds, digits, kept)) = utc_instant(text) {
+            self.out.push(b'"');
+            self.out.extend_from_slice(seconds.as_bytes());
+            if kept > 0 {
+                self.out.push(b'.');
+                self.out.extend_from_slice(&digits[..kept]);
+            }
+            self.out.extend_from_slice(b"+00:00\"");
+            return Ok(());
+        }
+        let instant = instant(text)?;
+        self.string(&instant.to_rfc3339());
+        Ok(())
     }
 
     /// A cursor, sealed: URL-safe base64, nothing to escape.
@@ -136,14 +196,17 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
 
     fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
         match self.node {
-            Node::Leaf => self.out.extend_from_slice(v.to_string().as_bytes()),
+            Node::Leaf => self.number(v),
             Node::Bool if v == 0 || v == 1 => {
                 self.out
                     .extend_from_slice(if v == 1 { b"true" } else { b"false" });
             }
             Node::Id(prefix) => {
-                self.out
-                    .extend_from_slice(format!("\"{prefix}_{v}\"").as_bytes());
+                self.out.push(b'"');
+                self.out.extend_from_slice(prefix.as_bytes());
+                self.out.push(b'_');
+                self.number(v);
+                self.out.push(b'"');
             }
             Node::Cursor(ordering) if ordering.sort.column.is_none() => {
                 let keyset = Keyset {
@@ -174,7 +237,7 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
     fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
         match self.node {
             Node::Leaf => self.string(v),
-            Node::Time => self.string(&instant(v).map_err(E::custom)?.to_rfc3339()),
+            Node::Time => self.instant(v).map_err(E::custom)?,
             Node::Codes => {
                 self.out.push(b'[');
                 for (i, code) in v.split(',').filter(|c| !c.is_empty()).enumerate() {
@@ -188,6 +251,19 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
             _ => return Err(E::custom("text where the shape has none")),
         }
         Ok(())
+    }
+
+    /// Text the input held without an escape: it has no quote, backslash or
+    /// control character, which is all serde_json would escape, so it is
+    /// written as it came.
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<(), E> {
+        if matches!(self.node, Node::Leaf) {
+            self.out.push(b'"');
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+            return Ok(());
+        }
+        self.visit_str(v)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
@@ -222,7 +298,9 @@ impl<'de> Visitor<'de> for Writer<'_, '_> {
                     self.out.push(b'"');
                     self.out.extend_from_slice(entry.key.as_bytes());
                     self.out.extend_from_slice(b"\":");
-                    if let Some(name) = &entry.audited {
+                    if let Some(name) = &entry.audited
+                        && !self.sensitive.contains(&name.as_str())
+                    {
                         self.sensitive.push(name);
                     }
                     let value = Writer {
@@ -384,6 +462,45 @@ mod tests {
             "[true, 1, 0, [\"ops\"], \"\", null]",
         ] {
             assert!(write(&shape, json, &cursors).is_none(), "{json}");
+        }
+    }
+
+    /// The fast form of UTC instants is chrono's, for every length of
+    /// fraction and its trailing zeros; other texts go through chrono.
+    #[test]
+    fn instants_are_written_as_chrono_writes_them() {
+        let mut texts = vec![
+            "2026-11-23T15:03:27+00:00".to_owned(),
+            "2026-11-23T15:03:27.000+00:00".to_owned(),
+            "2026-11-23 15:03:27.5+00:00".to_owned(),
+            "2026-11-23T16:03:27.12+01:00".to_owned(),
+            "2026-11-23T15:03:27.120001Z".to_owned(),
+        ];
+        for digits in [
+            "1",
+            "12",
+            "123",
+            "1234",
+            "12345",
+            "123456",
+            "1234567",
+            "12345678",
+            "123456789",
+            "100",
+            "000001",
+            "000000001",
+            "120000",
+            "100000000",
+            "000",
+        ] {
+            texts.push(format!("2026-11-23T15:03:27.{digits}+00:00"));
+        }
+        for text in texts {
+            let shape = Node::Object(vec![entry("at", None, Node::Time)]);
+            let json = serde_json::to_string(&[&text]).expect("json");
+            let (out, _) = write(&shape, &json, &Cursors::of_this_process()).expect("an instant");
+            let chrono = instant(&text).expect("parses").to_rfc3339();
+            assert_eq!(out, format!("{{\"at\":\"{chrono}\"}}"), "{text}");
         }
     }
 
