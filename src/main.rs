@@ -2,9 +2,6 @@
 
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = backplane::cli::Cli::parse();
     backplane::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
