@@ -138,7 +138,10 @@ PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$OUT/token" ] && break; sleep 0.1; done
 [ -s "$OUT/token" ] || { cat "$OUT/issuer.log" >&2; exit 1; }
 
-# --- the two servers -------------------------------------------------------------------
+# --- the servers -----------------------------------------------------------------------
+# Every Backplane seals cursors with the same key, so that their answers are the
+# same bytes (the SQLite ones are checked against PostgreSQL's).
+export BACKPLANE_CURSOR_KEY=bench-cursor-key-the-same-on-every-backplane
 BP_PORT=$(free_port)
 say "starting Backplane (serve, authentication and audit on) on 127.0.0.1:$BP_PORT"
 BACKPLANE_LISTEN=127.0.0.1:$BP_PORT \
@@ -152,26 +155,40 @@ BACKPLANE_MAX_PAGE_SIZE=1000 \
 BP_PID=$!
 PIDS+=("$BP_PID")
 
-# Workload 6 also exports from SQLite: the same seed in a SQLite file, served
-# by a second Backplane with the same settings.
+# Workloads 2 and 3 also run on SQLite, and workload 6 exports from it: the
+# same seed in a SQLite file, served by a Backplane with the same settings
+# (compiled reads on, the default) and, for 2 and 3, by one with them off.
 SQ_PORT=0
 SQ_PID=0
-SQ_FILE=$OUT/export.sqlite
-if [[ $WORKLOADS == *6* ]]; then
+SQX_PORT=0
+SQX_PID=0
+SQ_FILE=$OUT/bench.sqlite
+sqlite_server() { # port, log, extra environment…
+  local port=$1 log=$2
+  shift 2
+  env BACKPLANE_LISTEN=127.0.0.1:$port \
+    BACKPLANE_DATABASE_URL=sqlite://$SQ_FILE \
+    BACKPLANE_OIDC_ISSUER=http://127.0.0.1:$ISSUER_PORT \
+    BACKPLANE_OIDC_AUDIENCE=$AUDIENCE \
+    BACKPLANE_SERVICE_CLIENTS=bench-script \
+    BACKPLANE_MAX_PAGE_SIZE=1000 \
+    "$@" "$BIN" serve >"$log" 2>&1 &
+}
+if [[ $WORKLOADS =~ [236] ]]; then
   rm -f "$SQ_FILE" "$SQ_FILE-wal" "$SQ_FILE-shm"
-  say "seeding $ORGS organizations into SQLite ($SQ_FILE) for the export"
+  say "seeding $ORGS organizations into SQLite ($SQ_FILE)"
   "$BIN" seed --orgs "$ORGS" --database-url "sqlite://$SQ_FILE" >"$OUT/seed-sqlite.log" 2>&1 \
     || { cat "$OUT/seed-sqlite.log" >&2; exit 1; }
   SQ_PORT=$(free_port)
-  BACKPLANE_LISTEN=127.0.0.1:$SQ_PORT \
-  BACKPLANE_DATABASE_URL=sqlite://$SQ_FILE \
-  BACKPLANE_OIDC_ISSUER=http://127.0.0.1:$ISSUER_PORT \
-  BACKPLANE_OIDC_AUDIENCE=$AUDIENCE \
-  BACKPLANE_SERVICE_CLIENTS=bench-script \
-  BACKPLANE_MAX_PAGE_SIZE=1000 \
-    "$BIN" serve >"$OUT/backplane-sqlite.log" 2>&1 &
+  sqlite_server "$SQ_PORT" "$OUT/backplane-sqlite.log"
   SQ_PID=$!
   PIDS+=("$SQ_PID")
+  if [[ $WORKLOADS =~ [23] ]]; then
+    SQX_PORT=$(free_port)
+    sqlite_server "$SQX_PORT" "$OUT/backplane-sqlite-executor.log" BACKPLANE_COMPILE_READS=false
+    SQX_PID=$!
+    PIDS+=("$SQX_PID")
+  fi
 fi
 
 PGL_PORT=$(free_port)
@@ -198,6 +215,10 @@ ready "http://127.0.0.1:$BP_PORT/graphql" "Authorization: Bearer $(cat "$OUT/tok
 if [ "$SQ_PID" != 0 ]; then
   ready "http://127.0.0.1:$SQ_PORT/graphql" "Authorization: Bearer $(cat "$OUT/token")" \
     || { say "Backplane on SQLite did not start"; tail -n 20 "$OUT/backplane-sqlite.log" >&2; exit 1; }
+fi
+if [ "$SQX_PID" != 0 ]; then
+  ready "http://127.0.0.1:$SQX_PORT/graphql" "Authorization: Bearer $(cat "$OUT/token")" \
+    || { say "Backplane on SQLite (executor) did not start"; tail -n 20 "$OUT/backplane-sqlite-executor.log" >&2; exit 1; }
 fi
 if [ -n "$NEED_PGL" ]; then
   ready "http://127.0.0.1:$PGL_PORT/graphql" "X-Bench: 1" \
@@ -244,6 +265,7 @@ export BENCH_WORKLOADS=$WORKLOADS BENCH_OUT=$OUT BENCH_ADMIN_DB=$ADMIN_DB BENCH_
 BENCH_BP_URL=http://127.0.0.1:$BP_PORT/graphql BENCH_BP_PID=$BP_PID \
 BENCH_PGL_URL=http://127.0.0.1:$PGL_PORT/graphql BENCH_PGL_PID=$PGL_PID \
 BENCH_SQLITE_URL=http://127.0.0.1:$SQ_PORT/graphql BENCH_SQLITE_PID=$SQ_PID BENCH_SQLITE_FILE=$SQ_FILE \
+BENCH_SQLITE_EXEC_URL=http://127.0.0.1:$SQX_PORT/graphql BENCH_SQLITE_EXEC_PID=$SQX_PID BENCH_PG_LOG=$PG_TMP/server.log \
 BENCH_PAGE_SIZE=$PAGE BENCH_VERSIONS=$versions BENCH_SETUP_SECONDS=$(($(date +%s) - START))
 if [ -n "${BENCH_KEEP:-}" ]; then
   # For working on the benchmark: leave everything running and say how to reach it.

@@ -119,6 +119,10 @@ struct TemplateKey {
 /// shape the text (a page size, a filter, an order).
 const TEMPLATES_PER_DOCUMENT: usize = 4;
 
+/// The longest statement text kept as a template (500 documents × 4
+/// templates × this is the bound on the templates' memory).
+const MAX_KEPT_TEMPLATE: usize = 16 * 1024;
+
 /// The default number of documents whose templates are kept.
 pub const DEFAULT_PREPARED_DOCUMENTS: usize = 500;
 
@@ -248,12 +252,17 @@ impl CompiledReads {
                 ));
                 metrics::counter!("backplane_compiled_templates_total", "result" => "compiled")
                     .increment(1);
-                let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
-                let kept = templates.get_or_insert_mut(key, Vec::new);
-                if kept.len() >= TEMPLATES_PER_DOCUMENT {
-                    kept.remove(0);
+                // A statement longer than this is compiled for each request,
+                // never kept: the templates' memory stays bounded whatever
+                // documents are sent.
+                if template.text.len() <= MAX_KEPT_TEMPLATE {
+                    let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+                    let kept = templates.get_or_insert_mut(key, Vec::new);
+                    if kept.len() >= TEMPLATES_PER_DOCUMENT {
+                        kept.remove(0);
+                    }
+                    kept.push(template.clone());
                 }
-                kept.push(template.clone());
                 template
             }
         };

@@ -122,7 +122,7 @@ pub struct Gate {
     budgets: Budgets,
     /// Documents parsed, by their SHA-256 (the audit record's), the least
     /// recently used dropped first.
-    documents: Mutex<lru::LruCache<[u8; 32], Arc<ExecutableDocument>>>,
+    documents: Mutex<Kept>,
 }
 
 impl Gate {
@@ -155,18 +155,13 @@ impl Gate {
             reads,
             step_up: StepUpSettings::off(),
             budgets: Budgets::new(FairUse::default()),
-            documents: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(super::compiled::DEFAULT_PREPARED_DOCUMENTS)
-                    .unwrap_or(NonZeroUsize::MIN),
-            )),
+            documents: Mutex::new(Kept::new(super::compiled::DEFAULT_PREPARED_DOCUMENTS)),
         }
     }
 
     /// The gate keeping up to `documents` parsed documents (at least one).
     pub fn with_prepared_documents(mut self, documents: usize) -> Self {
-        self.documents = Mutex::new(lru::LruCache::new(
-            NonZeroUsize::new(documents).unwrap_or(NonZeroUsize::MIN),
-        ));
+        self.documents = Mutex::new(Kept::new(documents));
         self
     }
 
@@ -573,9 +568,10 @@ impl Gate {
             .documents
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .documents
             .get(&hash)
         {
-            return Ok(document.clone());
+            return Ok(document.0.clone());
         }
         let document = Arc::new(
             async_graphql::parser::parse_query(&request.query)
@@ -584,8 +580,47 @@ impl Gate {
         self.documents
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .put(hash, document.clone());
+            .keep(hash, &document, request.query.len());
         Ok(document)
+    }
+}
+
+/// Parsed documents kept, bounded by count and by the length of their texts
+/// (a parsed document takes several times its text): whoever sends large
+/// documents cannot make the cache grow past its budget.
+struct Kept {
+    documents: lru::LruCache<[u8; 32], (Arc<ExecutableDocument>, usize)>,
+    bytes: usize,
+}
+
+/// The most text the kept documents hold together.
+const KEPT_TEXT_BYTES: usize = 1 << 20;
+
+/// A longer document is parsed for each request, never kept.
+const MAX_KEPT_DOCUMENT: usize = 16 * 1024;
+
+impl Kept {
+    fn new(count: usize) -> Self {
+        Self {
+            documents: lru::LruCache::new(NonZeroUsize::new(count).unwrap_or(NonZeroUsize::MIN)),
+            bytes: 0,
+        }
+    }
+
+    fn keep(&mut self, hash: [u8; 32], document: &Arc<ExecutableDocument>, len: usize) {
+        if len > MAX_KEPT_DOCUMENT {
+            return;
+        }
+        if let Some((_, (_, old))) = self.documents.push(hash, (document.clone(), len)) {
+            self.bytes -= old;
+        }
+        self.bytes += len;
+        while self.bytes > KEPT_TEXT_BYTES {
+            match self.documents.pop_lru() {
+                Some((_, (_, old))) => self.bytes -= old,
+                None => break,
+            }
+        }
     }
 }
 
@@ -683,4 +718,31 @@ pub fn over_budget(exhausted: &Exhausted) -> ServerError {
     extensions.set("retryAfter", exhausted.retry_after);
     extensions.set("cost", exhausted.charged);
     error
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use super::*;
+
+    #[test]
+    fn kept_documents_stay_within_their_count_and_text_budget() {
+        let document = Arc::new(async_graphql::parser::parse_query("{ a }").expect("parses"));
+        let mut kept = Kept::new(3);
+        for i in 0..10u8 {
+            kept.keep([i; 32], &document, 10);
+        }
+        assert_eq!(kept.documents.len(), 3);
+        assert_eq!(kept.bytes, 30);
+        kept.keep([99; 32], &document, MAX_KEPT_DOCUMENT + 1);
+        assert!(!kept.documents.contains(&[99; 32]), "too long to keep");
+        let mut kept = Kept::new(1000);
+        for i in 0..200u8 {
+            kept.keep([i; 32], &document, MAX_KEPT_DOCUMENT);
+        }
+        assert!(kept.bytes <= KEPT_TEXT_BYTES, "{}", kept.bytes);
+        assert_eq!(kept.documents.len(), KEPT_TEXT_BYTES / MAX_KEPT_DOCUMENT);
+        // The same document again replaces its entry.
+        kept.keep([199; 32], &document, MAX_KEPT_DOCUMENT);
+        assert_eq!(kept.documents.len(), KEPT_TEXT_BYTES / MAX_KEPT_DOCUMENT);
+    }
 }
