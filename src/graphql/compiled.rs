@@ -200,7 +200,7 @@ impl CompiledReads {
     pub async fn run(
         &self,
         request: &Request,
-        document: &ExecutableDocument,
+        (document, digest): (&ExecutableDocument, [u8; 32]),
         principal: &Principal,
         max_page_size: i32,
         operation: &OperationAudit,
@@ -209,14 +209,14 @@ impl CompiledReads {
             return None;
         }
         let key = TemplateKey {
-            document: digest(&request.query),
+            document: digest,
             operation: request.operation_name.clone(),
             permissions: permission_bits(principal),
             max_page_size,
         };
         let variables = &request.variables;
-        let wanted = request.operation_name.clone();
-        let (_, definition) = super::gate::operation_to_run(document, wanted.as_deref())?;
+        let wanted = request.operation_name.as_deref();
+        let (_, definition) = super::gate::operation_to_run(document, wanted)?;
         if !variables_fit(definition, variables) {
             return None;
         }
@@ -237,19 +237,13 @@ impl CompiledReads {
                 let compiled = compile(
                     self.dialect,
                     document,
-                    wanted.as_deref(),
+                    wanted,
                     variables,
                     principal,
                     max_page_size,
                     &self.cursors,
                 )?;
-                let template = Arc::new(Template::new(
-                    backend,
-                    definition,
-                    variables,
-                    &compiled.pure,
-                    (compiled.sql, compiled.shape, compiled.slots),
-                ));
+                let template = Arc::new(Template::new(backend, definition, variables, compiled));
                 metrics::counter!("backplane_compiled_templates_total", "result" => "compiled")
                     .increment(1);
                 // A statement longer than this is compiled for each request,
@@ -1436,13 +1430,7 @@ mod tests {
                         }
                         None => {
                             if let Some(fresh) = fresh {
-                                kept.push(Template::new(
-                                    backend,
-                                    operation,
-                                    &variables,
-                                    &fresh.pure,
-                                    (fresh.sql, fresh.shape, fresh.slots),
-                                ));
+                                kept.push(Template::new(backend, operation, &variables, fresh));
                             }
                         }
                     }

@@ -120,8 +120,8 @@ pub struct Gate {
     step_up: StepUpSettings,
     /// Each caller's cost budget per minute.
     budgets: Budgets,
-    /// Documents parsed, by their SHA-256 (the audit record's), the least
-    /// recently used dropped first.
+    /// Documents parsed, by their text's SHA-256, the least recently used
+    /// dropped first.
     documents: Mutex<Kept>,
 }
 
@@ -314,7 +314,11 @@ impl Gate {
             .admit(schema, &mut request, principal, limits, &operation)
             .await
         {
-            Ok((cost, document)) => {
+            Ok(Admitted {
+                cost,
+                document,
+                digest,
+            }) => {
                 if let Err(exhausted) = self.charge(principal, cost) {
                     return Answer::Refused(Refusal::over_budget(exhausted));
                 }
@@ -323,7 +327,13 @@ impl Gate {
                 let compiled = match &self.reads {
                     Some(reads) => {
                         reads
-                            .run(&request, &document, principal, max_page_size, &operation)
+                            .run(
+                                &request,
+                                (&document, digest),
+                                principal,
+                                max_page_size,
+                                &operation,
+                            )
                             .await
                     }
                     None => None,
@@ -381,7 +391,7 @@ impl Gate {
         operation: &OperationAudit,
     ) -> Result<(ExecutableDocument, u64), Vec<ServerError>> {
         let limits = self.limits.of(Some(principal));
-        let (cost, document) = self
+        let Admitted { cost, document, .. } = self
             .admit(schema, request, principal, limits, operation)
             .await?;
         Ok((ExecutableDocument::clone(&document), cost))
@@ -407,7 +417,9 @@ impl Gate {
         };
         // The export's record keeps the name and hash of the document the
         // caller sent; a page's are the plan's.
-        let (_, document) = self
+        let Admitted {
+            document, digest, ..
+        } = self
             .admit(
                 schema,
                 &mut request,
@@ -419,7 +431,13 @@ impl Gate {
         let _turn = self.in_flight.acquire(&principal.subject, cost).await;
         if let Some(reads) = &self.reads
             && let Some(data) = reads
-                .run(&request, &document, principal, page_size, operation)
+                .run(
+                    &request,
+                    (&document, digest),
+                    principal,
+                    page_size,
+                    operation,
+                )
                 .await
         {
             metrics::counter!("backplane_graphql_answered_total", "by" => "compiled").increment(1);
@@ -502,9 +520,9 @@ impl Gate {
         principal: &Principal,
         limits: &DocumentLimits,
         operation: &OperationAudit,
-    ) -> Result<(u64, Arc<ExecutableDocument>), Vec<ServerError>> {
+    ) -> Result<Admitted, Vec<ServerError>> {
         limits::check_length(&request.query, limits).map_err(|e| vec![e])?;
-        let document = self.parsed(request)?;
+        let (document, digest) = self.parsed(request)?;
         if let Ok(variables) = serde_json::to_value(&request.variables) {
             let wanted = request.operation_name.as_deref();
             operation.variables(&self.inputs.recorded(&document, wanted, &variables));
@@ -553,14 +571,21 @@ impl Gate {
             operation.deny(&name);
             return Err(vec![self.step_up_error(permission)]);
         }
-        Ok((cost, document))
+        Ok(Admitted {
+            cost,
+            document,
+            digest,
+        })
     }
 
     /// `request`'s document parsed: the one kept for its hash, else parsed
     /// now (and kept, the least recently used dropped first). Parsing does
     /// not depend on who asks; everything decided from the document is
     /// decided again per caller.
-    fn parsed(&self, request: &Request) -> Result<Arc<ExecutableDocument>, Vec<ServerError>> {
+    fn parsed(
+        &self,
+        request: &Request,
+    ) -> Result<(Arc<ExecutableDocument>, [u8; 32]), Vec<ServerError>> {
         // The text's own digest: an export's pages are documents of their
         // own, recorded under the export's.
         let hash = super::compiled::digest(&request.query);
@@ -571,7 +596,7 @@ impl Gate {
             .documents
             .get(&hash)
         {
-            return Ok(document.0.clone());
+            return Ok((document.0.clone(), hash));
         }
         let document = Arc::new(
             async_graphql::parser::parse_query(&request.query)
@@ -581,8 +606,16 @@ impl Gate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .keep(hash, &document, request.query.len());
-        Ok(document)
+        Ok((document, hash))
     }
+}
+
+/// An operation admitted: its cost, its document parsed, and the text's
+/// SHA-256 (what the parse and the compiled templates are kept under).
+struct Admitted {
+    cost: u64,
+    document: Arc<ExecutableDocument>,
+    digest: [u8; 32],
 }
 
 /// Parsed documents kept, bounded by count and by the length of their texts

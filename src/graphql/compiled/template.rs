@@ -28,6 +28,7 @@ use async_graphql::parser::types::{
 use async_graphql::{Positioned, Value as ConstValue, Variables};
 use sea_orm::{DbBackend, Statement, Value};
 
+use super::Compiled;
 use super::answer::Node;
 use crate::catalog::Entity;
 use crate::graphql::ids;
@@ -97,15 +98,19 @@ pub(super) fn resolved(
 }
 
 impl Template {
-    /// The template of `sql` and `shape`, compiled for `variables`; `pure` are
-    /// the variables bound through slots alone.
+    /// The template of a statement compiled for `variables`.
     pub(super) fn new(
         backend: DbBackend,
         operation: &OperationDefinition,
         variables: &Variables,
-        pure: &HashSet<String>,
-        (sql, shape, slots): (Sql, Node, Vec<Slot>),
+        compiled: Compiled,
     ) -> Self {
+        let Compiled {
+            sql,
+            shape,
+            slots,
+            pure,
+        } = compiled;
         let key = operation
             .variable_definitions
             .iter()
