@@ -1151,8 +1151,17 @@ async fn shutdown_writes_the_last_checkpoint_after_the_last_events(backend: Back
         assert_eq!(status, 200);
     }
     // Two refusals: the first recorded at once, the second held in its
-    // fold until shutdown.
-    for _ in 0..2 {
+    // fold until shutdown. The second is sent only once the first's event is
+    // in the chain: sent together, both could be folded into that first
+    // event, and nothing would be left for shutdown to write.
+    let head_now = || async {
+        backplane::store::audit::head(&app.store)
+            .await
+            .expect("head")
+            .map_or(0, |h| h.0)
+    };
+    let after_reads = head_now().await;
+    for n in 0..2 {
         let (status, _) = app
             .graphql_as(
                 Some("not-a-token"),
@@ -1161,6 +1170,14 @@ async fn shutdown_writes_the_last_checkpoint_after_the_last_events(backend: Back
             )
             .await;
         assert_eq!(status, 401);
+        if n == 0 {
+            let mut waited = 0;
+            while head_now().await == after_reads {
+                waited += 1;
+                assert!(waited < 200, "the first refusal is recorded within 10 s");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
     }
     let newest = |dir: &std::path::Path| {
         backplane::audit::checkpoint::read_dir(dir)
