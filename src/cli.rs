@@ -178,7 +178,9 @@ pub struct DatabaseArgs {
     )]
     pub database_url: String,
 
-    /// Most pooled database connections.
+    /// Most pooled database connections. On SQLite at most one per core plus
+    /// two, and never more than 8: SQLite works on its connections' own
+    /// threads, and more of them only take turns on the same cores.
     #[arg(long, env = "BACKPLANE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
 }

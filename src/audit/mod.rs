@@ -117,6 +117,19 @@ impl OperationAudit {
     }
 
     /// The event for this operation as it stands, with `outcome` and `details`.
+    /// As [`Self::event`], with details already written as a JSON object's
+    /// text (a bulk change's: too large to build as a tree first); what the
+    /// record adds to every event's details (`denied`, `fields`) is added to
+    /// its end.
+    pub fn event_text(&self, outcome: Outcome, details: String) -> NewAuditEvent {
+        let mut event = self.event(outcome, None);
+        event.details = Some(match event.details.take() {
+            None => details,
+            Some(added) => joined(&details, &added),
+        });
+        event
+    }
+
     pub fn event(&self, outcome: Outcome, details: Option<Value>) -> NewAuditEvent {
         let duration_ms = self.started.elapsed().as_millis() as i64;
         self.with(|s| {
@@ -161,6 +174,30 @@ impl OperationAudit {
 
 /// A change's audit event: the request's record (or a blank one, outside a
 /// request) with the change's details.
+/// As [`change_event`], with details already written as a JSON object's text.
+pub fn change_event_text(operation: Option<&OperationAudit>, details: String) -> NewAuditEvent {
+    match operation {
+        Some(o) => o.event_text(Outcome::Ok, details),
+        None => OperationAudit::default().event_text(Outcome::Ok, details),
+    }
+}
+
+/// The members of two JSON objects' texts in one object: `first`'s, then
+/// `second`'s.
+fn joined(first: &str, second: &str) -> String {
+    let head = first
+        .trim_end()
+        .strip_suffix('}')
+        .unwrap_or(first)
+        .trim_end();
+    let tail = second.trim_start().strip_prefix('{').unwrap_or(second);
+    if head.ends_with('{') || tail.trim_start().starts_with('}') {
+        format!("{head}{tail}")
+    } else {
+        format!("{head},{tail}")
+    }
+}
+
 pub fn change_event(operation: Option<&OperationAudit>, details: Value) -> NewAuditEvent {
     match operation {
         Some(o) => o.event(Outcome::Ok, Some(details)),
@@ -171,4 +208,34 @@ pub fn change_event(operation: Option<&OperationAudit>, details: Value) -> NewAu
 /// The audit record of the operation a resolver runs in.
 pub fn operation<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Arc<OperationAudit>> {
     ctx.data_opt::<Arc<OperationAudit>>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_written_as_text_keep_what_the_record_adds() {
+        for (first, second, whole) in [
+            (
+                r#"{"a":1}"#,
+                r#"{"fields":["x"]}"#,
+                r#"{"a":1,"fields":["x"]}"#,
+            ),
+            ("{}", r#"{"denied":"d"}"#, r#"{"denied":"d"}"#),
+            (
+                r#"{"a":{"b":[]}} "#,
+                r#" {"c":null}"#,
+                r#"{"a":{"b":[]},"c":null}"#,
+            ),
+        ] {
+            let text = joined(first, second);
+            assert_eq!(text, whole);
+            let parsed: Value = serde_json::from_str(&text).expect("JSON");
+            assert!(parsed.is_object(), "{text}");
+        }
+        let audit = OperationAudit::default();
+        let event = audit.event_text(Outcome::Ok, r#"{"a":1}"#.into());
+        assert_eq!(event.details.as_deref(), Some(r#"{"a":1}"#));
+    }
 }

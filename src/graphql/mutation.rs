@@ -271,7 +271,7 @@ async fn run(
     };
     let operation = audit::operation(ctx).cloned();
     let outcome = bulk::run(store, op, &input, &principal.subject, limits, |details| {
-        audit::change_event(operation.as_deref(), details)
+        audit::change_event_text(operation.as_deref(), details)
     })
     .await
     .map_err(domain_error)?;
