@@ -116,7 +116,6 @@ impl OperationAudit {
         self.with(|s| s.denied.clone())
     }
 
-    /// The event for this operation as it stands, with `outcome` and `details`.
     /// As [`Self::event`], with details already written as a JSON object's
     /// text (a bulk change's: too large to build as a tree first); what the
     /// record adds to every event's details (`denied`, `fields`) is added to
@@ -130,6 +129,7 @@ impl OperationAudit {
         event
     }
 
+    /// The event for this operation as it stands, with `outcome` and `details`.
     pub fn event(&self, outcome: Outcome, details: Option<Value>) -> NewAuditEvent {
         let duration_ms = self.started.elapsed().as_millis() as i64;
         self.with(|s| {
@@ -172,8 +172,6 @@ impl OperationAudit {
     }
 }
 
-/// A change's audit event: the request's record (or a blank one, outside a
-/// request) with the change's details.
 /// As [`change_event`], with details already written as a JSON object's text.
 pub fn change_event_text(operation: Option<&OperationAudit>, details: String) -> NewAuditEvent {
     match operation {
@@ -198,6 +196,8 @@ fn joined(first: &str, second: &str) -> String {
     }
 }
 
+/// A change's audit event: the request's record (or a blank one, outside a
+/// request) with the change's details.
 pub fn change_event(operation: Option<&OperationAudit>, details: Value) -> NewAuditEvent {
     match operation {
         Some(o) => o.event(Outcome::Ok, Some(details)),
