@@ -211,6 +211,11 @@ def idle_share(before, after):
     return (after[1] - before[1]) / total if total else 0.0
 
 
+def busy_ms(before, after):
+    """The machine's busy CPU time between two `machine_ticks`, in ms."""
+    return ((after[0] - before[0]) - (after[1] - before[1])) * TICK_MS
+
+
 def stmts_reset():
     psql("SELECT pg_stat_statements_reset()")
 
@@ -346,6 +351,7 @@ def load(server, bodies, randomise=False):
         "pg_cpu_ms": (pg1 - pg0) / n,
         "client_cpu_ms": (cl1 - cl0) / n,
         "idle": idle_share(m0, m1),
+        "busy_ms": busy_ms(m0, m1) / n,
         "top_statements": sorted(counts["texts"].items(), key=lambda kv: -kv[1])[:8],
     }
 
@@ -662,17 +668,20 @@ def pgbench(scripts):
     warm = subprocess.run(cmd + [f"-T{WARMUP}", BP_DB], capture_output=True, text=True)
     if warm.returncode != 0:
         raise CheckFailed(f"pgbench failed: {warm.stderr[-500:]}")
-    pg0, cl0, m0 = postgres_cpu_ms(), children_cpu_ms(), machine_ticks()
+    cl0, m0 = children_cpu_ms(), machine_ticks()
     run = subprocess.run(cmd + [f"-T{DURATION}", BP_DB], check=True, capture_output=True, text=True).stdout
-    # pgbench's backends have exited: their time is the postmaster's children's.
-    pg1, cl1, m1 = postgres_cpu_ms(), children_cpu_ms(), machine_ticks()
+    cl1, m1 = children_cpu_ms(), machine_ticks()
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", run)
     done = re.search(r"number of transactions actually processed: (\d+)", run)
     if not tps or not done:
         raise CheckFailed(f"pgbench printed no rate:\n{run}")
     n = max(int(done.group(1)), 1)
-    return {"tps": float(tps.group(1)), "pg_cpu_ms": (pg1 - pg0) / n, "client_cpu_ms": (cl1 - cl0) / n,
-            "idle": idle_share(m0, m1)}
+    # pgbench's backends end with it, some of them after it returned: what
+    # the machine was busy with, less pgbench's own, is PostgreSQL's (nothing
+    # else runs meanwhile).
+    busy, client = busy_ms(m0, m1) / n, (cl1 - cl0) / n
+    return {"tps": float(tps.group(1)), "pg_cpu_ms": busy - client, "client_cpu_ms": client,
+            "busy_ms": busy, "idle": idle_share(m0, m1)}
 
 
 def profile(results, plan):
@@ -982,23 +991,30 @@ def write_report(results):
         accounted = {wid: w for wid, w in floors.items() if "rounds" in w["floor"]}
         if accounted:
             add("Where a request's time goes against the floor's statement, on the same two cores "
-                "(CPU ms per Backplane request or per pgbench statement, each round's best-by-rate "
-                "Backplane run and the pgbench run after it; *load generator* is wrk's or "
-                "pgbench's own CPU; *idle* is the machine's idle share during the run):")
+                "(CPU ms per Backplane request or per pgbench statement, in the round with the best "
+                "ratio: Backplane's run and the pgbench run after it). *PostgreSQL* is its processes' "
+                "CPU time during Backplane's run; during pgbench's, whose backends end with it, the "
+                "machine's busy time less pgbench's own. *Load generator* is wrk's or pgbench's own "
+                "CPU; *all busy* the machine's busy time; *idle* its idle share.")
             add("")
             add("| workload | | PostgreSQL | Backplane | load generator | all busy CPU | idle |")
             add("|---|---|---:|---:|---:|---:|---:|")
             for wid in sorted(accounted):
                 w = accounted[wid]
-                b = w["backplane"]
-                f = max(w["floor"]["rounds"], key=lambda r: r["ratio"])
+                rounds = w["floor"]["rounds"]
+                at = max(range(len(rounds)), key=lambda i: rounds[i]["ratio"])
+                b, f = w["rounds"]["backplane"][at], rounds[at]
                 if "client_cpu_ms" not in b:
                     continue
+                cores = results["machine"].get("cores") or os.cpu_count()
+                # From the idle share where a run did not keep its busy time.
+                b_busy = b.get("busy_ms", (1 - b["idle"]) * cores * 1000 / b["rps"])
+                f_busy = f.get("busy_ms", (1 - f["idle"]) * cores * 1000 / f["tps"])
+                f_pg = f_busy - f["client_cpu_ms"] if "busy_ms" not in f else f["pg_cpu_ms"]
                 add(f"| {wid} | Backplane | {b['pg_cpu_ms']:.3f} | {b['cpu_ms']:.3f} | "
-                    f"{b['client_cpu_ms']:.3f} | {b['pg_cpu_ms'] + b['cpu_ms'] + b['client_cpu_ms']:.3f} | "
-                    f"{b['idle'] * 100:.0f} % |")
-                add(f"| | floor | {f['pg_cpu_ms']:.3f} | – | {f['client_cpu_ms']:.3f} | "
-                    f"{f['pg_cpu_ms'] + f['client_cpu_ms']:.3f} | {f['idle'] * 100:.0f} % |")
+                    f"{b['client_cpu_ms']:.3f} | {b_busy:.3f} | {b['idle'] * 100:.0f} % |")
+                add(f"| | floor | {f_pg:.3f} | – | {f['client_cpu_ms']:.3f} | "
+                    f"{f_busy:.3f} | {f['idle'] * 100:.0f} % |")
             add("")
     profiled = {wid: w for wid, w in results["workloads"].items() if "profile" in w}
     if profiled:

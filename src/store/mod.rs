@@ -110,9 +110,9 @@ fn is_connection_error(message: &str) -> bool {
 /// on its connection's own thread, so past one connection per core (and the
 /// audit writer's, and one for a long export) more connections only add
 /// threads that take turns on the same cores, each with its own page cache.
-/// On 2 cores, 4 connections served the compiled admin list page 1.3× and the
-/// deep page 1.5× faster than 8, at 85 MiB peak RSS instead of 113
-/// (`bench/analysis.md`).
+/// On 2 cores, with 4 connections instead of 8, the compiled admin list page
+/// served 515–564 requests a second instead of 395–469, the deep page about
+/// as many, and the server peaked at 60 MiB instead of 76 (`bench/analysis.md`).
 fn sqlite_connections() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     u32::try_from(cores + 2).unwrap_or(u32::MAX).min(8)
