@@ -46,6 +46,8 @@ use sea_orm::{ConnectionTrait, DbBackend};
 mod answer;
 mod template;
 
+pub use answer::CompiledAnswer;
+
 use super::ids;
 
 use super::filter::{Instant, InstantRange, ListFilter, ListOrder};
@@ -204,7 +206,7 @@ impl CompiledReads {
         principal: &Principal,
         max_page_size: i32,
         operation: &OperationAudit,
-    ) -> Option<String> {
+    ) -> Option<CompiledAnswer> {
         if !self.knows(request, operation) {
             return None;
         }
@@ -269,8 +271,16 @@ impl CompiledReads {
                 return None;
             }
         };
-        let text: String = row.try_get("", "data").ok()?;
-        let Some((answer, sensitive)) = answer::write(shape, &text, &self.cursors) else {
+        // The text as the driver holds it, not copied out of the row first.
+        let text: &str = if let Some(row) = row.try_as_pg_row() {
+            sea_orm::sqlx::Row::try_get(row, "data").ok()?
+        } else if let Some(row) = row.try_as_sqlite_row() {
+            sea_orm::sqlx::Row::try_get(row, "data").ok()?
+        } else {
+            // Compiled reads exist for PostgreSQL and SQLite only.
+            return None;
+        };
+        let Some((answer, sensitive)) = answer::write(shape, text, &self.cursors) else {
             tracing::warn!(
                 "compiled read gave an answer of another shape; the executor answers instead"
             );

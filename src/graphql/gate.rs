@@ -35,7 +35,7 @@ use async_graphql::{Request, Response, ServerError};
 use super::BackplaneSchema;
 use super::admission::Admission;
 use super::budget::{Budgets, Exhausted, FairUse};
-use super::compiled::CompiledReads;
+use super::compiled::{CompiledAnswer, CompiledReads};
 use super::error::{Code, or_code};
 use super::limits::{self, DocumentLimits, Limits};
 use super::role_schema::RoleSchemas;
@@ -49,9 +49,8 @@ use crate::policy::Permission;
 pub enum Answer {
     /// What async-graphql's executor returned (or the gate's refusal).
     Executed(Response),
-    /// The `data` of a compiled read, as JSON text, passed through untouched
-    /// (no errors).
-    Compiled(String),
+    /// A compiled read's answer, written as the response body (no errors).
+    Compiled(CompiledAnswer),
     /// Refused before it ran, for a reason HTTP has its own status for.
     Refused(Refusal),
 }
@@ -89,13 +88,15 @@ impl Answer {
             Answer::Executed(response) => response,
             Answer::Refused(Refusal::StepUp { response, .. })
             | Answer::Refused(Refusal::OverBudget { response, .. }) => response,
-            Answer::Compiled(data) => match serde_json::from_str::<async_graphql::Value>(&data) {
-                Ok(data) => Response::new(data),
-                Err(err) => {
-                    tracing::error!(error = %err, "a compiled answer is not JSON");
-                    Response::from_errors(vec![super::error::internal_error()])
+            Answer::Compiled(answer) => {
+                match serde_json::from_str::<async_graphql::Value>(answer.data()) {
+                    Ok(data) => Response::new(data),
+                    Err(err) => {
+                        tracing::error!(error = %err, "a compiled answer is not JSON");
+                        Response::from_errors(vec![super::error::internal_error()])
+                    }
                 }
-            },
+            }
         }
     }
 }
@@ -441,7 +442,7 @@ impl Gate {
                 .await
         {
             metrics::counter!("backplane_graphql_answered_total", "by" => "compiled").increment(1);
-            return serde_json::from_str(&data).map_err(|err| {
+            return serde_json::from_str(data.data()).map_err(|err| {
                 tracing::error!(error = %err, "a compiled answer is not JSON");
                 vec![super::error::internal_error()]
             });

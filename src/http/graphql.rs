@@ -510,12 +510,8 @@ fn record(operation: &str, elapsed: std::time::Duration, statements: u64, execut
 /// request that never reached execution (no `data`) is a 400.
 fn respond(media: Media, executed: Executed, request_id: Option<&str>) -> Response {
     match executed {
-        Executed::Single(Answer::Compiled(data)) => {
-            let mut bytes = Vec::with_capacity(data.len() + 10);
-            bytes.extend_from_slice(b"{\"data\":");
-            bytes.extend_from_slice(data.as_bytes());
-            bytes.push(b'}');
-            write_bytes(media, StatusCode::OK, bytes)
+        Executed::Single(Answer::Compiled(answer)) => {
+            write_bytes(media, StatusCode::OK, answer.into_body().into_bytes())
         }
         Executed::Single(Answer::Executed(mut response)) => {
             let request_error = is_request_error(&response);

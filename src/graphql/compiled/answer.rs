@@ -56,8 +56,15 @@ pub(super) struct Entry {
 /// `cursors`, and the sensitive fields it holds (each audited field of an
 /// object that was returned); `None` when the text does not have the shape
 /// (the executor answers instead).
-pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(String, Vec<String>)> {
-    let mut out = Vec::with_capacity(json.len() + json.len() / 2);
+pub(super) fn write(
+    shape: &Node,
+    json: &str,
+    cursors: &Cursors,
+) -> Option<(CompiledAnswer, Vec<String>)> {
+    // The response body is written here once, `{"data":` and all: the
+    // answer is not copied again into it.
+    let mut out = Vec::with_capacity(json.len() + json.len() / 2 + CompiledAnswer::HEAD.len() + 1);
+    out.extend_from_slice(CompiledAnswer::HEAD.as_bytes());
     // A handful of names at most: kept unique as they come.
     let mut sensitive = Vec::new();
     let mut de = serde_json::Deserializer::from_str(json);
@@ -72,8 +79,29 @@ pub(super) fn write(shape: &Node, json: &str, cursors: &Cursors) -> Option<(Stri
     de.end().ok()?;
     let mut fields: Vec<String> = sensitive.into_iter().map(str::to_owned).collect();
     fields.sort_unstable();
+    out.push(b'}');
     // Only valid UTF-8 was copied from a `&str`.
-    Some((String::from_utf8(out).ok()?, fields))
+    Some((CompiledAnswer(String::from_utf8(out).ok()?), fields))
+}
+
+/// A compiled read's answer, written once as the whole response body
+/// `{"data":…}` (a compiled read has no errors).
+#[derive(Debug)]
+pub struct CompiledAnswer(String);
+
+impl CompiledAnswer {
+    /// What the body holds before the `data` member's value.
+    const HEAD: &'static str = "{\"data\":";
+
+    /// The `data` member's value, as JSON text.
+    pub fn data(&self) -> &str {
+        &self.0[Self::HEAD.len()..self.0.len() - 1]
+    }
+
+    /// The response body.
+    pub fn into_body(self) -> String {
+        self.0
+    }
 }
 
 /// An instant as the database wrote it: RFC 3339 (SQLite's stored text may
@@ -388,7 +416,7 @@ mod tests {
                     [\"c\", \"2026-01-01T00:00:00+00:00\"]], null, []]";
         let (out, sensitive) = write(&shape, json, &Cursors::of_this_process()).expect("the shape");
         assert_eq!(
-            out,
+            out.data(),
             "{\"id\":\"org_42\",\"cost\":1200,\"at\":\"2026-11-23T15:03:27.120+00:00\",\
              \"users\":[{\"email\":\"a\\\"b\\u0001 😀\",\"seen\":null},\
              {\"email\":\"c\",\"seen\":\"2026-01-01T00:00:00+00:00\"}],\"plan\":null,\"empty\":[]}"
@@ -422,7 +450,7 @@ mod tests {
             "c": cursors.seal(&by_id, &Keyset { value: SortValue::None, id: 9 }),
             "d": null,
         });
-        assert_eq!(out, expected.to_string());
+        assert_eq!(out.data(), expected.to_string());
         for json in [
             "[[\"a\"], 1, 1, 1]",
             "[[\"a\", 1, 2], 1, 1, 1]",
@@ -453,7 +481,7 @@ mod tests {
         )
         .expect("shape");
         assert_eq!(
-            out,
+            out.data(),
             "{\"a\":true,\"b\":true,\"c\":false,\"roles\":[\"ops\",\"support\"],\"none\":[],\"null\":null}"
         );
         for json in [
@@ -500,7 +528,7 @@ mod tests {
             let json = serde_json::to_string(&[&text]).expect("json");
             let (out, _) = write(&shape, &json, &Cursors::of_this_process()).expect("an instant");
             let chrono = instant(&text).expect("parses").to_rfc3339();
-            assert_eq!(out, format!("{{\"at\":\"{chrono}\"}}"), "{text}");
+            assert_eq!(out.data(), format!("{{\"at\":\"{chrono}\"}}"), "{text}");
         }
     }
 
