@@ -32,7 +32,7 @@
 //! (the sort value and the id) and [`answer`] seals them with the server's
 //! cursor key into the executor's very bytes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -92,6 +92,14 @@ pub struct CompiledReads {
     /// The executor's cursor key: cursors are opened and sealed as it does.
     cursors: Cursors,
     known: Mutex<HashSet<KnownKey>>,
+    /// Documents whose first run, on the executor, is under way, each with
+    /// what wakes the requests waiting for its verdict. A query that finds
+    /// its document here waits (at most [`LEARNING_WAIT`]) and is then
+    /// compiled, rather than running on the executor too: a burst of first
+    /// sights of one document (an admin page opened by many people after a
+    /// deploy) would otherwise run them all on the executor at once, and the
+    /// memory they take is kept by the allocator after them.
+    learning: Arc<Mutex<HashMap<KnownKey, Arc<tokio::sync::Notify>>>>,
     /// Compiled statements kept for the next request of their document (see
     /// `template`), the least recently used dropped first. One lock, held for
     /// a lookup or an insertion only, never across the statement.
@@ -137,6 +145,35 @@ fn permission_bits(principal: &Principal) -> u32 {
         .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
+/// How long a query waits for another request's first run of its document
+/// before it runs on the executor itself.
+const LEARNING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A document's first run on the executor, under way; dropping it (the run
+/// ended, however it ended) wakes the requests waiting for it.
+pub struct Learning {
+    key: KnownKey,
+    /// Whether this request holds the place the others wait on.
+    first: bool,
+    learning: Arc<Mutex<HashMap<KnownKey, Arc<tokio::sync::Notify>>>>,
+}
+
+impl Drop for Learning {
+    fn drop(&mut self) {
+        if !self.first {
+            return;
+        }
+        let notify = self
+            .learning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+}
+
 fn known_key(request: &Request, operation: &OperationAudit) -> KnownKey {
     let mut key = operation.document_hash();
     key.push('\0');
@@ -166,6 +203,7 @@ impl CompiledReads {
             dialect,
             cursors,
             known: Mutex::new(HashSet::new()),
+            learning: Arc::default(),
             templates: Mutex::new(lru::LruCache::new(prepared)),
         })
     }
@@ -177,9 +215,10 @@ impl CompiledReads {
             .contains(&known_key(request, operation))
     }
 
-    /// Remembers that the executor ran `request`'s document without a request
-    /// error (so async-graphql validated it).
-    pub fn learn(&self, request_key: KnownKey, response: &Response) {
+    /// Remembers that the executor ran the document being learned without a
+    /// request error (so async-graphql validated it); the requests waiting
+    /// for it go on when `learning` is dropped.
+    pub fn learn(&self, learning: &Learning, response: &Response) {
         if response.errors.iter().any(|e| e.path.is_empty()) {
             return;
         }
@@ -187,13 +226,57 @@ impl CompiledReads {
         if known.len() >= MAX_KNOWN {
             known.clear();
         }
-        known.insert(request_key);
+        known.insert(learning.key.clone());
     }
 
-    /// The key [`learn`](Self::learn) takes, when `request` could be compiled
-    /// next time; `None` when it already is known.
-    pub fn to_learn(&self, request: &Request, operation: &OperationAudit) -> Option<KnownKey> {
-        (!self.knows(request, operation)).then(|| known_key(request, operation))
+    /// The learning of `request`'s document when it could be compiled next
+    /// time; `None` when it already is known. Only the first of concurrent
+    /// requests for one document holds the place the others wait on.
+    pub fn to_learn(&self, request: &Request, operation: &OperationAudit) -> Option<Learning> {
+        if self.knows(request, operation) {
+            return None;
+        }
+        let key = known_key(request, operation);
+        let mut learning = self.learning.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !learning.contains_key(&key);
+        if first {
+            learning.insert(key.clone(), Arc::default());
+        }
+        Some(Learning {
+            key,
+            first,
+            learning: self.learning.clone(),
+        })
+    }
+
+    /// Whether `request`'s document became known while this request waited
+    /// for another one's first run of it; false at once when none is under
+    /// way.
+    async fn learned_meanwhile(&self, request: &Request, operation: &OperationAudit) -> bool {
+        let key = known_key(request, operation);
+        let Some(notify) = self
+            .learning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+        else {
+            return self.knows(request, operation);
+        };
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // It may have ended between the lookup and `enable`.
+        let under_way = self
+            .learning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|n| Arc::ptr_eq(n, &notify));
+        if under_way {
+            let _ = tokio::time::timeout(LEARNING_WAIT, notified).await;
+        }
+        self.knows(request, operation)
     }
 
     /// Answers `request` with one statement: its `data` as JSON text; `None`
@@ -207,7 +290,14 @@ impl CompiledReads {
         max_page_size: i32,
         operation: &OperationAudit,
     ) -> Option<CompiledAnswer> {
-        if !self.knows(request, operation) {
+        let wanted = request.operation_name.as_deref();
+        let (_, definition) = super::gate::operation_to_run(document, wanted)?;
+        // Only a document the executor ran (and so validated) is compiled; a
+        // query whose first run is under way waits for it.
+        let known = self.knows(request, operation)
+            || (definition.ty == OperationType::Query
+                && self.learned_meanwhile(request, operation).await);
+        if !known {
             return None;
         }
         let key = TemplateKey {
@@ -217,8 +307,6 @@ impl CompiledReads {
             max_page_size,
         };
         let variables = &request.variables;
-        let wanted = request.operation_name.as_deref();
-        let (_, definition) = super::gate::operation_to_run(document, wanted)?;
         if !variables_fit(definition, variables) {
             return None;
         }

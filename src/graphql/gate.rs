@@ -506,9 +506,10 @@ impl Gate {
                 }
             })
             .collect();
-        if let (Some(reads), Some(key)) = (&self.reads, learn) {
-            reads.learn(key, &response);
+        if let (Some(reads), Some(learning)) = (&self.reads, &learn) {
+            reads.learn(learning, &response);
         }
+        drop(learn);
         response
     }
 

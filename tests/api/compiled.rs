@@ -527,3 +527,38 @@ async fn compiled_reads_are_audited_as_executed_ones(backend: Backend) {
     assert!(events.iter().all(|e| e["outcome"] == "OK"));
 }
 crate::on_both_databases!(compiled_reads_are_audited_as_executed_ones);
+
+/// A burst of first sights of one document (an admin page opened by many
+/// people at once) runs it on the executor once, or twice when two requests
+/// look at the same moment: the others wait for its verdict and are compiled,
+/// one statement each.
+async fn a_burst_of_first_sights_runs_the_executor_once(backend: Backend) {
+    const BURST: u64 = 16;
+    let app = crate::helpers::spawn_app(backend).await;
+    let token = app.issuer.token("admin-1", &["admin"]);
+    app.query("{ viewer { subject } }", json!({})).await;
+    let shape = "{ organizations(first: 5) { nodes { id \
+                 users(first: 2) { nodes { id organization { name } } } } } }";
+    // What the executor sends for this shape: a document's first sight.
+    let (executor, (status, _)) = app
+        .statements_during(app.graphql_text(&token, &format!("query Once {shape}"), json!({})))
+        .await;
+    assert_eq!(status, 200);
+    assert!(executor >= 3, "one statement per level: {executor}");
+    let burst = format!("query Burst {shape}");
+    let (statements, answers) = app
+        .statements_during(futures::future::join_all(
+            (0..BURST).map(|_| app.graphql_text(&token, &burst, json!({}))),
+        ))
+        .await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+        assert_eq!(answer, &answers[0].1);
+    }
+    assert!(
+        statements <= 2 * executor + (BURST - 2),
+        "{statements} statements for {BURST} first sights; the executor sends {executor} \
+         for one, the compiled path 1"
+    );
+}
+crate::on_both_databases!(a_burst_of_first_sights_runs_the_executor_once);
