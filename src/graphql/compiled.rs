@@ -368,7 +368,8 @@ impl CompiledReads {
             // Compiled reads exist for PostgreSQL and SQLite only.
             return None;
         };
-        let Some((answer, sensitive)) = answer::write(shape, text, &self.cursors) else {
+        let Some((answer, sensitive)) = answer::write(shape, text, &self.cursors, &template.growth)
+        else {
             tracing::warn!(
                 "compiled read gave an answer of another shape; the executor answers instead"
             );

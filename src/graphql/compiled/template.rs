@@ -29,7 +29,7 @@ use async_graphql::{Positioned, Value as ConstValue, Variables};
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::Compiled;
-use super::answer::Node;
+use super::answer::{Growth, Node};
 use crate::catalog::Entity;
 use crate::graphql::ids;
 use crate::graphql::pagination::{Cursors, Ordering};
@@ -76,6 +76,8 @@ pub(super) struct Template {
     pub values: Vec<Value>,
     pub slots: Vec<Slot>,
     pub shape: Node,
+    /// How much longer than the statement's text its answers come out.
+    pub growth: Growth,
 }
 
 /// A variable's value as the compiler reads it: given, else its default, else
@@ -132,6 +134,7 @@ impl Template {
             values,
             slots,
             shape,
+            growth: Growth::default(),
         }
     }
 
