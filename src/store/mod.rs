@@ -334,15 +334,15 @@ mod tests {
     /// the limit instead of keeping its largest size for good.
     #[tokio::test]
     async fn the_sqlite_wal_shrinks_back_after_a_large_write() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("wal.db");
         let store = Store::connect(&StoreOptions::new(format!("sqlite://{}", path.display())))
             .await
-            .unwrap();
+            .expect("the store");
         let db = store.db();
         db.execute_unprepared("CREATE TABLE t (x TEXT)")
             .await
-            .unwrap();
+            .expect("the table");
         // About 21 MiB of rows in one transaction: all of it goes to the WAL.
         db.execute_unprepared(
             "INSERT INTO t SELECT printf('%.200c', 'x') FROM \
@@ -350,7 +350,7 @@ mod tests {
               SELECT i FROM n)",
         )
         .await
-        .unwrap();
+        .expect("the large write");
         let wal = dir.path().join("wal.db-wal");
         let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
         assert!(
@@ -363,7 +363,7 @@ mod tests {
         for i in 0..200 {
             db.execute_unprepared(&format!("INSERT INTO t VALUES ('{i}')"))
                 .await
-                .unwrap();
+                .expect("a small write");
         }
         assert!(
             size() <= SQLITE_WAL_SIZE_LIMIT,

@@ -117,8 +117,8 @@ impl Growth {
     }
 
     fn learn(&self, text: usize, answer: usize) {
-        if text > 0 {
-            let growth = (answer.saturating_mul(1024) / text).min(u32::MAX as usize / 2) as u32;
+        if let Some(growth) = answer.saturating_mul(1024).checked_div(text) {
+            let growth = growth.min(u32::MAX as usize / 2) as u32;
             self.0.store(growth.saturating_add(Self::SLACK), Relaxed);
         }
     }
