@@ -218,6 +218,28 @@ pub enum Start {
     Variable(String),
 }
 
+impl Start {
+    /// The cursor text the export starts after, with `variables`: `None` from
+    /// the beginning (no cursor, or the variable null or not given); `Err`
+    /// when the variable holds something other than text (the executor's
+    /// validation refuses it).
+    pub fn cursor<'a>(&'a self, variables: &'a Variables) -> Result<Option<&'a str>, NotACursor> {
+        match self {
+            Start::Beginning => Ok(None),
+            Start::Cursor(cursor) => Ok(Some(cursor)),
+            Start::Variable(name) => match variables.get(name.as_str()) {
+                None | Some(ConstValue::Null) => Ok(None),
+                Some(ConstValue::String(cursor)) => Ok(Some(cursor)),
+                Some(_) => Err(NotACursor),
+            },
+        }
+    }
+}
+
+/// A cursor variable that holds something other than text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotACursor;
+
 /// Why a document cannot be exported (`BAD_USER_INPUT`, with the field).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -814,6 +836,28 @@ mod tests {
         )
         .expect("a plan");
         assert_eq!(p.after, Start::Variable("after".into()));
+        // Where it starts, by the variable's value.
+        let with = |value: Option<ConstValue>| {
+            let mut variables = Variables::default();
+            if let Some(value) = value {
+                variables.insert(async_graphql::Name::new("after"), value);
+            }
+            variables
+        };
+        let cursor =
+            |variables: &Variables| p.after.cursor(variables).map(|c| c.map(str::to_owned));
+        assert_eq!(cursor(&with(None)), Ok(None));
+        assert_eq!(cursor(&with(Some(ConstValue::Null))), Ok(None));
+        assert_eq!(
+            cursor(&with(Some(ConstValue::String("abc".into())))),
+            Ok(Some("abc".to_owned()))
+        );
+        assert_eq!(cursor(&with(Some(ConstValue::from(3)))), Err(NotACursor));
+        assert_eq!(Start::Beginning.cursor(&with(None)), Ok(None));
+        assert_eq!(
+            Start::Cursor("xyz".into()).cursor(&with(None)),
+            Ok(Some("xyz"))
+        );
         assert!(p.page_query.contains("$n: Int"), "{}", p.page_query);
         assert!(!p.page_query.contains("$x"), "{}", p.page_query);
         assert!(!p.page_query.contains("$after:"), "{}", p.page_query);

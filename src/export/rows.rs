@@ -98,16 +98,9 @@ pub fn compile(
     }
     let (entity, condition, ordering) =
         crate::graphql::compiled::list_query(plan.list, filter, order)?;
-    let after = match &plan.after {
-        super::Start::Beginning => None,
-        super::Start::Cursor(cursor) => Some(cursors.open(&ordering, cursor).ok()?),
-        super::Start::Variable(name) => match variables.get(name.as_str()) {
-            None | Some(async_graphql::Value::Null) => None,
-            Some(async_graphql::Value::String(cursor)) => {
-                Some(cursors.open(&ordering, cursor).ok()?)
-            }
-            Some(_) => return None,
-        },
+    let after = match plan.after.cursor(variables).ok()? {
+        None => None,
+        Some(cursor) => Some(cursors.open(&ordering, cursor).ok()?),
     };
     let mut select = String::from("SELECT ");
     let mut joins = String::new();

@@ -31,9 +31,7 @@ use super::error::HttpError;
 use super::network::ClientAddr;
 use crate::audit::refusals::reason;
 use crate::audit::{OperationAudit, Outcome};
-use crate::export::{
-    self, AFTER_VARIABLE, FIRST_VARIABLE, Format, LIST_KEY, PAGE_SIZE, Plan, Start,
-};
+use crate::export::{self, AFTER_VARIABLE, FIRST_VARIABLE, Format, LIST_KEY, PAGE_SIZE, Plan};
 use crate::graphql::error::Code;
 use crate::identity::{Principal, PrincipalKind};
 
@@ -259,14 +257,14 @@ pub async fn handle(
             }
         }
         None => {
-            let after = match &plan.after {
-                Start::Beginning => None,
-                Start::Cursor(c) => Some(c.clone()),
-                Start::Variable(name) => match variables.get(name.as_str()) {
-                    Some(async_graphql::Value::String(c)) => Some(c.clone()),
-                    _ => None,
-                },
-            };
+            // Text of another type is refused by the executor's validation
+            // of the first page.
+            let after = plan
+                .after
+                .cursor(&variables)
+                .ok()
+                .flatten()
+                .map(str::to_owned);
             let pages = Pages {
                 variables,
                 principal: principal.clone(),
