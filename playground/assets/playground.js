@@ -62,6 +62,8 @@
     examplesLoaded: false,
     /** Server clock minus ours, in milliseconds (from the `Date` header). */
     clockSkewMs: 0,
+    /** The timer that re-renders the header when the second factor lapses. */
+    strengthTimer: null,
     /** The editors' latest contents, from GraphiQL's onEdit callbacks. */
     query: null,
     variables: null,
@@ -138,6 +140,43 @@
       } else {
         watchExpiry();
       }
+    }, Math.min(Math.max(wait, 0) + 500, 2147483647));
+  }
+
+  /**
+   * Turns the header back to "no second factor" (with the way to verify)
+   * when the second factor's time is up, without a reload: asks the server
+   * for the session again then, and re-renders what it says.
+   */
+  function watchStrength() {
+    var session = state.session;
+    var until =
+      session && session.strongAuthentication === true && session.strongUntil
+        ? Date.parse(session.strongUntil)
+        : NaN;
+    clearTimeout(state.strengthTimer);
+    if (isNaN(until)) {
+      return;
+    }
+    var wait = until - (Date.now() + state.clockSkewMs);
+    state.strengthTimer = setTimeout(function () {
+      if (Date.now() + state.clockSkewMs < until) {
+        watchStrength();
+        return;
+      }
+      loadSession()
+        .then(function (fresh) {
+          if (!fresh || fresh.signedIn !== true) {
+            showSessionEnded();
+            return;
+          }
+          state.session = fresh;
+          renderStrength(fresh);
+          watchStrength();
+        })
+        .catch(function () {
+          // Unreachable now: the next request says what holds.
+        });
     }, Math.min(Math.max(wait, 0) + 500, 2147483647));
   }
 
@@ -736,6 +775,7 @@
         }
         renderIdentity(session);
         watchExpiry();
+        watchStrength();
         var pending = takePending();
         renderGraphiQL(pending);
         if (pending && pending.rerun) {

@@ -122,15 +122,31 @@ async fn the_page_and_its_assets_come_from_this_server() {
 
 /// The step-up in a real browser through the real OpenID provider: a
 /// password-only sign-in is refused cost data, the playground offers to
-/// verify, the provider is asked for a new sign-in, and with a one-time code
-/// the query runs again by itself (`tests/browser/step_up.mjs`).
+/// verify, the provider is asked for a new sign-in (with the configured
+/// `max_age`), and with a one-time code the query runs again by itself; left
+/// open until the second factor's time is up, the header says by itself that
+/// there is no second factor again (`tests/browser/step_up.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_steps_up_in_headless_chromium() {
+    // Long enough for the sign-in and the query that runs again on a slow
+    // machine, short enough to wait for.
+    const MAX_AGE_SECS: u64 = 30;
     let provider = crate::sign_in::start_provider().await;
-    let app = crate::sign_in::app_with_sign_in(Backend::Sqlite, &provider, |_| {}).await;
+    let app = crate::sign_in::app_with_sign_in(Backend::Sqlite, &provider, |c| {
+        c.step_up.max_age = std::time::Duration::from_secs(MAX_AGE_SECS);
+    })
+    .await;
     browser_script(
         "step_up",
-        &["--base", &app.url(""), "--issuer", &provider.issuer],
+        &[
+            "--base",
+            &app.url(""),
+            "--issuer",
+            &provider.issuer,
+            "--max-age",
+            &MAX_AGE_SECS.to_string(),
+            "--until-weak",
+        ],
     )
     .await;
 }

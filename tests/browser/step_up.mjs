@@ -4,10 +4,13 @@
 // there is no second factor; a query of cost data is refused, and the page
 // offers to verify; verifying signs in again at the provider (prompt=login,
 // max_age) with a one-time code, and back in the playground the same query
-// runs by itself and answers; the header then says until when.
+// runs by itself and answers; the header then says until when. With
+// --until-weak, the page is then left open until that time has passed, and
+// the header must say again, by itself, that there is no second factor.
 //
 //   node tests/browser/step_up.mjs --base http://127.0.0.1:8080 --issuer http://127.0.0.1:9000 \
-//     [--login fiona] [--otp 123456] [--screenshot out.png] [--timeout-ms 20000] [--chromium /usr/bin/chromium]
+//     [--login fiona] [--otp 123456] [--max-age 43200] [--until-weak] [--screenshot out.png]
+//     [--timeout-ms 20000] [--chromium /usr/bin/chromium]
 //
 // Needs a `backplane serve` with browser sign-in through the test provider
 // (tests/oidc-provider) and `npm ci` in tests/browser. Exits 0 with a
@@ -19,7 +22,8 @@ import {
 
 const USAGE =
   'usage: node tests/browser/step_up.mjs --base http://127.0.0.1:PORT --issuer http://127.0.0.1:PORT ' +
-  '[--login fiona] [--otp 123456] [--screenshot out.png] [--timeout-ms 20000] [--chromium /usr/bin/chromium]';
+  '[--login fiona] [--otp 123456] [--max-age 43200] [--until-weak] [--screenshot out.png] [--timeout-ms 20000] ' +
+  '[--chromium /usr/bin/chromium]';
 
 const COST_QUERY = 'query Cost {\n  organizations(first: 1) {\n    nodes {\n      name\n      monthlyCostCents\n    }\n  }\n}\n';
 
@@ -29,6 +33,8 @@ function parseArgs(argv) {
     issuer: null,
     login: 'fiona',
     otp: '123456',
+    maxAge: 43200,
+    untilWeak: false,
     screenshot: null,
     timeoutMs: 20_000,
     chromium: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -39,10 +45,12 @@ function parseArgs(argv) {
       '--issuer': 'issuer',
       '--login': 'login',
       '--otp': 'otp',
+      '--max-age': ['maxAge', Number],
       '--screenshot': 'screenshot',
       '--timeout-ms': ['timeoutMs', Number],
       '--chromium': 'chromium',
     },
+    switches: { '--until-weak': ['untilWeak', true] },
     usage: USAGE,
   });
   if (!opts.base || !opts.issuer) throw new Error('--base and --issuer are required');
@@ -139,7 +147,7 @@ async function run(opts) {
     check(authorize, 'the step-up did not go to the provider\'s authorization endpoint');
     const params = new URL(authorize).searchParams;
     check(params.get('prompt') === 'login', `the step-up did not ask for a new sign-in (prompt=${params.get('prompt')})`);
-    check(params.get('max_age') === '43200', `the step-up did not ask for a recent sign-in (max_age=${params.get('max_age')})`);
+    check(params.get('max_age') === String(opts.maxAge), `the step-up did not ask for a recent sign-in (max_age=${params.get('max_age')})`);
 
     // 4. Back: the query runs by itself, and answers.
     const answered = await responseWhere(page, t, 'the kept query runs again and answers', '"monthlyCostCents"\\s*:\\s*\\d');
@@ -153,6 +161,21 @@ async function run(opts) {
     check(await page.isHidden('#bp-step-up-now'), 'the header still offers to verify');
     check(await page.isHidden('#bp-step-up'), 'the step-up banner is still shown');
 
+    // 5. Left open past the second factor's time, the header says so by itself.
+    let lapsed = '';
+    if (opts.untilWeak) {
+      const session = await page.evaluate(() =>
+        fetch('/auth/session', { credentials: 'same-origin', cache: 'no-store' }).then((r) => r.json()),
+      );
+      const left = Date.parse(session.strongUntil) - Date.now();
+      check(left > 0 && left <= opts.maxAge * 1000, `the second factor holds until ${session.strongUntil}`);
+      await step('the header turns back to no second factor when its time is up, without a reload', () =>
+        page.waitForSelector('#bp-strength[data-strong="false"]', { state: 'visible', timeout: left + t }),
+      );
+      check(await page.isVisible('#bp-step-up-now'), 'the header does not offer to verify again');
+      lapsed = `; after ${session.strongUntil} it says "${await page.textContent('#bp-strength')}"`;
+    }
+
     const foreign = requests.filter((u) => {
       const origin = new URL(u).origin;
       return origin !== opts.origin && origin !== opts.issuerOrigin && !u.startsWith('data:');
@@ -163,7 +186,7 @@ async function run(opts) {
     console.log(
       `ok: ${opts.login} was refused cost data with a password only, verified with a one-time code ` +
       `(prompt=login, max_age=43200), and the query ran again by itself (monthlyCostCents ${cost}); ` +
-      `header "${strongText}" (${Date.now() - started} ms)`,
+      `header "${strongText}"${lapsed} (${Date.now() - started} ms)`,
     );
   } finally {
     await browser.close();
