@@ -110,6 +110,13 @@ impl Growth {
     const FIRST: u32 = 1536;
     /// Room above the last answer's growth, for a longer text next time.
     const SLACK: u32 = 64;
+    /// The most it guesses: four times. An empty page's answer is many
+    /// times its text (`[]` against `{"nodes":[]}`), and that must not make
+    /// the next full page allocate tens of times its size.
+    const MOST: u32 = 4096;
+    /// Answers of a shorter text teach nothing: they are mostly keys, and
+    /// moving a small buffer costs little.
+    const LEARNS_FROM: usize = 4096;
 
     fn capacity(&self, text: usize) -> usize {
         let growth = self.0.load(Relaxed) as usize;
@@ -117,9 +124,10 @@ impl Growth {
     }
 
     fn learn(&self, text: usize, answer: usize) {
-        if let Some(growth) = answer.saturating_mul(1024).checked_div(text) {
-            let growth = growth.min(u32::MAX as usize / 2) as u32;
-            self.0.store(growth.saturating_add(Self::SLACK), Relaxed);
+        if text >= Self::LEARNS_FROM {
+            let growth = (answer.saturating_mul(1024) / text).min(Self::MOST as usize) as u32;
+            self.0
+                .store(growth.saturating_add(Self::SLACK).min(Self::MOST), Relaxed);
         }
     }
 }
@@ -458,6 +466,13 @@ mod tests {
             "{learned} for {}",
             first.0.len()
         );
+        // An empty list's answer teaches nothing: the next full one is
+        // allocated as the last full one was.
+        write(&shape, "[]", &Cursors::of_this_process(), &growth).expect("the shape");
+        assert_eq!(body(&growth), learned);
+        // Nor does an answer many times its text make the next guess so.
+        growth.learn(Growth::LEARNS_FROM, 100 * Growth::LEARNS_FROM);
+        assert_eq!(growth.capacity(1024), 4096);
     }
 
     #[test]
