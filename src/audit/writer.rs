@@ -61,11 +61,17 @@ impl AuditWriter {
         let counter = written.clone();
         let task = tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+            // The batch taken apart (the events are written, not copied).
+            let mut events: Vec<NewAuditEvent> = Vec::with_capacity(MAX_BATCH);
+            let mut acks = Vec::with_capacity(MAX_BATCH);
             // The hash of the last row this task appended: the next batch follows
             // it in one statement while no other writer has appended since.
             let mut head: Option<String> = None;
             while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+                for (event, ack) in batch.drain(..) {
+                    events.push(event);
+                    acks.push(ack);
+                }
                 let result = append_batch(&store, &mut head, &events).await;
                 match &result {
                     Err(err) => {
@@ -76,7 +82,7 @@ impl AuditWriter {
                             .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
-                for (event, ack) in batch.drain(..) {
+                for (event, ack) in events.drain(..).zip(acks.drain(..)) {
                     if result.is_ok() {
                         log_event(&event);
                     }
