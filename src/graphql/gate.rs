@@ -88,15 +88,10 @@ impl Answer {
             Answer::Executed(response) => response,
             Answer::Refused(Refusal::StepUp { response, .. })
             | Answer::Refused(Refusal::OverBudget { response, .. }) => response,
-            Answer::Compiled(answer) => {
-                match serde_json::from_str::<async_graphql::Value>(answer.data()) {
-                    Ok(data) => Response::new(data),
-                    Err(err) => {
-                        tracing::error!(error = %err, "a compiled answer is not JSON");
-                        Response::from_errors(vec![super::error::internal_error()])
-                    }
-                }
-            }
+            Answer::Compiled(answer) => match answer.parsed::<async_graphql::Value>() {
+                Ok(data) => Response::new(data),
+                Err(err) => Response::from_errors(vec![err]),
+            },
         }
     }
 }
@@ -442,10 +437,7 @@ impl Gate {
                 .await
         {
             metrics::counter!("backplane_graphql_answered_total", "by" => "compiled").increment(1);
-            return serde_json::from_str(data.data()).map_err(|err| {
-                tracing::error!(error = %err, "a compiled answer is not JSON");
-                vec![super::error::internal_error()]
-            });
+            return data.parsed().map_err(|err| vec![err]);
         }
         metrics::counter!("backplane_graphql_answered_total", "by" => "executor").increment(1);
         request.set_parsed_query(ExecutableDocument::clone(&document));

@@ -150,6 +150,16 @@ impl CompiledAnswer {
     pub fn into_body(self) -> String {
         self.0
     }
+
+    /// The `data` member parsed, for a caller that needs a value (a batch,
+    /// an export's page); text that is not JSON (never written so) is an
+    /// internal error, logged.
+    pub fn parsed<T: serde::de::DeserializeOwned>(&self) -> Result<T, async_graphql::ServerError> {
+        serde_json::from_str(self.data()).map_err(|err| {
+            tracing::error!(error = %err, "a compiled answer is not JSON");
+            crate::graphql::error::internal_error()
+        })
+    }
 }
 
 /// An instant as the database wrote it: RFC 3339 (SQLite's stored text may
