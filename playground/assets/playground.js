@@ -126,21 +126,29 @@
     byId('bp-identity').setAttribute('data-state', 'ended');
   }
 
+  /**
+   * How long to wait until `atMs` has passed by the server's clock (and half
+   * a second more). setTimeout takes at most 2^31-1 ms: a later time is
+   * checked again then.
+   */
+  function delayUntil(atMs) {
+    var wait = atMs - (Date.now() + state.clockSkewMs);
+    return Math.min(Math.max(wait, 0) + 500, 2147483647);
+  }
+
   /** Shows the banner when the session's time is up, even before a request fails. */
   function watchExpiry() {
     var end = expiresAtMs();
     if (end === null) {
       return;
     }
-    var wait = end - (Date.now() + state.clockSkewMs);
-    // setTimeout takes at most 2^31-1 ms; a longer session is re-checked then.
     setTimeout(function () {
       if (sessionOver()) {
         showSessionEnded();
       } else {
         watchExpiry();
       }
-    }, Math.min(Math.max(wait, 0) + 500, 2147483647));
+    }, delayUntil(end));
   }
 
   /**
@@ -158,7 +166,6 @@
     if (isNaN(until)) {
       return;
     }
-    var wait = until - (Date.now() + state.clockSkewMs);
     state.strengthTimer = setTimeout(function () {
       if (Date.now() + state.clockSkewMs < until) {
         watchStrength();
@@ -177,7 +184,7 @@
         .catch(function () {
           // Unreachable now: the next request says what holds.
         });
-    }, Math.min(Math.max(wait, 0) + 500, 2147483647));
+    }, delayUntil(until));
   }
 
   /** Keeps the query and variables (never the headers: they may hold a token) and signs in again. */
